@@ -1,0 +1,33 @@
+# Set-up and checks. Every target that needs the environment bootstraps it first: uv (installed with pip if missing)
+# syncs .venv from uv.lock with the dev extra. Needs only Python >= 3.11, pip and the package index.
+PYTHON ?= python3
+UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Use the machine's Python; never download an interpreter.
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: env demo test lint bench clean
+
+env:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
+	@$(UV) sync --frozen --extra dev --quiet
+
+demo: env
+	$(BIN)/transform-core demo
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/mypy transform_core
+
+test: lint
+	$(BIN)/pytest
+
+bench: env
+	$(BIN)/pytest benchmarks
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,97 @@
+"""The batch in (a read-only view of the records) and the outcome frame out.
+
+Both the vectorized engine and the per-record reference implementation read a :class:`RecordBatch`
+and return an *outcome frame* with exactly one row per input record, in input order:
+
+=================  =======  ==========================================================
+column             dtype    meaning
+=================  =======  ==========================================================
+``record_id``      String   the Firehose recordId, as sent
+``result``         String   ``Ok`` | ``Dropped`` | ``ProcessingFailed``
+``data``           String   base64 to return: the enriched record for Ok, else the input
+``reason``         String   why a record failed (``$.path: message (rule)``), else null
+``year`` … ``day``  String   UTC partition keys for Ok records, else null
+``hour``           String   only with hourly partitioning
+=================  =======  ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import polars as pl
+
+__all__ = [
+    "DROPPED",
+    "FAILED",
+    "OK",
+    "RecordBatch",
+    "Result",
+    "outcome_schema",
+]
+
+Result = Literal["Ok", "Dropped", "ProcessingFailed"]
+OK: Result = "Ok"
+DROPPED: Result = "Dropped"
+FAILED: Result = "ProcessingFailed"
+
+
+def outcome_schema(partition_keys: Sequence[str]) -> dict[str, type[pl.DataType]]:
+    """Column names and dtypes of an outcome frame for the given partition keys."""
+    columns: dict[str, type[pl.DataType]] = {"record_id": pl.String, "result": pl.String, "data": pl.String, "reason": pl.String}
+    columns.update({key: pl.String for key in partition_keys})
+    return columns
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """The records of one invocation, column by column.
+
+    Attributes:
+        record_ids: Firehose recordIds, in input order.
+        data: each record's base64 payload, as sent (not yet decoded: a bad one is the record's problem).
+        arrival_ms: approximate arrival time in epoch milliseconds, or None when the event has none.
+    """
+
+    record_ids: list[str]
+    data: list[str]
+    arrival_ms: list[int | None]
+
+    def __len__(self) -> int:
+        return len(self.record_ids)
+
+    @classmethod
+    def from_firehose_event(cls, event: Mapping[str, Any]) -> RecordBatch:
+        """View a Firehose transformation event (direct PUT or Kinesis-stream source)."""
+        records = event.get("records") or []
+        record_ids = [r["recordId"] for r in records]
+        data = [r.get("data", "") for r in records]
+        arrival = [_arrival_ms(r) for r in records]
+        return cls(record_ids=record_ids, data=data, arrival_ms=arrival)
+
+
+def _arrival_ms(record: Mapping[str, Any]) -> int | None:
+    """Arrival time in epoch ms: Firehose's own field, else the Kinesis metadata's (ms or ISO)."""
+    value = record.get("approximateArrivalTimestamp")
+    if value is None:
+        value = (record.get("kinesisRecordMetadata") or {}).get("approximateArrivalTimestamp")
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(float(value))
+        except ValueError:
+            pass
+        try:
+            stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            return None
+        if stamp.tzinfo is None:
+            return None
+        return int(stamp.timestamp() * 1000)
+    return None

@@ -1,0 +1,37 @@
+"""Errors raised by transform-core.
+
+Bad *data* never raises: a rejected record becomes a ``ProcessingFailed`` outcome with a reason.
+Exceptions are for bad *configuration* (found at load) and a bad *environment*::
+
+    TransformCoreError
+    ├── SpecError          the pipeline spec, its JSON Schema or a reference table is wrong
+    └── ConfigurationEnvironmentError  something outside the spec is missing (an env var, a file at run time)
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigurationEnvironmentError", "SpecError", "TransformCoreError"]
+
+
+class TransformCoreError(Exception):
+    """Base class of every exception transform-core raises on purpose."""
+
+
+class SpecError(TransformCoreError):
+    """The pipeline spec (or a file it names) is invalid; raised at load, never per record.
+
+    Attributes:
+        file: the file at fault (spec, schema or reference table), or ``"<inline>"``.
+        key: where in that file, as a dotted key or a JSON pointer.
+    """
+
+    def __init__(self, message: str, *, file: str, key: str = "") -> None:
+        self.message = message
+        self.file = file
+        self.key = key
+        where = f"{file}: {key}" if key else file
+        super().__init__(f"{where}: {message}")
+
+
+class ConfigurationEnvironmentError(TransformCoreError):
+    """The runtime environment is missing something the adapter needs (e.g. an env var)."""

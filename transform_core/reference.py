@@ -1,0 +1,237 @@
+"""The reference implementation: the same spec, one record at a time, small and obvious.
+
+It is the oracle of the differential tests, the baseline of the benchmarks, and the engine's
+exact path for the few records its vectorized path cannot judge alone. Per record, in order:
+base64 → UTF-8 → JSON (orjson: no NaN, no 1e400) → no duplicate keys → an object → JSON Schema
+(fastjsonschema, with transform-core's format checks and integers within int64) → drop rule →
+event time → enrichment (dict lookups) → output: the record's JSON with insignificant whitespace
+removed, enrichment fields replacing same-named properties or appended, plus a newline.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+import msgspec
+import orjson
+
+from transform_core.batch import DROPPED, FAILED, OK, RecordBatch, Result, outcome_schema
+from transform_core.bindings import Bindings, bind_fields
+from transform_core.formats import FORMAT_CHECKS, parse_date_time
+from transform_core.schema import compile_schema, format_reason, show_value
+from transform_core.spec import PipelineSpec
+from transform_core.tables import ReferenceTable, TableCache
+
+__all__ = ["MAX_EPOCH_US", "MIN_EPOCH_US", "Outcome", "ReferencePipeline"]
+
+MIN_EPOCH_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
+MAX_EPOCH_US = 253_402_300_800_000_000 - 1  # 9999-12-31T23:59:59.999999Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WHITESPACE_OUTSIDE_STRINGS = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\n\r]+')
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class Outcome(NamedTuple):
+    """One record's outcome (a row of the outcome frame)."""
+
+    result: Result
+    data: str
+    reason: str | None
+    partition: tuple[str, ...] | None
+
+
+class _Reject(Exception):
+    def __init__(self, path: str, message: str, rule: str) -> None:
+        super().__init__(format_reason(path, message, rule))
+
+
+class ReferencePipeline:
+    """A pipeline spec applied record by record."""
+
+    def __init__(
+        self, spec: PipelineSpec, tables: tuple[ReferenceTable, ...] | None = None, bindings: Bindings | None = None
+    ) -> None:
+        import fastjsonschema  # imported here: only the reference pays for compiling validators
+
+        self.spec = spec
+        self.bindings = bindings or bind_fields(spec, compile_schema(spec.schema, file=spec.schema_file))
+        if tables is None:
+            cache = TableCache()
+            tables = tuple(cache.get(t, k) for t, k in zip(spec.enrich, self.bindings.key_types, strict=True))
+        self.tables = tables
+        schema = {k: v for k, v in _with_int64_bounds(spec.schema).items() if k != "$schema"}
+        self._validate = fastjsonschema.compile(schema, formats=FORMAT_CHECKS)
+        self._drop = {(_kind(v), v) for v in spec.drop.values} if spec.drop else set()
+        self._keys = spec.partitioning.keys
+        self._enrich_names = [name for t in tables for name in t.spec.fields]
+
+    def process(self, batch: RecordBatch) -> Any:
+        """The outcome frame of a batch (a polars DataFrame; see :mod:`transform_core.batch`)."""
+        import polars as pl
+
+        rows = [self.process_record(d, a) for d, a in zip(batch.data, batch.arrival_ms, strict=True)]
+        parts = list(zip(*[r.partition or (None,) * len(self._keys) for r in rows], strict=True)) or [()] * len(self._keys)
+        columns = {
+            "record_id": batch.record_ids,
+            "result": [r.result for r in rows],
+            "data": [r.data for r in rows],
+            "reason": [r.reason for r in rows],
+            **{key: list(parts[i]) for i, key in enumerate(self._keys)},
+        }
+        return pl.DataFrame(columns, schema=outcome_schema(self._keys))
+
+    def process_record(self, data: str, arrival_ms: int | None) -> Outcome:
+        """Judge one record; never raises for bad data."""
+        try:
+            return self._process(data, arrival_ms)
+        except _Reject as rejection:
+            return Outcome(FAILED, data, str(rejection), None)
+
+    def _process(self, data: str, arrival_ms: int | None) -> Outcome:
+        payload = _decode_base64(data)
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise _Reject("$", f"not valid UTF-8 at byte {err.start}", "utf8") from None
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError as err:
+            raise _Reject("$", f"not valid JSON: {err}", "json") from None
+        json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        if not isinstance(value, dict):
+            raise _Reject("$", f"expected object, got {_json_type(value)}", "type")
+        self._check_schema(value)
+        if self.spec.drop and (_kind(v := _get(value, self.spec.drop.field)), v) in self._drop:
+            return Outcome(DROPPED, data, None, None)
+        partition = self._partition(value, arrival_ms)
+        enrichment: dict[str, str] = {}
+        for table, key_info in zip(self.tables, self.bindings.enrich_keys, strict=True):
+            key = _get(value, table.spec.record_key)
+            wanted = str if table.key_type == "string" else int
+            texts = table.values.get(key) if type(key) is wanted else None
+            if texts is None and table.spec.on_missing == "reject":
+                raise _Reject(key_info.path, f"{show_value(key)} is not in reference table {table.spec.name!r}", "enrich")
+            enrichment.update(zip(table.spec.fields, texts or ("null",) * len(table.spec.fields), strict=True))
+        out = _output(_compact(text), value, enrichment)
+        return Outcome(OK, base64.b64encode(out.encode()).decode(), None, partition)
+
+    def _check_schema(self, value: dict[str, Any]) -> None:
+        import fastjsonschema
+
+        try:
+            self._validate(value)
+        except fastjsonschema.JsonSchemaValueException as err:
+            path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in (err.path or ["data"])[1:])
+            message = err.message.removeprefix((err.name or "data") + " ")
+            raise _Reject(path, message, err.rule or "schema") from None
+
+    def _partition(self, value: dict[str, Any], arrival_ms: int | None) -> tuple[str, ...]:
+        spec = self.spec.event_time
+        path = self.bindings.event_time.path
+        raw = _get(value, spec.field)
+        if raw is None:
+            if spec.on_missing == "reject":
+                raise _Reject(path, "event time is missing", "event_time")
+            if arrival_ms is None:
+                raise _Reject(path, "event time is missing and the record has no arrival time", "event_time")
+            micros = arrival_ms * 1000
+        elif spec.format == "iso8601":
+            stamp = parse_date_time(raw) if isinstance(raw, str) else None
+            if stamp is None:
+                raise _Reject(path, f"{show_value(raw)} is not an RFC 3339 date-time", "event_time")
+            micros = (stamp - _EPOCH) // timedelta(microseconds=1)
+        else:
+            if not isinstance(raw, int | float) or isinstance(raw, bool):
+                raise _Reject(path, f"expected epoch {spec.format.removeprefix('epoch_')}, got {_json_type(raw)}", "event_time")
+            micros = math.floor(float(raw) * (1e6 if spec.format == "epoch_seconds" else 1e3))
+        if not MIN_EPOCH_US <= micros <= MAX_EPOCH_US:
+            raise _Reject(path, "event time is outside the years 0001-9999 in UTC", "event_time")
+        utc = _EPOCH + timedelta(microseconds=micros)
+        return (f"{utc.year:04d}", f"{utc.month:02d}", f"{utc.day:02d}", f"{utc.hour:02d}")[: len(self._keys)]
+
+
+def _decode_base64(data: str) -> bytes:
+    """Canonical standard base64 only (RFC 4648 §4: padded, no whitespace, zero trailing bits)."""
+    try:
+        encoded = data.encode("ascii")
+        payload = binascii.a2b_base64(encoded, strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError):
+        payload = None
+    if payload is None or binascii.b2a_base64(payload, newline=False) != encoded:
+        raise _Reject("$", "record data is not valid base64", "base64")
+    return payload
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _Reject("$", f"duplicate key {key!r} (parsers disagree on which one wins)", "duplicate_key")
+        seen[key] = value
+    return seen
+
+
+def _compact(text: str) -> str:
+    return _WHITESPACE_OUTSIDE_STRINGS.sub(lambda m: m.group(1) or "", text)
+
+
+def _output(compact: str, value: dict[str, Any], enrichment: dict[str, str]) -> str:
+    """The record's compact JSON with enrichment fields replacing or appended, newline-terminated."""
+    if not enrichment:
+        return compact + "\n"
+    if not any(name in value for name in enrichment):
+        suffix = "".join(f",{orjson.dumps(k).decode()}:{v}" for k, v in enrichment.items())
+        return ("{" + suffix[1:] + "}" if compact == "{}" else compact[:-1] + suffix + "}") + "\n"
+    members = {k: bytes(v).decode() for k, v in msgspec.json.decode(compact, type=dict[str, msgspec.Raw]).items()}
+    members.update(enrichment)
+    return "{" + ",".join(f"{orjson.dumps(k).decode()}:{v}" for k, v in members.items()) + "}\n"
+
+
+def _get(value: Mapping[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)  # type: ignore[assignment]
+    return value
+
+
+def _kind(value: Any) -> str:
+    """Type tag for JSON equality: 1 == 1.0 but "1" != 1 and true != 1."""
+    if isinstance(value, bool) or value is None:
+        return "literal"
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _with_int64_bounds(schema: Any) -> Any:
+    """A copy of ``schema`` in which every integer-typed subschema also bounds values to int64."""
+    schema = copy.deepcopy(schema)
+
+    def visit(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item)
+        elif isinstance(node, dict):
+            types = node.get("type")
+            types = types if isinstance(types, list) else [types]
+            if "integer" in types and "number" not in types:
+                node["minimum"] = max(node.get("minimum", _INT64[0]), _INT64[0])
+                node["maximum"] = min(node.get("maximum", _INT64[1]), _INT64[1])
+            for key, child in node.items():
+                if key not in ("enum", "const", "default", "examples", "required"):
+                    visit(child)
+
+    visit(schema)
+    return schema
