@@ -17,6 +17,7 @@ column             dtype    meaning
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,7 +69,7 @@ class RecordBatch:
         """View a Firehose transformation event (direct PUT or Kinesis-stream source)."""
         records = event.get("records") or []
         record_ids = [r["recordId"] for r in records]
-        data = [r.get("data", "") for r in records]
+        data = [d if isinstance(d := r.get("data"), str) else "" for r in records]  # a record without data fails, alone
         arrival = [_arrival_ms(r) for r in records]
         return cls(record_ids=record_ids, data=data, arrival_ms=arrival)
 
@@ -80,13 +81,24 @@ def _arrival_ms(record: Mapping[str, Any]) -> int | None:
         value = (record.get("kinesisRecordMetadata") or {}).get("approximateArrivalTimestamp")
     if value is None or isinstance(value, bool):
         return None
+    return _plausible(_parse_arrival(value))
+
+
+def _plausible(ms: int | None) -> int | None:
+    """Arrival times beyond ±10^15 ms (year ~33,000) are garbage; treat them as absent."""
+    return ms if ms is not None and -(10**15) <= ms <= 10**15 else None
+
+
+def _parse_arrival(value: Any) -> int | None:
     if isinstance(value, int | float):
-        return int(value)
+        return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
         try:
-            return int(float(value))
+            number = float(value)
         except ValueError:
             pass
+        else:
+            return int(number) if math.isfinite(number) else None
         try:
             stamp = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:

@@ -55,8 +55,17 @@ def bind_fields(spec: PipelineSpec, schema: CompiledSchema) -> Bindings:
             )
         keys.append(info)
         key_types.append("string" if scalar == {"string"} else "integer")
+    event_time = lookup(spec.event_time.field, "event_time.field")
+    wanted = {"string"} if spec.event_time.format == "iso8601" else {"integer", "number"}
+    if not event_time.types & wanted:
+        raise SpecError(
+            f"event time format {spec.event_time.format} needs a field typed {' or '.join(sorted(wanted))}, "
+            f"but {spec.event_time.field!r} is {sorted(event_time.types)}",
+            file=spec.spec_file,
+            key="event_time.format",
+        )
     return Bindings(
-        event_time=lookup(spec.event_time.field, "event_time.field"),
+        event_time=event_time,
         drop=lookup(spec.drop.field, "drop.field") if spec.drop else None,
         enrich_keys=tuple(keys),
         key_types=tuple(key_types),

@@ -46,13 +46,17 @@ def build_response(
     """Serialize ``outcomes`` as a Firehose response, shedding Ok records that would not fit.
 
     Args:
-        outcomes: an outcome frame (see :mod:`transform_core.batch`).
+        outcomes: an outcome frame (see :mod:`transform_core.batch`); non-Ok rows carry their source data.
         source_data: the base64 data each record arrived with, same order.
         partition_keys: the partition key columns of ``outcomes``.
         limit: the response must be strictly smaller than this many bytes.
     """
-    frame = outcomes.with_columns(_record_id_json(outcomes["record_id"]).alias("_id_json"), source_data.alias("_source"))
-    entries = frame.select(_entry(partition_keys).alias("entry"), _failed_entry().alias("shed"))
+    frame = outcomes.with_columns(
+        _json_strings(outcomes["record_id"]).alias("_id_json"),
+        _json_strings(source_data).alias("_source_json"),
+        source_data.alias("_source"),
+    )
+    entries = frame.select(_entry(partition_keys).alias("entry"), _shed_entry().alias("shed"))
     entry_len = entries["entry"].str.len_bytes().cast(pl.Int64)
     fixed = len(_PREFIX) + len(_SUFFIX) + max(len(frame) - 1, 0)
     shed = 0
@@ -66,30 +70,29 @@ def build_response(
             pl.when(is_shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
             *[pl.when(is_shed).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
-        entries = frame.select(_entry(partition_keys).alias("entry"), _failed_entry().alias("shed"))
+        entries = frame.select(_entry(partition_keys).alias("entry"))
     body = _PREFIX + entries["entry"].str.join(",").item().encode() + _SUFFIX if len(frame) else _PREFIX + _SUFFIX
-    return FirehoseResponse(body=body, outcomes=frame.drop("_id_json", "_source"), shed=shed)
+    return FirehoseResponse(body=body, outcomes=frame.drop("_id_json", "_source_json", "_source"), shed=shed)
 
 
 def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, limit: int) -> int:
-    """The largest k such that records [0, k) as built plus [k, n) shed stay under the limit.
-
-    Shedding only shrinks Ok entries and leaves the others as they are, so the total grows
-    with k and the first k over the limit bounds the answer.
-    """
-    total_if_k = fixed + entry_len.cum_sum() + (shed_len.sum() - shed_len.cum_sum())
-    over = (total_if_k >= limit).arg_true()
-    return int(over[0]) if len(over) else len(entry_len)
+    """The largest k such that records [0, k) as built plus [k, n) shed stay under the limit."""
+    zero = pl.Series([0], dtype=pl.Int64)
+    kept = pl.concat([zero, entry_len.cum_sum()])  # bytes of the first k entries, k = 0..n
+    rest = shed_len.sum() - pl.concat([zero, shed_len.cum_sum()])  # bytes of the others, shed
+    fits = ((fixed + kept + rest) < limit).arg_true()
+    return int(fits[-1]) if len(fits) else 0
 
 
-def _record_id_json(record_ids: pl.Series) -> pl.Series:
-    """recordIds as JSON string literals; only ids that need escaping go through orjson."""
-    if not record_ids.str.contains(_NEEDS_ESCAPE).any():
-        return '"' + record_ids + '"'
-    return pl.Series([orjson.dumps(r).decode() for r in record_ids.to_list()], dtype=pl.String)
+def _json_strings(values: pl.Series) -> pl.Series:
+    """Values as JSON string literals; only batches holding a value that needs escaping pay for orjson."""
+    if not values.str.contains(_NEEDS_ESCAPE).any():
+        return '"' + values + '"'
+    return pl.Series([orjson.dumps(v).decode() for v in values.to_list()], dtype=pl.String)
 
 
 def _entry(partition_keys: Sequence[str]) -> pl.Expr:
+    ok = pl.col("result") == OK
     pairs = [pl.concat_str(pl.lit(f'"{key}":"'), pl.col(key), pl.lit('"')) for key in partition_keys]
     metadata = pl.concat_str(pl.lit(',"metadata":{"partitionKeys":{'), pl.concat_str(pairs, separator=","), pl.lit("}}"))
     return pl.concat_str(
@@ -97,16 +100,15 @@ def _entry(partition_keys: Sequence[str]) -> pl.Expr:
         pl.col("_id_json"),
         pl.lit(',"result":"'),
         pl.col("result"),
-        pl.lit('","data":"'),
-        pl.col("data"),
-        pl.lit('"'),
-        pl.when(pl.col("result") == OK).then(metadata).otherwise(pl.lit("")),
+        pl.lit('","data":'),
+        pl.when(ok).then(pl.concat_str(pl.lit('"'), pl.col("data"), pl.lit('"'))).otherwise(pl.col("_source_json")),
+        pl.when(ok).then(metadata).otherwise(pl.lit("")),
         pl.lit("}"),
     )
 
 
-def _failed_entry() -> pl.Expr:
+def _shed_entry() -> pl.Expr:
     """The entry a record would get if it were shed (ProcessingFailed with its source data)."""
     return pl.concat_str(
-        pl.lit('{"recordId":'), pl.col("_id_json"), pl.lit(f',"result":"{FAILED}","data":"'), pl.col("_source"), pl.lit('"}')
+        pl.lit('{"recordId":'), pl.col("_id_json"), pl.lit(f',"result":"{FAILED}","data":'), pl.col("_source_json"), pl.lit("}")
     )

@@ -10,8 +10,8 @@ Polars (``*_POLARS`` patterns) and agree with these Python checks value for valu
 - ``uuid``: 8-4-4-4-12 hex digits, any version. ``email``: one ``@``, no whitespace, a dotted
   domain. ``ipv4`` / ``ipv6``: what :mod:`ipaddress` accepts, without zone ids.
 
-``pattern`` uses Python's ``re.search`` with every unescaped ``$`` read as end-of-string, as in
-ECMA-262 (and fastjsonschema): ``^a$`` does not match ``"a\\n"``.
+``pattern`` uses Python's ``re.search`` with every unescaped ``$`` outside a character class read as
+end-of-string, as in ECMA-262: ``^a$`` does not match ``"a\\n"``.
 """
 
 from __future__ import annotations
@@ -46,12 +46,33 @@ _DATE_RE = re.compile(rf"{_DATE}\Z")
 _TIME_RE = re.compile(rf"{_TIME}\Z")
 _UUID_RE = re.compile(rf"{_UUID}\Z")
 _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+\Z")
-_DOLLAR = re.compile(r"(?<!\\)\$")
 
 
 def ecma_pattern(pattern: str) -> str:
-    """Translate a JSON Schema ``pattern`` to the Python regex that enforces it (``$`` → ``\\Z``)."""
-    return _DOLLAR.sub(r"\\Z", pattern)
+    """Translate a JSON Schema ``pattern`` to the Python regex that enforces it.
+
+    An unescaped ``$`` outside a character class becomes ``\\Z`` (end of string only, as in
+    ECMA-262); inside a class it becomes ``\\$``, a literal either way. The result has no bare
+    ``$`` left, so fastjsonschema's own rewrite leaves it alone.
+    """
+    out: list[str] = []
+    in_class = escaped = False
+    for i, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            if char == "]" and not (pattern[i - 1] == "[" or pattern[i - 2 : i] == "[^"):
+                in_class = False
+            elif char == "$":
+                char = "\\$"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = "\\Z"
+        out.append(char)
+    return "".join(out)
 
 
 def parse_date_time(value: str) -> datetime | None:

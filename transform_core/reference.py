@@ -25,7 +25,7 @@ import orjson
 
 from transform_core.batch import DROPPED, FAILED, OK, RecordBatch, Result, outcome_schema
 from transform_core.bindings import Bindings, bind_fields
-from transform_core.formats import FORMAT_CHECKS, parse_date_time
+from transform_core.formats import FORMAT_CHECKS, ecma_pattern, parse_date_time
 from transform_core.schema import compile_schema, format_reason, show_value
 from transform_core.spec import PipelineSpec
 from transform_core.tables import ReferenceTable, TableCache
@@ -67,7 +67,7 @@ class ReferencePipeline:
             cache = TableCache()
             tables = tuple(cache.get(t, k) for t, k in zip(spec.enrich, self.bindings.key_types, strict=True))
         self.tables = tables
-        schema = {k: v for k, v in _with_int64_bounds(spec.schema).items() if k != "$schema"}
+        schema = {k: v for k, v in _for_fastjsonschema(spec.schema).items() if k != "$schema"}
         self._validate = fastjsonschema.compile(schema, formats=FORMAT_CHECKS)
         self._drop = {(_kind(v), v) for v in spec.drop.values} if spec.drop else set()
         self._keys = spec.partitioning.keys
@@ -215,8 +215,12 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def _with_int64_bounds(schema: Any) -> Any:
-    """A copy of ``schema`` in which every integer-typed subschema also bounds values to int64."""
+def _for_fastjsonschema(schema: Any) -> Any:
+    """A copy of ``schema`` with transform-core's rules made explicit for fastjsonschema.
+
+    Integer-typed subschemas also bound values to int64, and patterns are translated to the
+    ECMA-262 reading of ``$`` (see :func:`transform_core.formats.ecma_pattern`).
+    """
     schema = copy.deepcopy(schema)
 
     def visit(node: Any) -> None:
@@ -229,6 +233,10 @@ def _with_int64_bounds(schema: Any) -> Any:
             if "integer" in types and "number" not in types:
                 node["minimum"] = max(node.get("minimum", _INT64[0]), _INT64[0])
                 node["maximum"] = min(node.get("maximum", _INT64[1]), _INT64[1])
+            if isinstance(node.get("pattern"), str):
+                node["pattern"] = ecma_pattern(node["pattern"])
+            if isinstance(node.get("patternProperties"), dict):
+                node["patternProperties"] = {ecma_pattern(k): v for k, v in node["patternProperties"].items()}
             for key, child in node.items():
                 if key not in ("enum", "const", "default", "examples", "required"):
                     visit(child)

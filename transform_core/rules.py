@@ -33,13 +33,15 @@ def _date_ok(values: pl.Series) -> pl.Series:
 def _format_ok(values: pl.Series, fmt: str) -> pl.Series:
     """True where the value passes ``fmt`` (null values are not this rule's business)."""
     if fmt == "date-time":
-        return date_time_micros(values).is_not_null()
-    if fmt == "date":
-        return _date_ok(values)
-    if fmt == "uuid":
-        return values.str.contains(UUID_POLARS)
-    check = FORMAT_CHECKS[fmt]
-    return pl.Series([check(v) if v is not None else None for v in values.to_list()], dtype=pl.Boolean)
+        ok = date_time_micros(values).is_not_null()
+    elif fmt == "date":
+        ok = _date_ok(values)
+    elif fmt == "uuid":
+        ok = values.str.contains(UUID_POLARS)
+    else:
+        check = FORMAT_CHECKS[fmt]
+        return pl.Series([check(v) if v is not None else None for v in values.to_list()], dtype=pl.Boolean)
+    return pl.select(pl.when(values.is_not_null()).then(ok)).to_series()
 
 
 def apply_format_rules(records: list[Any], reasons: list[str | None], schema: CompiledSchema) -> None:

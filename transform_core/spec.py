@@ -7,6 +7,7 @@ naming the file and the key, raised here, at load, never per record.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -178,7 +179,7 @@ class _SpecReader:
 
     def read(self, raw: Mapping[str, Any]) -> PipelineSpec:
         self.mapping(raw, "", _TOP_KEYS, {"version", "name", "schema", "event_time"})
-        if raw["version"] != 1 or isinstance(raw["version"], bool):
+        if type(raw["version"]) is not int or raw["version"] != 1:
             raise self.fail("version", f"unsupported spec version {raw['version']!r} (supported: 1)")
         schema, schema_file = self.schema(raw["schema"])
         return PipelineSpec(
@@ -196,7 +197,7 @@ class _SpecReader:
 
     def schema(self, value: Any) -> tuple[Mapping[str, Any], str]:
         if isinstance(value, Mapping):
-            return value, f"{self.file}#schema"
+            return copy.deepcopy(value), f"{self.file}#schema"  # a copy: the caller's dict may change later
         path = self.path(value, "schema", must_exist=True)
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,631 @@
+"""The Firehose Lambda handler: the response contract, captured events, the log line, shedding, the import path."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import functools
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+import transform_core.engine
+from transform_core import RecordBatch, SpecError, TransformCoreError, load_pipeline
+from transform_core.adapters import firehose
+from transform_core.batch import DROPPED, FAILED, OK, outcome_schema
+from transform_core.errors import ConfigurationEnvironmentError
+from transform_core.firehose_response import SHED_REASON, build_response
+from transform_core.generate import firehose_event, iot_payloads
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"
+SCHEMA = REPO / "examples" / "iot" / "schemas" / "iot_event.schema.json"
+EVENTS = REPO / "tests" / "events"
+DAY_KEYS = ("year", "month", "day")
+
+with (REPO / "reference_data" / "devices.csv").open(encoding="utf-8", newline="") as _f:
+    DEVICES: dict[str, tuple[str, str]] = {row["device_id"]: (row["site"], row["model"]) for row in csv.DictReader(_f)}
+
+# What the example spec makes of each captured event, record by record, and the rejection rules behind it.
+EXPECTED_RESULTS: dict[str, list[str]] = {
+    "bad_records.json": [FAILED, FAILED, FAILED, OK, FAILED, FAILED, FAILED, FAILED],
+    "direct_put.json": [OK, OK, DROPPED, FAILED, OK, OK],
+    "empty.json": [],
+    "kinesis_source.json": [OK, FAILED, FAILED, OK],
+}
+EXPECTED_REJECTIONS: dict[str, dict[str, int]] = {
+    "bad_records.json": {
+        "$|json": 2,  # NaN literal, truncated text
+        "$|base64": 1,
+        "$|utf8": 1,
+        "$|type": 1,  # a JSON array, not an object
+        "$|duplicate_key": 1,
+        "$.value|float64": 1,  # 1e400
+    },
+    "direct_put.json": {"$.value|maximum": 1},
+    "empty.json": {},
+    "kinesis_source.json": {"$.event_time|required": 2},
+}
+EVENT_FILES = sorted(EXPECTED_RESULTS)
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
+    body = firehose.handler(event, None)
+    assert isinstance(body, bytes)
+    response: dict[str, Any] = json.loads(body)
+    return response
+
+
+def decode_data(data: str) -> bytes:
+    return base64.b64decode(data, validate=True)
+
+
+def utc_date_keys(event_time: str) -> dict[str, str]:
+    utc = datetime.fromisoformat(event_time).astimezone(UTC)
+    return {"year": f"{utc.year:04d}", "month": f"{utc.month:02d}", "day": f"{utc.day:02d}"}
+
+
+def test_every_event_file_has_expectations() -> None:
+    assert sorted(p.name for p in EVENTS.glob("*.json")) == EVENT_FILES
+
+
+# --- the response contract ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", EVENT_FILES)
+def test_handler_answers_every_record_once_in_input_order(lambda_env: None, name: str) -> None:
+    event = load_event(name)
+
+    response = invoke(event)
+
+    assert list(response) == ["records"]
+    assert [r["recordId"] for r in response["records"]] == [r["recordId"] for r in event["records"]]
+    assert [r["result"] for r in response["records"]] == EXPECTED_RESULTS[name]
+    for record in response["records"]:
+        expected_keys = {"recordId", "result", "data", "metadata"} if record["result"] == OK else {"recordId", "result", "data"}
+        assert set(record) == expected_keys
+
+
+@pytest.mark.parametrize("name", EVENT_FILES)
+def test_failed_and_dropped_records_return_their_original_data(lambda_env: None, name: str) -> None:
+    event = load_event(name)
+    response = invoke(event)
+    for sent, answer in zip(event["records"], response["records"], strict=True):
+        if answer["result"] != OK:
+            assert answer["data"] == sent["data"]
+
+
+@pytest.mark.parametrize("name", EVENT_FILES)
+def test_ok_records_are_one_compact_json_line_with_the_enrichment(lambda_env: None, name: str) -> None:
+    event = load_event(name)
+    response = invoke(event)
+    for sent, answer in zip(event["records"], response["records"], strict=True):
+        if answer["result"] != OK:
+            continue
+        line = decode_data(answer["data"]).decode("utf-8")
+        assert line.endswith("\n") and line.count("\n") == 1
+        record = json.loads(line)
+        assert line[:-1] == json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        original = json.loads(decode_data(sent["data"]))
+        site, model = DEVICES.get(original["device_id"], (None, None))
+        assert record == original | {"site": site, "model": model}
+
+
+@pytest.mark.parametrize("name", EVENT_FILES)
+def test_ok_records_are_partitioned_by_the_utc_date_of_event_time(lambda_env: None, name: str) -> None:
+    event = load_event(name)
+    response = invoke(event)
+    for sent, answer in zip(event["records"], response["records"], strict=True):
+        if answer["result"] == OK:
+            event_time = json.loads(decode_data(sent["data"]))["event_time"]
+            assert answer["metadata"] == {"partitionKeys": utc_date_keys(event_time)}
+
+
+@pytest.mark.parametrize(
+    ("index", "event_time", "utc_day"),
+    [
+        (1, "2026-11-25T03:10:00+05:30", "24"),  # local date the 25th, UTC the 24th
+        (4, "2026-11-24T20:15:00-08:00", "25"),  # local date the 24th, UTC the 25th
+        (5, "2026-11-27T23:59:59.999999Z", "27"),  # the last microsecond of the day
+    ],
+)
+def test_offsets_crossing_midnight_give_the_utc_day(lambda_env: None, index: int, event_time: str, utc_day: str) -> None:
+    event = load_event("direct_put.json")
+    assert json.loads(decode_data(event["records"][index]["data"]))["event_time"] == event_time
+
+    answer = invoke(event)["records"][index]
+
+    assert answer["result"] == OK
+    assert answer["metadata"]["partitionKeys"] == {"year": "2026", "month": "11", "day": utc_day}
+
+
+def test_enrichment_overwrites_a_same_named_property_and_unknown_devices_get_nulls(lambda_env: None) -> None:
+    event = load_event("direct_put.json")
+    records = invoke(event)["records"]
+    sent = [json.loads(decode_data(r["data"])) for r in event["records"]]
+    assert sent[5]["site"] == "rooftop" and sent[4]["device_id"] not in DEVICES
+
+    overwritten = json.loads(decode_data(records[5]["data"]))
+    unknown = json.loads(decode_data(records[4]["data"]))
+
+    assert (overwritten["site"], overwritten["model"]) == DEVICES[sent[5]["device_id"]]
+    assert overwritten["source"] == "api-gateway"  # an extra property the schema allows is kept
+    assert (unknown["site"], unknown["model"]) == (None, None)
+
+
+def test_heartbeats_are_dropped(lambda_env: None) -> None:
+    event = load_event("direct_put.json")
+    records = invoke(event)["records"]
+    kinds = [json.loads(decode_data(r["data"]))["event_type"] for r in event["records"]]
+    assert kinds.count("heartbeat") == 1
+    assert [r["result"] for r, kind in zip(records, kinds, strict=True) if kind == "heartbeat"] == [DROPPED]
+
+
+def test_empty_event_gives_an_empty_record_list(lambda_env: None) -> None:
+    body = firehose.handler(load_event("empty.json"), None)
+    assert body == b'{"records":[]}'
+    assert json.loads(body) == {"records": []}
+
+
+@pytest.mark.parametrize("record_id", ['id"quote', "back\\slash", "tab\there", "été", "line\u2028sep", "nul\x00"])
+def test_record_ids_that_need_escaping_come_back_verbatim(lambda_env: None, record_id: str) -> None:
+    event = load_event("direct_put.json")
+    event["records"][0]["recordId"] = record_id
+    event["records"][3]["recordId"] = record_id + "-failed"
+
+    response = invoke(event)
+
+    assert response["records"][0]["recordId"] == record_id
+    assert response["records"][3]["recordId"] == record_id + "-failed"
+
+
+def test_handle_firehose_returns_the_handler_response_as_a_dict(lambda_env: None) -> None:
+    event = load_event("direct_put.json")
+    assert load_pipeline(EXAMPLE_SPEC).handle_firehose(event) == invoke(event)
+
+
+# --- configuration from the environment -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [None, ""])
+def test_missing_spec_variable_is_a_configuration_environment_error(monkeypatch: pytest.MonkeyPatch, value: str | None) -> None:
+    monkeypatch.setattr(firehose, "_PIPELINE", None)
+    if value is None:
+        monkeypatch.delenv(firehose.SPEC_ENV, raising=False)
+    else:
+        monkeypatch.setenv(firehose.SPEC_ENV, value)
+
+    with pytest.raises(ConfigurationEnvironmentError, match="set TRANSFORM_CORE_SPEC to the path of the pipeline spec") as caught:
+        firehose.handler(load_event("direct_put.json"), None)
+
+    assert isinstance(caught.value, TransformCoreError) and not isinstance(caught.value, SpecError)
+    assert firehose._PIPELINE is None
+
+
+def test_pipeline_from_env_reads_only_the_mapping_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(firehose.SPEC_ENV, str(EXAMPLE_SPEC))
+    with pytest.raises(ConfigurationEnvironmentError):
+        firehose.pipeline_from_env({})
+    assert firehose.pipeline_from_env({firehose.SPEC_ENV: str(EXAMPLE_SPEC)}).spec.name == "iot-telemetry"
+
+
+def test_spec_variable_naming_a_missing_file_is_a_spec_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    monkeypatch.setattr(firehose, "_PIPELINE", None)
+    monkeypatch.setenv(firehose.SPEC_ENV, str(missing))
+    with pytest.raises(SpecError) as caught:
+        firehose.handler(load_event("empty.json"), None)
+    assert caught.value.file == str(missing)
+
+
+def test_the_spec_is_loaded_once_and_reused_by_warm_invocations(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = invoke(load_event("direct_put.json"))
+    pipeline = firehose._PIPELINE
+    assert pipeline is not None
+    monkeypatch.setenv(firehose.SPEC_ENV, "/nonexistent/spec.yaml")  # not read again
+
+    second = invoke(load_event("direct_put.json"))
+
+    assert firehose._PIPELINE is pipeline
+    assert second == first
+
+
+# --- the log line ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", EVENT_FILES)
+def test_each_batch_logs_one_json_line_with_counts_and_top_rejections(
+    lambda_env: None, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    event = load_event(name)
+    body = firehose.handler(event, None)
+    results = Counter(r["result"] for r in json.loads(body)["records"])
+
+    lines = capsys.readouterr().out.splitlines()
+
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert isinstance(entry, dict)
+    assert entry["invocationId"] == event["invocationId"]
+    assert entry["pipeline"] == "iot-telemetry"
+    assert entry["records"] == len(event["records"])
+    assert entry["ok"] + entry["failed"] + entry["dropped"] == entry["records"]
+    assert (entry["ok"], entry["failed"], entry["dropped"]) == (results[OK], results[FAILED], results[DROPPED])
+    assert (entry["level"], entry["shed_for_response_size"], entry["response_bytes"]) == ("INFO", 0, len(body))
+    expected = EXPECTED_REJECTIONS[name]
+    top = entry["top_rejections"]
+    assert isinstance(top, dict) and len(top) == min(5, len(expected))
+    assert all(expected[rule] == count for rule, count in top.items())
+    assert max(expected.values(), default=0) == max(top.values(), default=0)
+
+
+# --- Kinesis-source events and arrival time -------------------------------------------------------------------------
+
+ARRIVAL_CASES: list[Any] = [
+    pytest.param({"approximateArrivalTimestamp": 1795824000000}, 1795824000000, id="firehose-ms"),
+    pytest.param({"approximateArrivalTimestamp": 1795824000000.0}, 1795824000000, id="firehose-ms-float"),
+    pytest.param({"kinesisRecordMetadata": {"approximateArrivalTimestamp": 1795823999999}}, 1795823999999, id="kinesis-ms"),
+    pytest.param(
+        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-27T23:59:59.999Z"}}, 1795823999999, id="kinesis-iso-z"
+    ),
+    pytest.param(
+        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:30:00.250+01:00"}},
+        1795822200250,
+        id="kinesis-iso-offset",
+    ),
+    pytest.param(
+        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:00:00Z"}},
+        1795824000000,
+        id="kinesis-iso-no-fraction",
+    ),
+    pytest.param(
+        {
+            "approximateArrivalTimestamp": 1795824000000,
+            "kinesisRecordMetadata": {"approximateArrivalTimestamp": "2000-01-01T00:00:00Z"},
+        },
+        1795824000000,
+        id="firehose-field-wins",
+    ),
+    pytest.param({}, None, id="none"),
+    pytest.param({"kinesisRecordMetadata": {"shardId": "shardId-000000000000"}}, None, id="kinesis-without-arrival"),
+    pytest.param(
+        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:00:00"}}, None, id="iso-without-offset"
+    ),
+    pytest.param({"kinesisRecordMetadata": {"approximateArrivalTimestamp": "yesterday"}}, None, id="garbage"),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected"), ARRIVAL_CASES)
+def test_arrival_time_from_firehose_or_kinesis_metadata(fields: dict[str, Any], expected: int | None) -> None:
+    event = {"records": [{"recordId": "r", "data": "e30=", **fields}]}
+    batch = RecordBatch.from_firehose_event(event)
+    assert (batch.record_ids, batch.data, batch.arrival_ms) == (["r"], ["e30="], [expected])
+
+
+def test_kinesis_event_record_view() -> None:
+    event = load_event("kinesis_source.json")
+    batch = RecordBatch.from_firehose_event(event)
+    assert len(batch) == 4
+    assert batch.arrival_ms == [1795823999999, 1795824000000, 1795822200250, 1795824001500]
+
+
+def arrival_time_spec(folder: Path, *, keep_format: bool) -> Path:
+    """The example pipeline, except that a record without event_time is partitioned by its arrival time."""
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    schema["required"].remove("event_time")
+    if not keep_format:
+        del schema["properties"]["event_time"]["format"]
+    (folder / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    spec = EXAMPLE_SPEC.read_text(encoding="utf-8")
+    spec = spec.replace("schemas/iot_event.schema.json", "schema.json").replace("on_missing: reject", "on_missing: arrival_time")
+    spec = spec.replace("../../reference_data/devices.csv", str(REPO / "reference_data" / "devices.csv"))
+    path = folder / "pipeline.yaml"
+    path.write_text(spec, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "keep_format",
+    [
+        False,
+        True,
+    ],
+    ids=["event_time-without-format", "event_time-format-date-time"],
+)
+def test_kinesis_iso_arrival_time_partitions_records_without_event_time(tmp_path: Path, keep_format: bool) -> None:
+    pipeline = load_pipeline(arrival_time_spec(tmp_path, keep_format=keep_format))
+    assert pipeline.spec.event_time.on_missing == "arrival_time"
+
+    records = pipeline.handle_firehose(load_event("kinesis_source.json"))["records"]
+
+    assert [r["result"] for r in records] == [OK, OK, OK, OK]
+    days = [tuple(r["metadata"]["partitionKeys"][k] for k in DAY_KEYS) for r in records]
+    assert days == [
+        ("2026", "11", "27"),  # its own event_time
+        ("2026", "11", "28"),  # arrival 2026-11-28T00:00:00.000Z
+        ("2026", "11", "27"),  # arrival 2026-11-28T00:30:00.250+01:00 is the 27th in UTC
+        ("2026", "11", "27"),  # event_time 2026-11-28T01:02:03+05:45
+    ]
+
+
+# --- response size: shedding trailing Ok records ---------------------------------------------------------------------
+
+
+def _entries(body: bytes) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = json.loads(body)["records"]
+    return records
+
+
+def check_shed_response(
+    full_body: bytes, body: bytes, outcomes: pl.DataFrame, shed_outcomes: pl.DataFrame, source: list[str], limit: int
+) -> int:
+    """Assert the shedding contract; return the number of shed records."""
+    assert len(body) < limit
+    before, after = _entries(full_body), _entries(body)
+    assert [e["recordId"] for e in after] == [e["recordId"] for e in before]
+    shed = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if b["result"] == OK and a["result"] != OK]
+    assert shed, "the limit was chosen so that something must be shed"
+    first = shed[0]
+    assert after[:first] == before[:first]  # the prefix is untouched
+    for i in range(first, len(before)):
+        if before[i]["result"] == OK:  # every Ok record from the first shed one on is shed
+            assert after[i] == {"recordId": before[i]["recordId"], "result": FAILED, "data": source[i]}
+        else:
+            assert after[i] == before[i]
+    reasons = shed_outcomes["reason"].to_list()
+    assert all(reasons[i] == SHED_REASON for i in shed)
+    assert "response" in SHED_REASON and "(response_size)" in SHED_REASON
+    kept = pl.Series([i not in set(shed) for i in range(len(before))])
+    assert_frame_equal(shed_outcomes.filter(kept), outcomes.filter(kept))
+    assert shed_outcomes.filter(~kept)["year"].null_count() == len(shed)
+    return len(shed)
+
+
+@pytest.fixture(scope="module")
+def generated_batch() -> RecordBatch:
+    """300 generated records, 20% of them invalid: Ok, failed and dropped records mixed throughout."""
+    return RecordBatch.from_firehose_event(firehose_event(iot_payloads(300, 0.2, seed=7)))
+
+
+@pytest.mark.parametrize("fraction", [0.999, 0.9, 0.5, 0.1])
+def test_build_response_sheds_trailing_ok_records_to_stay_under_the_limit(generated_batch: RecordBatch, fraction: float) -> None:
+    pipeline = load_pipeline(EXAMPLE_SPEC)
+    outcomes = pipeline.process(generated_batch).outcomes
+    source = pl.Series(generated_batch.data, dtype=pl.String)
+    full = build_response(outcomes, source, DAY_KEYS)
+    everything = build_response(outcomes, source, DAY_KEYS, limit=1)  # the smallest body shedding can reach
+    assert (full.shed, everything.shed) == (0, outcomes["result"].eq(OK).sum())
+    limit = len(everything.body) + 1 + int((len(full.body) - len(everything.body) - 1) * fraction)
+
+    response = build_response(outcomes, source, DAY_KEYS, limit=limit)
+
+    shed = check_shed_response(full.body, response.body, outcomes, response.outcomes, generated_batch.data, limit)
+    assert response.shed == shed
+
+
+@pytest.mark.parametrize(("extra", "sheds"), [(0, True), (1, False)])
+def test_a_response_of_exactly_the_limit_is_too_large(generated_batch: RecordBatch, extra: int, sheds: bool) -> None:
+    outcomes = load_pipeline(EXAMPLE_SPEC).process(generated_batch).outcomes
+    source = pl.Series(generated_batch.data, dtype=pl.String)
+    full = build_response(outcomes, source, DAY_KEYS)
+
+    response = build_response(outcomes, source, DAY_KEYS, limit=len(full.body) + extra)
+
+    assert (response.shed > 0) == sheds
+    assert len(response.body) < len(full.body) + extra
+
+
+def test_handler_sheds_enriched_records_that_would_not_fit(
+    lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every record is valid: enrichment makes each Ok entry larger than the record as sent, so the response
+    # outgrows a limit that the shed (original) records still fit under.
+    event = firehose_event([p for p in iot_payloads(400, seed=3) if p.kind == "valid"])
+    pipeline = load_pipeline(EXAMPLE_SPEC)
+    unlimited = pipeline.process_firehose(event)
+    assert unlimited.ok == len(event["records"])
+    shed_everything = build_response(unlimited.outcomes, pl.Series([r["data"] for r in event["records"]]), DAY_KEYS, limit=1)
+    assert len(shed_everything.body) < len(unlimited.body)
+    limit = (len(shed_everything.body) + len(unlimited.body)) // 2
+    monkeypatch.setattr(transform_core.engine, "build_response", functools.partial(build_response, limit=limit))
+
+    body = firehose.handler(event, None)
+
+    shed_outcomes = firehose._PIPELINE.process_firehose(event).outcomes  # type: ignore[union-attr]
+    source = [r["data"] for r in event["records"]]
+    shed = check_shed_response(unlimited.body, body, unlimited.outcomes, shed_outcomes, source, limit)
+    lines = capsys.readouterr().out.splitlines()
+    entry = json.loads(lines[0])
+    assert (entry["level"], entry["shed_for_response_size"]) == ("WARNING", shed)
+    assert (entry["ok"], entry["failed"], entry["dropped"]) == (len(source) - shed, shed, 0)
+    assert entry["top_rejections"] == {"$|response_size": shed}
+    assert entry["response_bytes"] == len(body) < limit
+
+
+def _expected_body(frame: pl.DataFrame, source: list[str], keep: int) -> bytes:
+    """The response built record by record with orjson, records from ``keep`` on shed if they are Ok."""
+    entries = []
+    for i, row in enumerate(frame.iter_rows(named=True)):
+        if row["result"] == OK and i >= keep:
+            entries.append({"recordId": row["record_id"], "result": FAILED, "data": source[i]})
+        elif row["result"] == OK:
+            metadata = {"partitionKeys": {k: row[k] for k in DAY_KEYS}}
+            entries.append({"recordId": row["record_id"], "result": OK, "data": row["data"], "metadata": metadata})
+        else:
+            entries.append({"recordId": row["record_id"], "result": row["result"], "data": row["data"]})
+    return orjson.dumps({"records": entries})
+
+
+ID_CHARACTERS = '0123456789ab"\\é\u2028'  # recordIds that need JSON escaping too
+
+
+@st.composite
+def outcome_frames(draw: st.DrawFn) -> tuple[pl.DataFrame, list[str]]:
+    n = draw(st.integers(0, 25))
+    results = draw(st.lists(st.sampled_from([OK, OK, FAILED, DROPPED]), min_size=n, max_size=n))
+    ids = [f"{i}-" + draw(st.text(alphabet=ID_CHARACTERS, max_size=4)) for i in range(n)]
+    source = ["Q" * draw(st.integers(0, 300)) for _ in range(n)]
+    data = [("A" * draw(st.integers(0, 300)) if r == OK else s) for r, s in zip(results, source, strict=True)]
+    days = [draw(st.dates()) if r == OK else None for r in results]
+    frame = pl.DataFrame(
+        {
+            "record_id": ids,
+            "result": results,
+            "data": data,
+            "reason": [None if r == OK else "$: bad (type)" for r in results],
+            "year": [f"{d.year:04d}" if d else None for d in days],
+            "month": [f"{d.month:02d}" if d else None for d in days],
+            "day": [f"{d.day:02d}" if d else None for d in days],
+        },
+        schema=outcome_schema(DAY_KEYS),
+    )
+    return frame, source
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=outcome_frames(), data=st.data())
+def test_shedding_keeps_the_body_under_any_limit_it_can_meet(case: tuple[pl.DataFrame, list[str]], data: st.DataObject) -> None:
+    frame, source = case
+    n = len(frame)
+    full = _expected_body(frame, source, keep=n)
+    everything_shed = _expected_body(frame, source, keep=0)
+    limit = data.draw(st.integers(1, len(full) + 10), label="limit")
+
+    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, limit=limit)
+
+    after = response.outcomes["result"].to_list()
+    shed = [i for i, (b, a) in enumerate(zip(frame["result"].to_list(), after, strict=True)) if b == OK and a == FAILED]
+    keep = shed[0] if shed else n
+    assert response.body == _expected_body(frame, source, keep)  # ids in order, prefix as built, every later Ok shed
+    assert response.shed == len(shed) == sum(1 for i, r in enumerate(frame["result"].to_list()) if r == OK and i >= keep)
+    if len(full) < limit:
+        assert response.shed == 0
+    if len(everything_shed) < limit:
+        assert len(response.body) < limit
+        if shed and DROPPED not in frame["result"].to_list():
+            # no more than needed: keeping the first shed record as well would not fit
+            assert len(_expected_body(frame, source, keep + 1)) >= limit
+
+
+# --- the Lambda import path -------------------------------------------------------------------------------------------
+
+CHILD = r"""
+import json, sys
+import transform_core.adapters.firehose as firehose
+after_import = "pyarrow" in sys.modules
+loaded_at_init = firehose._PIPELINE is not None
+with open(sys.argv[1], encoding="utf-8") as f:
+    event = json.load(f)
+body = firehose.handler(event, None)
+response = json.loads(body)
+summary = {
+    "after_import": after_import,
+    "loaded_at_init": loaded_at_init,
+    "after_handler": "pyarrow" in sys.modules,
+    "ids_in_order": [r["recordId"] for r in response["records"]] == [r["recordId"] for r in event["records"]],
+    "results": sorted({r["result"] for r in response["records"]}),
+}
+print(json.dumps(summary))
+"""
+
+
+def test_lambda_import_path_never_imports_pyarrow(tmp_path: Path) -> None:
+    payloads = iot_payloads(497, invalid_fraction=0.2, seed=11)
+    event = firehose_event(payloads)
+    # Three records only the reference implementation judges: an escape, a nested extra property, a duplicate key.
+    extra = [
+        b'{"event_id":"3f9a1c52-7b4e-4d21-9c8a-0e6f5b2d4a17","device_id":"dev-0001","gateway_id":"gw-\\u00e9","seq":1,'
+        b'"event_time":"2026-11-26T14:03:27Z","event_type":"telemetry","value":1}',
+        b'{"event_id":"3f9a1c52-7b4e-4d21-9c8a-0e6f5b2d4a17","device_id":"dev-0001","seq":2,'
+        b'"event_time":"2026-11-26T14:03:27Z","event_type":"alert","value":2,"ctx":{"a":[1,{"b":null}]}}',
+        b'{"event_id":"3f9a1c52-7b4e-4d21-9c8a-0e6f5b2d4a17","device_id":"dev-0001","seq":3,"seq":4,'
+        b'"event_time":"2026-11-26T14:03:27Z","event_type":"alert","value":3}',
+    ]
+    event["records"] += [{"recordId": f"extra-{i}", "data": base64.b64encode(d).decode()} for i, d in enumerate(extra)]
+    assert len(event["records"]) == 500
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env |= {"PYTHONPATH": str(REPO), firehose.SPEC_ENV: str(EXAMPLE_SPEC)}
+
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+
+    assert child.returncode == 0, child.stderr
+    log_line, summary_line = child.stdout.splitlines()
+    assert json.loads(log_line)["records"] == 500
+    assert json.loads(summary_line) == {
+        "after_import": False,
+        "loaded_at_init": True,
+        "after_handler": False,
+        "ids_in_order": True,
+        "results": [DROPPED, OK, FAILED],
+    }
+
+
+# --- known bugs ---------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", ['not"base64', "back\\slash"])
+def test_bad_data_with_json_metacharacters_keeps_the_response_valid(lambda_env: None, data: str) -> None:
+    event = load_event("direct_put.json")
+    event["records"][3]["data"] = data
+    response = invoke(event)
+    assert response["records"][3] == {"recordId": event["records"][3]["recordId"], "result": FAILED, "data": data}
+
+
+def test_a_record_with_null_data_is_still_answered(lambda_env: None) -> None:
+    event = load_event("direct_put.json")
+    event["records"][3]["data"] = None
+    response = invoke(event)
+    assert [r["recordId"] for r in response["records"]] == [r["recordId"] for r in event["records"]]
+
+
+@pytest.mark.parametrize("arrival", ["inf", "1e400", float("nan")], ids=["inf-string", "overflow-string", "nan-number"])
+def test_an_unreadable_arrival_timestamp_does_not_fail_the_batch(arrival: Any) -> None:
+    event = {"records": [{"recordId": "r", "data": "e30=", "kinesisRecordMetadata": {"approximateArrivalTimestamp": arrival}}]}
+    assert RecordBatch.from_firehose_event(event).arrival_ms == [None]
+
+
+def test_shedding_keeps_the_largest_prefix_that_fits() -> None:
+    # Four Ok records; record 2's enriched entry is shorter than its original (shed) entry.
+    n = 4
+    frame = pl.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(n)],
+            "result": [OK] * n,
+            "data": ["A" * size for size in (200, 250, 100, 300)],
+            "reason": [None] * n,
+            "year": ["2026"] * n,
+            "month": ["11"] * n,
+            "day": ["27"] * n,
+        },
+        schema=outcome_schema(DAY_KEYS),
+    )
+    source = ["Q" * 200] * n
+    totals = [len(_expected_body(frame, source, keep)) for keep in range(n + 1)]
+    limit = totals[3] + 1
+    assert [t < limit for t in totals] == [True, True, False, True, False]  # keeping 3 fits, keeping 2 does not
+
+    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, limit=limit)
+
+    assert response.body == _expected_body(frame, source, keep=3)
+    assert response.shed == 1
