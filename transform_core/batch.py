@@ -74,6 +74,14 @@ class RecordBatch:
         return cls(record_ids=record_ids, data=data, arrival_ms=arrival)
 
 
+    @classmethod
+    def from_event_bytes(cls, body: bytes) -> RecordBatch:
+        """View a Firehose transformation event from its raw JSON bytes, as a custom runtime receives it."""
+        import orjson
+
+        return cls.from_firehose_event(orjson.loads(body))  # placeholder: a faster typed decode is planned
+
+
 def _arrival_ms(record: Mapping[str, Any]) -> int | None:
     """Arrival time in epoch ms: Firehose's own field, else the Kinesis metadata's (ms or ISO)."""
     value = record.get("approximateArrivalTimestamp")

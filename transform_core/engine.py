@@ -107,6 +107,10 @@ class Pipeline:
         """Process a Firehose transformation event."""
         return self.process(RecordBatch.from_firehose_event(event))
 
+    def process_firehose_bytes(self, body: bytes) -> BatchResult:
+        """Process a Firehose transformation event given as its raw JSON bytes (custom runtimes)."""
+        return self.process(RecordBatch.from_event_bytes(body))
+
     def handle_firehose(self, event: Mapping[str, Any]) -> dict[str, Any]:
         """The Firehose response as a dict (the Lambda handler returns the bytes instead)."""
         response: dict[str, Any] = orjson.loads(self.process_firehose(event).body)
