@@ -16,8 +16,8 @@ reference enforces).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -26,10 +26,22 @@ import polars as pl
 
 from transform_core.schema import CompiledSchema, format_reason, reason_from_msgspec
 
-__all__ = ["Decoded", "decode_batch", "extract"]
+__all__ = ["REJECTED", "Decoded", "decode_batch", "extract"]
 
 _UNSET = msgspec.UNSET
 _BASE64_REASON = format_reason("$", "record data is not valid base64", "base64")
+
+
+class _Rejected:
+    """Stands in for a record that did not decode: every attribute reads as None."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> None:
+        return None
+
+
+REJECTED: Any = _Rejected()
 
 
 @dataclass(slots=True)
@@ -37,47 +49,55 @@ class Decoded:
     """The decoded batch, row-aligned with the input."""
 
     text: pl.Series  # String: the record's compact JSON, null where it could not be decoded
-    records: list[Any]  # decoded record structs, None where rejected
+    records: list[Any]  # decoded record structs, REJECTED where the decode failed
     reasons: list[str | None]  # rejection reason per record, None if decoded
     doubtful: pl.Series  # Boolean: the reference implementation decides this record
+    not_base64: list[int]  # rows whose data is not base64 (it may hold any character)
 
 
-def decode_batch(data: Sequence[str], schema: CompiledSchema, enriched: frozenset[str] = frozenset()) -> Decoded:
+def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[str] = frozenset()) -> Decoded:
     """Decode every record of a batch; never raises for bad data.
 
     Args:
-        data: base64 payloads as sent.
+        data: base64 payloads as sent (String).
         schema: the compiled record schema.
         enriched: top-level names enrichment writes; a record that already has one is doubtful.
     """
-    raw = pl.Series(data, dtype=pl.String).str.decode("base64", strict=False)
+    raw = data.str.decode("base64", strict=False)
     payloads: list[bytes | None] = raw.to_list()
     text, not_utf8 = _utf8_text(raw, payloads)
     reasons: list[str | None] = [None] * len(payloads)
-    records: list[Any] = [None] * len(payloads)
+    records: list[Any] = [REJECTED] * len(payloads)
     decode = schema.decoder.decode
     errors = (msgspec.DecodeError, UnicodeDecodeError)
     for i, payload in enumerate(payloads):
         if payload is None:
             reasons[i] = _BASE64_REASON
-            continue
-        if i in not_utf8:  # msgspec does not check the bytes of properties it skips
+        elif i in not_utf8:  # msgspec does not check the bytes of properties it skips
             reasons[i] = _reason(not_utf8[i], schema)
-            continue
-        try:
-            records[i] = decode(payload)
-        except errors as err:
-            reasons[i] = _reason(err, schema)
-    decoded = pl.Series([r is not None for r in records], dtype=pl.Boolean)
+        else:
+            try:
+                records[i] = decode(payload)
+            except errors as err:
+                reasons[i] = _reason(err, schema)
+    decoded = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
     text = _compact(text, decoded)
-    return Decoded(text=text, records=records, reasons=reasons, doubtful=_doubtful(text, records, decoded, schema, enriched))
+    doubtful = _doubtful(text, records, decoded, schema, enriched)
+    not_base64 = [i for i, reason in enumerate(reasons) if reason is _BASE64_REASON] if raw.null_count() else []
+    return Decoded(text=text, records=records, reasons=reasons, doubtful=doubtful, not_base64=not_base64)
 
 
-def extract(records: list[Any], attrs: tuple[str, ...]) -> list[Any]:
-    """The value at ``attrs`` of every record: None where the record or the value is absent."""
+def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = True) -> list[Any]:
+    """The value at ``attrs`` of every record: None where the record or the value is absent.
+
+    ``may_be_unset`` is False for a top-level field that defaults to None (see
+    :class:`transform_core.schema.FieldInfo`): then a plain ``attrgetter`` pass does it.
+    """
     if len(attrs) == 1:
-        (name,) = attrs
-        return [None if r is None or (v := getattr(r, name)) is _UNSET else v for r in records]
+        get = attrgetter(attrs[0])
+        if not may_be_unset:
+            return list(map(get, records))
+        return [None if v is _UNSET else v for v in map(get, records)]
     values = []
     for record in records:
         value = record
@@ -128,13 +148,17 @@ def _doubtful(
 ) -> pl.Series:
     if schema.root_is_raw:
         return decoded
-    encode = msgspec.json.encode
-    decoded_keys = pl.Series([encode(r).count(b'":') if r is not None else 0 for r in records], dtype=pl.Int64)
-    escaped = text.str.contains("\\", literal=True).fill_null(False)
-    extra = (text.str.count_matches('":', literal=True).cast(pl.Int64) - decoded_keys).fill_null(0) * (decoded & ~escaped)
+    count = schema.key_counter
+    set_keys = pl.Series(list(map(count, records)), dtype=pl.Int64)
+    checks = pl.select(
+        escaped=text.str.contains("\\", literal=True).fill_null(False),
+        extra=text.str.count_matches('":', literal=True).cast(pl.Int64).fill_null(0) - set_keys,
+    )
+    escaped, extra = checks["escaped"], checks["extra"]
     doubtful = escaped.to_list()
-    for i in (extra != 0).arg_true().to_list():
-        doubtful[i] = not _only_plain_extras(text[i], int(extra[i]), schema, enriched)
+    rows = ((extra != 0) & decoded & ~escaped).arg_true()
+    for i, row_text, row_extra in zip(rows.to_list(), text.gather(rows).to_list(), extra.gather(rows).to_list(), strict=True):
+        doubtful[i] = not _only_plain_extras(row_text, row_extra, schema, enriched)
     for attrs in schema.raw_slots:
         for i, value in enumerate(extract(records, attrs)):
             doubtful[i] = doubtful[i] or value is not None
@@ -154,11 +178,14 @@ def _only_plain_extras(text: str, extra_keys: int, schema: CompiledSchema, enric
     no nested object that could hide one, and no number too large for a double (orjson checks).
     """
     members = _TOP_LEVEL.decode(text)
-    extras = [(k, bytes(v)) for k, v in members.items() if k not in schema.top_level]
-    if len(extras) != extra_keys or any(k in enriched or b"{" in v for k, v in extras):
+    extras = [k for k in members if k not in schema.top_level]
+    if len(extras) != extra_keys:
+        return False
+    values = [bytes(members[k]) for k in extras]
+    if any(k in enriched for k in extras) or any(b"{" in v for v in values):
         return False
     try:
-        orjson.loads(b"[" + b",".join(v for _, v in extras) + b"]")
+        orjson.loads(b"[" + b",".join(values) + b"]")
     except orjson.JSONDecodeError:
         return False
     return True

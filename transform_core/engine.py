@@ -2,8 +2,9 @@
 
 Stages, each its own module: decode (base64, UTF-8, strict typed records) → format rules →
 drop rule → event time and partition keys → enrichment → outcome frame → Firehose response.
-Records the vectorized path marks doubtful are judged by the reference implementation, so the
-engine's verdicts are the reference's verdicts, record for record.
+After the decode, the stages are Polars expressions evaluated in two lazy passes over the batch
+(checks, then outcomes); Python only writes the reasons of the records that fail. Records the decode marks doubtful are judged
+by the reference implementation, so the engine's verdicts are the reference's, record for record.
 """
 
 from __future__ import annotations
@@ -15,21 +16,18 @@ from typing import Any, NamedTuple
 import orjson
 import polars as pl
 
-from transform_core.batch import DROPPED, FAILED, OK, RecordBatch, outcome_schema
+from transform_core.batch import DROPPED, FAILED, OK, RecordBatch
 from transform_core.bindings import bind_fields
-from transform_core.decode import decode_batch, extract
-from transform_core.enrich import enrichment_suffixes
+from transform_core.checks import run_checks
+from transform_core.decode import Decoded, decode_batch
 from transform_core.firehose_response import build_response
-from transform_core.partition import event_time_micros, partition_columns
+from transform_core.partition import partition_exprs
 from transform_core.reference import ReferencePipeline
-from transform_core.rules import apply_format_rules
 from transform_core.schema import compile_schema, rule_id
 from transform_core.spec import PipelineSpec, load_spec
 from transform_core.tables import ReferenceTable, TableCache
 
 __all__ = ["BatchResult", "Pipeline", "load_pipeline"]
-
-_DROP = "\x00drop"  # placeholder reason: later stages skip the record, the outcome says Dropped
 
 
 class BatchResult(NamedTuple):
@@ -69,37 +67,24 @@ class Pipeline:
         self._tables = self._current_tables()  # load now: a bad table fails at start-up
         self._keys = spec.partitioning.keys
         self._enriched = frozenset(name for table in spec.enrich for name in table.fields)
-        drop = spec.drop.values if spec.drop else ()
-        self._drop_strings = {v for v in drop if isinstance(v, str)}
-        self._drop_numbers = {v for v in drop if not isinstance(v, str)}
 
     def process(self, batch: RecordBatch) -> BatchResult:
         """Run a batch through every stage; bad records never raise."""
         tables = self._current_tables()
-        decoded = decode_batch(batch.data, self.schema, self._enriched)
-        records, reasons = decoded.records, decoded.reasons
-        apply_format_rules(records, reasons, self.schema)
-        self._mark_dropped(records, reasons)
-        event_time = self.bindings.event_time
-        micros = event_time_micros(
-            extract(records, event_time.attrs), batch.arrival_ms, self.spec.event_time, event_time.path, reasons
-        )
-        suffixes = [
-            enrichment_suffixes(extract(records, key.attrs), table, key, reasons)
-            for table, key in zip(tables, self.bindings.enrich_keys, strict=True)
-        ]
-        outcomes = self._outcomes(batch, decoded.text, reasons, micros, suffixes)
+        source = pl.Series("_source", batch.data, dtype=pl.String)
+        decoded = decode_batch(source, self.schema, self._enriched)
+        outcomes = self._outcomes(batch, source, decoded, tables)
         if decoded.doubtful.any():
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
-        response = build_response(outcomes, pl.Series(batch.data, dtype=pl.String), self._keys)
-        counts = response.outcomes["result"].value_counts()
-        count = dict(zip(counts["result"].to_list(), counts["count"].to_list(), strict=True))
+        response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64)
+        results = response.outcomes["result"]
+        failed, dropped = int((results == FAILED).sum()), int((results == DROPPED).sum())
         return BatchResult(
             body=response.body,
             outcomes=response.outcomes,
-            ok=count.get(OK, 0),
-            failed=count.get(FAILED, 0),
-            dropped=count.get(DROPPED, 0),
+            ok=len(results) - failed - dropped,
+            failed=failed,
+            dropped=dropped,
             shed=response.shed,
         )
 
@@ -123,43 +108,33 @@ class Pipeline:
             self._reference = None  # rebuilt lazily against the reloaded tables
         return tables
 
-    def _mark_dropped(self, records: list[Any], reasons: list[str | None]) -> None:
-        if self.bindings.drop is None:
-            return
-        strings, numbers = self._drop_strings, self._drop_numbers
-        for i, value in enumerate(extract(records, self.bindings.drop.attrs)):
-            if reasons[i] is None and (
-                (type(value) is str and value in strings) or (type(value) in (int, float) and value in numbers)
-            ):
-                reasons[i] = _DROP
-
     def _outcomes(
-        self, batch: RecordBatch, text: pl.Series, reasons: list[str | None], micros: pl.Series, suffixes: list[pl.Series]
+        self, batch: RecordBatch, source: pl.Series, decoded: Decoded, tables: tuple[ReferenceTable, ...]
     ) -> pl.DataFrame:
-        reason = pl.Series("reason", reasons, dtype=pl.String)
-        result = (
-            pl.when(pl.col("reason").is_null())
-            .then(pl.lit(OK))
-            .when(pl.col("reason") == _DROP)
-            .then(pl.lit(DROPPED))
-            .otherwise(pl.lit(FAILED))
-        )
-        enriched = pl.concat_str([pl.col("_text").str.head(-1), *[pl.lit(s) for s in suffixes], pl.lit("}\n")])
-        ok = pl.col("result") == OK
-        frame = pl.DataFrame(
-            [
+        """The outcome frame: the checks, then result, data and partition keys in one lazy pass."""
+        checked = run_checks(decoded, batch.arrival_ms, self.spec, self.schema, self.bindings, tables)
+        reason = pl.col("reason")
+        ok = reason.is_null() & ~pl.col("_drop")
+        suffixes = [pl.col(f"_suffix{t}").fill_null(table.missing_suffix) for t, table in enumerate(tables)]
+        enriched = pl.concat_str(pl.col("_text").str.head(-1), *suffixes, pl.lit("}\n"))
+        extra = [pl.Series("reason", checked.reasons, dtype=pl.String), decoded.text.alias("_text"), source]
+        return (
+            checked.frame.with_columns(extra)
+            .lazy()
+            .select(
                 pl.Series("record_id", batch.record_ids, dtype=pl.String),
+                pl.when(ok)
+                .then(pl.lit(OK))
+                .when(reason.is_null())
+                .then(pl.lit(DROPPED))
+                .otherwise(pl.lit(FAILED))
+                .alias("result"),
+                pl.when(ok).then(enriched.str.encode("base64")).otherwise(pl.col("_source")).alias("data"),
                 reason,
-                text.alias("_text"),
-                pl.Series("_source", batch.data, dtype=pl.String),
-            ]
-        ).with_columns(result.alias("result"))
-        frame = frame.with_columns(
-            pl.when(ok).then(enriched.str.encode("base64")).otherwise(pl.col("_source")).alias("data"),
-            pl.when(pl.col("reason") != _DROP).then(pl.col("reason")).alias("reason"),
-            *[pl.when(ok).then(pl.lit(col)).alias(col.name) for col in partition_columns(micros, self._keys)],
+                *[pl.when(ok).then(expr) for expr in partition_exprs(pl.col("_micros"), self._keys)],
+            )
+            .collect()
         )
-        return frame.select(outcome_schema(self._keys).keys())
 
     def _judge_by_reference(
         self, batch: RecordBatch, outcomes: pl.DataFrame, doubtful: pl.Series, tables: tuple[ReferenceTable, ...]

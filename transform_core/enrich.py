@@ -14,23 +14,26 @@ import polars as pl
 from transform_core.schema import FieldInfo, format_reason, show_value
 from transform_core.tables import KEY_COLUMN, SUFFIX_COLUMN, ReferenceTable
 
-__all__ = ["enrichment_suffixes"]
+__all__ = ["key_column", "missing_key_reason", "suffix"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def enrichment_suffixes(keys: list[Any], table: ReferenceTable, key_info: FieldInfo, reasons: list[str | None]) -> pl.Series:
-    """Each record's suffix for ``table``; with ``on_missing: reject`` a miss fills ``reasons``."""
+def key_column(values: list[Any], table: ReferenceTable, key_info: FieldInfo) -> pl.Series:
+    """Record keys typed as the table's; a value of another JSON type can never match (null)."""
     if table.key_type == "string":
-        key_series = pl.Series([k if type(k) is str else None for k in keys], dtype=pl.String)
-    else:  # only true ints in int64 can be in the table; 5.0, true and 2**70 are misses
-        key_series = pl.Series([k if type(k) is int and _INT64_MIN <= k <= _INT64_MAX else None for k in keys], dtype=pl.Int64)
-    found = key_series.replace_strict(table.frame[KEY_COLUMN], table.frame[SUFFIX_COLUMN], default=None, return_dtype=pl.String)
-    if table.spec.on_missing == "keep":
-        return found.fill_null(table.missing_suffix)
-    for i in found.is_null().arg_true().to_list():
-        if reasons[i] is None:
-            reasons[i] = format_reason(
-                key_info.path, f"{show_value(keys[i])} is not in reference table {table.spec.name!r}", "enrich"
-            )
-    return found.fill_null("")
+        if key_info.types <= {"string", "null"}:  # the decode guarantees str or None
+            return pl.Series(values, dtype=pl.String)
+        return pl.Series([k if type(k) is str else None for k in values], dtype=pl.String)
+    # only true integers within int64 can be in the table: 5.0, true and 2**70 are misses
+    return pl.Series([k if type(k) is int and _INT64_MIN <= k <= _INT64_MAX else None for k in values], dtype=pl.Int64)
+
+
+def suffix(key: pl.Expr, table: ReferenceTable) -> pl.Expr:
+    """The text each record gets from ``table``; null for a miss."""
+    return key.replace_strict(table.frame[KEY_COLUMN], table.frame[SUFFIX_COLUMN], default=None, return_dtype=pl.String)
+
+
+def missing_key_reason(value: Any, table: ReferenceTable, key_info: FieldInfo) -> str:
+    """The reason for a key that ``table`` (with ``on_missing: reject``) does not hold."""
+    return format_reason(key_info.path, f"{show_value(value)} is not in reference table {table.spec.name!r}", "enrich")

@@ -25,7 +25,6 @@ SHED_REASON = "$: the enriched record does not fit in Lambda's 6 MB response; re
 
 _PREFIX = b'{"records":['
 _SUFFIX = b"]}"
-_NEEDS_ESCAPE = r'["\\\x00-\x1f\x7f-\x{9f}\x{2028}\x{2029}]'
 
 
 class FirehoseResponse(NamedTuple):
@@ -42,6 +41,7 @@ def build_response(
     partition_keys: Sequence[str],
     *,
     limit: int = LAMBDA_RESPONSE_LIMIT,
+    odd_rows: Sequence[int] | None = None,
 ) -> FirehoseResponse:
     """Serialize ``outcomes`` as a Firehose response, shedding Ok records that would not fit.
 
@@ -50,29 +50,35 @@ def build_response(
         source_data: the base64 data each record arrived with, same order.
         partition_keys: the partition key columns of ``outcomes``.
         limit: the response must be strictly smaller than this many bytes.
+        odd_rows: rows whose source data may need JSON escaping (it was not valid base64); None
+            means any row may, and every row is checked.
     """
-    frame = outcomes.with_columns(
-        _json_strings(outcomes["record_id"]).alias("_id_json"),
-        _json_strings(source_data).alias("_source_json"),
-        source_data.alias("_source"),
-    )
-    entries = frame.select(_entry(partition_keys).alias("entry"), _shed_entry().alias("shed"))
-    entry_len = entries["entry"].str.len_bytes().cast(pl.Int64)
-    fixed = len(_PREFIX) + len(_SUFFIX) + max(len(frame) - 1, 0)
+    if odd_rows is None:
+        odd_rows = _needs_escaping(source_data).arg_true().to_list()
+    ids = _json_strings(outcomes["record_id"], _needs_escaping(outcomes["record_id"]).arg_true().to_list())
+    data = _json_strings(outcomes["data"], odd_rows)
+    entries = _entries(outcomes, ids, data, partition_keys)
+    entry_len = entries.str.len_bytes().cast(pl.Int64)
+    fixed = len(_PREFIX) + len(_SUFFIX) + max(len(outcomes) - 1, 0)
     shed = 0
     if fixed + int(entry_len.sum()) >= limit:
-        keep = _records_that_fit(entry_len, entries["shed"].str.len_bytes().cast(pl.Int64), fixed, limit)
+        source = _json_strings(source_data, odd_rows)
+        shed_entry = pl.concat_str(pl.lit('{"recordId":'), ids, pl.lit(f',"result":"{FAILED}","data":'), source, pl.lit("}"))
+        shed_len = pl.select(shed_entry.str.len_bytes().cast(pl.Int64)).to_series()
+        keep = _records_that_fit(entry_len, shed_len, fixed, limit)
         is_shed = (pl.int_range(pl.len()) >= keep) & (pl.col("result") == OK)
-        shed = int(frame.select(is_shed.sum()).item())
-        frame = frame.with_columns(
+        shed = int(outcomes.select(is_shed.sum()).item())
+        outcomes = outcomes.with_columns(
             pl.when(is_shed).then(pl.lit(FAILED)).otherwise(pl.col("result")).alias("result"),
-            pl.when(is_shed).then(pl.col("_source")).otherwise(pl.col("data")).alias("data"),
+            pl.when(is_shed).then(source_data).otherwise(pl.col("data")).alias("data"),
             pl.when(is_shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
             *[pl.when(is_shed).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
-        entries = frame.select(_entry(partition_keys).alias("entry"))
-    body = _PREFIX + entries["entry"].str.join(",").item().encode() + _SUFFIX if len(frame) else _PREFIX + _SUFFIX
-    return FirehoseResponse(body=body, outcomes=frame.drop("_id_json", "_source_json", "_source"), shed=shed)
+        entries = _entries(outcomes, ids, _json_strings(outcomes["data"], odd_rows), partition_keys)
+    if not len(outcomes):
+        return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
+    joined: bytes = entries.str.join(",").cast(pl.Binary).item()
+    return FirehoseResponse(body=_PREFIX + joined + _SUFFIX, outcomes=outcomes, shed=shed)
 
 
 def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, limit: int) -> int:
@@ -84,31 +90,34 @@ def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, lim
     return int(fits[-1]) if len(fits) else 0
 
 
-def _json_strings(values: pl.Series) -> pl.Series:
-    """Values as JSON string literals; only batches holding a value that needs escaping pay for orjson."""
-    if not values.str.contains(_NEEDS_ESCAPE).any():
-        return '"' + values + '"'
-    return pl.Series([orjson.dumps(v).decode() for v in values.to_list()], dtype=pl.String)
+def _needs_escaping(values: pl.Series) -> pl.Series:
+    """True where a value holds a character JSON escapes (a quote, a backslash, a control character)."""
+    return values.str.contains(r'["\\\x00-\x1f]')
 
 
-def _entry(partition_keys: Sequence[str]) -> pl.Expr:
-    ok = pl.col("result") == OK
-    pairs = [pl.concat_str(pl.lit(f'"{key}":"'), pl.col(key), pl.lit('"')) for key in partition_keys]
-    metadata = pl.concat_str(pl.lit(',"metadata":{"partitionKeys":{'), pl.concat_str(pairs, separator=","), pl.lit("}}"))
-    return pl.concat_str(
+def _json_strings(values: pl.Series, odd_rows: Sequence[int]) -> pl.Series:
+    """Values as JSON string literals: quoted as they are, except ``odd_rows``, escaped by orjson."""
+    quoted = '"' + values + '"'
+    if not odd_rows:
+        return quoted
+    rows = pl.Series(odd_rows, dtype=pl.UInt32)
+    return quoted.scatter(rows, [orjson.dumps(v).decode() for v in values.gather(rows).to_list()])
+
+
+def _entries(outcomes: pl.DataFrame, ids: pl.Series, data: pl.Series, partition_keys: Sequence[str]) -> pl.Series:
+    """One JSON response entry per outcome row, in a single string concatenation."""
+    metadata: list[pl.Expr] = [pl.lit(',"metadata":{"partitionKeys":{')]
+    for i, key in enumerate(partition_keys):
+        metadata += [pl.lit(f'{"," if i else ""}"{key}":"'), pl.col(key), pl.lit('"')]
+    metadata.append(pl.lit("}}"))
+    entry = pl.concat_str(
         pl.lit('{"recordId":'),
-        pl.col("_id_json"),
+        ids,
         pl.lit(',"result":"'),
         pl.col("result"),
         pl.lit('","data":'),
-        pl.when(ok).then(pl.concat_str(pl.lit('"'), pl.col("data"), pl.lit('"'))).otherwise(pl.col("_source_json")),
-        pl.when(ok).then(metadata).otherwise(pl.lit("")),
+        data,
+        pl.concat_str(metadata).fill_null(""),  # partition keys are null unless the record is Ok
         pl.lit("}"),
     )
-
-
-def _shed_entry() -> pl.Expr:
-    """The entry a record would get if it were shed (ProcessingFailed with its source data)."""
-    return pl.concat_str(
-        pl.lit('{"recordId":'), pl.col("_id_json"), pl.lit(f',"result":"{FAILED}","data":'), pl.col("_source_json"), pl.lit("}")
-    )
+    return outcomes.select(entry).to_series()

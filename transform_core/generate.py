@@ -42,6 +42,7 @@ TABLE_DEVICES = 9_900  # the reference table holds dev-0000 … dev-9899, so ~1%
 SITES = tuple(f"plant-{i:02d}" for i in range(1, 41))
 MODELS = ("TH-100", "TH-200", "PX-310", "AQ-7", "VB-21", "LX-5")
 UNITS = ("celsius", "percent", "hpa", "lux", "ppm", "volt")
+SPACED_FRACTION = 0.1  # records serialized with ", " / ": " separators
 REQUIRED = ("event_id", "device_id", "seq", "event_time", "event_type", "value")
 
 #: Invalid record kinds, drawn evenly by :func:`iot_payloads`.
@@ -108,7 +109,7 @@ def iot_record(rng: random.Random, seq: int) -> dict[str, Any]:
     record: dict[str, Any] = {
         "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         "device_id": f"dev-{rng.randrange(DEVICE_IDS):04d}",
-        "gateway_id": f"gw-{rng.randrange(1, 41):02d}-{rng.choice('abcd')}",
+        "gateway_id": f"gw-{rng.choice(('eu-west-1', 'eu-central-1', 'us-east-1'))}-{rng.randrange(1, 41):03d}{rng.choice('abcd')}",
         "seq": seq,
         "event_time": _event_time(rng),
         "event_type": rng.choices(("telemetry", "alert", "heartbeat"), weights=(90, 5, 5))[0],
@@ -118,7 +119,10 @@ def iot_record(rng: random.Random, seq: int) -> dict[str, Any]:
         "rssi": rng.randint(-120, -30),
         "lat": round(rng.uniform(-90.0, 90.0), 6),
         "lon": round(rng.uniform(-180.0, 180.0), 6),
-        "tags": {"fw": f"{rng.randint(1, 3)}.{rng.randint(0, 9)}.{rng.randint(0, 20)}", "zone": f"zone-{rng.randint(1, 12)}"},
+        "tags": {
+            "fw": f"{rng.randint(1, 3)}.{rng.randint(0, 9)}.{rng.randint(0, 20)}-build.{rng.randint(100, 999)}",
+            "zone": f"floor-{rng.randint(1, 12):02d}/zone-{rng.randint(1, 40):02d}",
+        },
     }
     if rng.random() < 0.03:
         del record[rng.choice(("gateway_id", "battery", "rssi", "tags"))]
@@ -138,15 +142,17 @@ def _event_time(rng: random.Random) -> str:
     return text + suffix
 
 
-def _dumps(value: Any) -> bytes:
-    # json's default ", " / ": " separators, as many producers send it (and ~333 bytes a record, like the benchmark)
-    return json.dumps(value).encode()
+def _dumps(value: Any, rng: random.Random | None = None) -> bytes:
+    """Compact JSON as most producers send it (SDKs, IoT Core, JS); one record in ten spaced, as Python's json does."""
+    if rng is not None and rng.random() < SPACED_FRACTION:
+        return json.dumps(value).encode()
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def valid_payload(rng: random.Random, seq: int) -> Payload:
     """A valid record; kind ``heartbeat`` when the example spec will drop it."""
     record = iot_record(rng, seq)
-    return Payload(_dumps(record), kind="heartbeat" if record["event_type"] == "heartbeat" else "valid")
+    return Payload(_dumps(record, rng), kind="heartbeat" if record["event_type"] == "heartbeat" else "valid")
 
 
 def invalid_payload(rng: random.Random, seq: int, kind: str) -> Payload:

@@ -18,42 +18,44 @@ from transform_core.rules import date_time_micros
 from transform_core.schema import format_reason, show_value
 from transform_core.spec import EventTimeSpec
 
-__all__ = ["event_time_micros", "partition_columns"]
+__all__ = ["event_time_column", "event_time_micros", "event_time_reason", "partition_exprs"]
 
 _STRFTIME = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H"}
 
 
-def event_time_micros(
-    values: list[Any], arrival_ms: Sequence[int | None], spec: EventTimeSpec, path: str, reasons: list[str | None]
-) -> pl.Series:
-    """Epoch microseconds of each record's event time; rejections go into ``reasons`` (in place)."""
-    present = pl.Series([v is not None for v in values], dtype=pl.Boolean)
+def event_time_column(values: list[Any], spec: EventTimeSpec, types: frozenset[str]) -> pl.Series:
+    """The event-time values as the column its format reads (other JSON types become null)."""
     if spec.format == "iso8601":
-        micros = date_time_micros(pl.Series([v if isinstance(v, str) else None for v in values], dtype=pl.String))
-        invalid = "{} is not an RFC 3339 date-time"
+        if types <= {"string", "null"}:  # the decode guarantees str or None
+            return pl.Series(values, dtype=pl.String)
+        return pl.Series([v if type(v) is str else None for v in values], dtype=pl.String)
+    return pl.Series([float(v) if type(v) in (int, float) else None for v in values], dtype=pl.Float64)
+
+
+def event_time_micros(value: pl.Expr, present: pl.Expr, arrival_ms: pl.Expr, spec: EventTimeSpec) -> pl.Expr:
+    """Epoch microseconds of each record's event time; null where the record must be rejected."""
+    if spec.format == "iso8601":
+        micros = date_time_micros(value)
     else:
-        numbers = pl.Series([float(v) if type(v) in (int, float) else None for v in values], dtype=pl.Float64)
-        scaled = (numbers * (1e6 if spec.format == "epoch_seconds" else 1e3)).floor()
-        in_range = (scaled >= MIN_EPOCH_US) & (scaled <= MAX_EPOCH_US)
-        micros = pl.select(pl.when(in_range).then(scaled.cast(pl.Int64))).to_series()
-        invalid = "{} is not an epoch time within the years 0001-9999"
+        scaled = (value * (1e6 if spec.format == "epoch_seconds" else 1e3)).floor()
+        micros = pl.when((scaled >= MIN_EPOCH_US) & (scaled <= MAX_EPOCH_US)).then(scaled.cast(pl.Int64, strict=False))
     if spec.on_missing == "arrival_time":
-        arrival = pl.Series(arrival_ms, dtype=pl.Int64) * 1000
-        micros = pl.select(pl.when(present).then(micros).otherwise(arrival)).to_series()
-    micros = pl.select(pl.when((micros >= MIN_EPOCH_US) & (micros <= MAX_EPOCH_US)).then(micros)).to_series()
-    for i in micros.is_null().arg_true().to_list():
-        if reasons[i] is not None:
-            continue
-        if values[i] is not None:
-            reasons[i] = format_reason(path, invalid.format(show_value(values[i])), "event_time")
-        elif spec.on_missing == "reject":
-            reasons[i] = format_reason(path, "event time is missing", "event_time")
-        else:
-            reasons[i] = format_reason(path, "event time is missing and the record has no arrival time", "event_time")
-    return micros
+        micros = pl.when(present).then(micros).otherwise(arrival_ms * 1000)
+    return pl.when((micros >= MIN_EPOCH_US) & (micros <= MAX_EPOCH_US)).then(micros)
 
 
-def partition_columns(micros: pl.Series, keys: Sequence[str]) -> list[pl.Series]:
+def event_time_reason(value: Any, spec: EventTimeSpec, path: str) -> str:
+    """Why a record's event time gave no partition (for a record whose micros are null)."""
+    if value is not None:
+        if spec.format == "iso8601":
+            return format_reason(path, f"{show_value(value)} is not an RFC 3339 date-time", "event_time")
+        return format_reason(path, f"{show_value(value)} is not an epoch time within the years 0001-9999", "event_time")
+    if spec.on_missing == "reject":
+        return format_reason(path, "event time is missing", "event_time")
+    return format_reason(path, "event time is missing and the record has no arrival time", "event_time")
+
+
+def partition_exprs(micros: pl.Expr, keys: Sequence[str]) -> list[pl.Expr]:
     """Zero-padded UTC partition key columns from epoch microseconds."""
     stamps = pl.from_epoch(micros, time_unit="us")
     return [stamps.dt.strftime(_STRFTIME[key]).alias(key) for key in keys]

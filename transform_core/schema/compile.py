@@ -14,15 +14,17 @@ implementation, so the keyword is still enforced, never skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 
 from transform_core.formats import ecma_pattern
+from transform_core.schema.counting import key_counter
 from transform_core.schema.keywords import ANNOTATIONS, check_schema, resolve_ref
 
 __all__ = ["CompiledSchema", "FieldInfo", "compile_schema"]
@@ -49,6 +51,7 @@ class FieldInfo:
     attrs: tuple[str, ...]  # attribute chain on the decoded struct
     types: frozenset[str]  # JSON types the schema allows here
     format: str | None
+    may_be_unset: bool = False  # optional and nullable: UNSET marks a missing value
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +66,7 @@ class CompiledSchema:
     rule_texts: Mapping[tuple[str, str], tuple[str, str]]  # (normalized path, "int >=") -> (rule, message)
     integer_paths: frozenset[str]  # normalized paths typed integer (for messages)
     top_level: frozenset[str]  # property names the root object declares
+    key_counter: Callable[[Any], int]  # properties set in a decoded record, at every depth
 
     @property
     def format_fields(self) -> tuple[FieldInfo, ...]:
@@ -87,6 +91,7 @@ def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
         rule_texts=builder.rule_texts,
         integer_paths=frozenset(builder.integer_paths),
         top_level=frozenset() if root_is_raw else frozenset(record_type.__struct_encode_fields__),
+        key_counter=key_counter(record_type),
     )
 
 
@@ -240,12 +245,20 @@ class _Builder:
                 annotation = self.raw((*attrs, attr), in_array)
             if name in required:
                 specs.append((attr, annotation))
-            else:
+            elif _admits_null(annotation):  # UNSET tells a missing value from an explicit null
                 specs.append((attr, Union[annotation, msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007
+                if (info := self.fields.get(child_path[2:])) is not None:
+                    self.fields[child_path[2:]] = dataclasses.replace(info, may_be_unset=True)
+            else:  # None can only mean missing: an explicit null fails the type
+                specs.append((attr, annotation, None))
         self._structs += 1
         return msgspec.defstruct(
             f"Record{self._structs}", specs, kw_only=True, rename=rename, forbid_unknown_fields=not extra, gc=False
         )
+
+
+def _admits_null(annotation: Any) -> bool:
+    return annotation is None or (get_origin(annotation) is Union and type(None) in get_args(annotation))
 
 
 def _annotated(base: Any, meta: dict[str, Any]) -> Any:
