@@ -1,14 +1,15 @@
 """The checks after the decode, as one lazy Polars query, then the reasons of the failures.
 
-Format rules, the drop rule, the event time and the enrichment lookups become columns of one
+Format and pattern rules, the drop rule, the event time and the enrichment lookups become columns of one
 frame, computed in a single ``collect`` (Polars shares the subexpressions, so a date-time field
 used for both a format rule and the partition is parsed once). Python then visits only the
 records that failed, to write their reasons in the reference's order of checks:
-format rules, drop, event time, enrichment.
+schema rules (pattern, format), drop, event time, enrichment.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,9 @@ def run_checks(
             exprs.append(format_failed(pl.col(f"_format{i}"), info.format).alias(f"_format{i}_failed"))
         else:
             columns.append(python_format_failed(values(info), info.format).alias(f"_format{i}_failed"))
+    for i, info in enumerate(schema.pattern_fields):
+        columns.append(_strings(f"_pattern{i}", values(info), info))
+        exprs.append(_pattern_failed(f"_pattern{i}", info, columns[-1]).alias(f"_pattern{i}_failed"))
     for t, (table, key) in enumerate(zip(tables, bindings.enrich_keys, strict=True)):
         columns.append(key_column(values(key), table, key).alias(f"_key{t}"))
         exprs.append(suffix(pl.col(f"_key{t}"), table).alias(f"_suffix{t}"))
@@ -103,6 +107,19 @@ def _strings(name: str, values: list[Any], info: FieldInfo) -> pl.Series:
     return pl.Series(name, [v if type(v) is str else None for v in values], dtype=pl.String)
 
 
+def _pattern_failed(name: str, info: FieldInfo, values: pl.Series) -> pl.Expr:
+    """Rust regex on ASCII values; the few non-ASCII values are checked by Python's ``re``."""
+    assert info.pattern is not None
+    value = pl.col(name)
+    failed = value.is_not_null() & (value.str.len_bytes() == value.str.len_chars()) & ~value.str.contains(info.pattern.rust)
+    rows = [i for i, v in enumerate(values.to_list()) if v is not None and not v.isascii()]
+    if not rows:
+        return failed
+    search = re.compile(info.pattern.python).search
+    python_failed = pl.Series([False] * len(values)).scatter(rows, [search(values[i]) is None for i in rows])
+    return failed | python_failed
+
+
 def _drop_columns(values: list[Any], info: FieldInfo) -> list[pl.Series]:
     if info.types <= {"string", "null"}:
         return [
@@ -125,7 +142,12 @@ def _reasons(
 ) -> list[str | None]:
     formats = schema.format_fields
     rejecting = [t for t, table in enumerate(tables) if table.spec.on_missing == "reject"]
-    format_any = pl.any_horizontal(pl.lit(False), *[pl.col(f"_format{i}_failed") for i in range(len(formats))])
+    patterns = schema.pattern_fields
+    format_any = pl.any_horizontal(
+        pl.lit(False),
+        *[pl.col(f"_format{i}_failed") for i in range(len(formats))],
+        *[pl.col(f"_pattern{i}_failed") for i in range(len(patterns))],
+    )
     late_any = pl.any_horizontal(pl.col("_micros").is_null(), *[pl.col(f"_suffix{t}").is_null() for t in rejecting])
     # format rules come before the drop rule; event time and enrichment only matter for kept records
     rows = frame.select((pl.col("_decoded") & (format_any | (~pl.col("_drop") & late_any))).arg_true()).to_series().to_list()
@@ -147,6 +169,10 @@ def _first_failure(
     tables: tuple[ReferenceTable, ...],
     rejecting: list[int],
 ) -> str | None:
+    for k, info in enumerate(schema.pattern_fields):
+        if row[f"_pattern{k}_failed"]:
+            assert info.pattern is not None
+            return format_reason(info.path, f"does not match {info.pattern.source!r}", "pattern")
     for k, info in enumerate(schema.format_fields):
         if row[f"_format{k}_failed"]:
             return format_reason(info.path, f"{show_value(values(info)[i])} is not a valid {info.format}", "format")

@@ -26,22 +26,13 @@ import polars as pl
 
 from transform_core.schema import CompiledSchema, format_reason, reason_from_msgspec
 
-__all__ = ["REJECTED", "Decoded", "decode_batch", "extract"]
+__all__ = ["Decoded", "decode_batch", "extract"]
 
 _UNSET = msgspec.UNSET
 _BASE64_REASON = format_reason("$", "record data is not valid base64", "base64")
 
 
-class _Rejected:
-    """Stands in for a record that did not decode: every attribute reads as None."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> None:
-        return None
-
-
-REJECTED: Any = _Rejected()
+_REASON_CACHE_SIZE = 4096  # distinct msgspec messages remembered per schema
 
 
 @dataclass(slots=True)
@@ -49,9 +40,9 @@ class Decoded:
     """The decoded batch, row-aligned with the input."""
 
     text: pl.Series  # String: the record's compact JSON, null where it could not be decoded
-    records: list[Any]  # decoded record structs, REJECTED where the decode failed
+    records: list[Any]  # decoded record structs; ``schema.rejected`` (all attributes None) where the decode failed
     reasons: list[str | None]  # rejection reason per record, None if decoded
-    doubtful: pl.Series  # Boolean: the reference implementation decides this record
+    doubtful: list[int]  # rows the reference implementation decides
     not_base64: list[int]  # rows whose data is not base64 (it may hold any character)
 
 
@@ -67,7 +58,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
     payloads: list[bytes | None] = raw.to_list()
     text, not_utf8 = _utf8_text(raw, payloads)
     reasons: list[str | None] = [None] * len(payloads)
-    records: list[Any] = [REJECTED] * len(payloads)
+    records: list[Any] = [schema.rejected] * len(payloads)
     decode = schema.decoder.decode
     errors = (msgspec.DecodeError, UnicodeDecodeError)
     for i, payload in enumerate(payloads):
@@ -80,9 +71,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
                 records[i] = decode(payload)
             except errors as err:
                 reasons[i] = _reason(err, schema)
-    decoded = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
-    text = _compact(text, decoded)
-    doubtful = _doubtful(text, records, decoded, schema, enriched)
+    text, doubtful = _screen(text, records, reasons, schema, enriched)
     not_base64 = [i for i, reason in enumerate(reasons) if reason is _BASE64_REASON] if raw.null_count() else []
     return Decoded(text=text, records=records, reasons=reasons, doubtful=doubtful, not_base64=not_base64)
 
@@ -130,59 +119,72 @@ def _reason(err: Exception, schema: CompiledSchema) -> str:
     if isinstance(err, UnicodeDecodeError):
         return format_reason("$", f"not valid UTF-8 at byte {err.start}", "utf8")
     assert isinstance(err, msgspec.MsgspecError)
-    return reason_from_msgspec(err, schema.rule_texts, schema.integer_paths)
+    # the same few messages recur across a batch: translate each once
+    cache = schema.reason_cache
+    message = str(err)
+    reason = cache.get(message)
+    if reason is None:
+        if len(cache) >= _REASON_CACHE_SIZE:
+            cache.clear()
+        reason = cache[message] = reason_from_msgspec(err, schema.rule_texts, schema.integer_paths)
+    return reason
 
 
-def _compact(text: pl.Series, decoded: pl.Series) -> pl.Series:
-    """Remove insignificant whitespace (msgspec keeps every token as written)."""
-    spaced = (text.str.contains(r"[ \t\n\r]") & decoded).fill_null(False)
-    if not spaced.any():
-        return text
-    rows = spaced.arg_true()
-    fixed = [msgspec.json.format(t.encode(), indent=-1).decode() for t in text.gather(rows).to_list()]
-    return text.scatter(rows, fixed)
-
-
-def _doubtful(
-    text: pl.Series, records: list[Any], decoded: pl.Series, schema: CompiledSchema, enriched: frozenset[str]
-) -> pl.Series:
+def _screen(
+    text: pl.Series, records: list[Any], reasons: list[str | None], schema: CompiledSchema, enriched: frozenset[str]
+) -> tuple[pl.Series, list[int]]:
+    """Compact the spaced records and find the doubtful ones: one Polars pass, then the few exceptions."""
+    decoded = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
     if schema.root_is_raw:
-        return decoded
-    count = schema.key_counter
-    set_keys = pl.Series(list(map(count, records)), dtype=pl.Int64)
-    checks = pl.select(
-        escaped=text.str.contains("\\", literal=True).fill_null(False),
-        extra=text.str.count_matches('":', literal=True).cast(pl.Int64).fill_null(0) - set_keys,
-    )
-    escaped, extra = checks["escaped"], checks["extra"]
-    doubtful = escaped.to_list()
-    rows = ((extra != 0) & decoded & ~escaped).arg_true()
-    for i, row_text, row_extra in zip(rows.to_list(), text.gather(rows).to_list(), extra.gather(rows).to_list(), strict=True):
-        doubtful[i] = not _only_plain_extras(row_text, row_extra, schema, enriched)
+        return text, decoded.arg_true().to_list()
+    set_keys = pl.Series(list(map(schema.key_counter, records)), dtype=pl.Int64)
+    text_keys = text.str.count_matches('":', literal=True).cast(pl.Int64)
+    extra = decoded & (text_keys != set_keys)
+    flags = pl.select(  # row numbers (mostly none) and the key counts of the rows with extra keys
+        spaced=(decoded & text.str.contains(r"[ \t\n\r]")).arg_true().implode(),
+        escaped=(decoded & text.str.contains("\\", literal=True)).arg_true().implode(),
+        extra=extra.arg_true().implode(),
+        extra_keys=text_keys.filter(extra).implode(),
+    ).row(0, named=True)
+    doubtful = set(flags["escaped"])
+    keys_in_text = dict(zip(flags["extra"], flags["extra_keys"], strict=True))
+    if flags["spaced"]:
+        rows = flags["spaced"]
+        compact = [msgspec.json.format(t.encode(), indent=-1).decode() for t in text.gather(rows).to_list()]
+        text = text.scatter(rows, compact)
+        for i, row_text in zip(rows, compact, strict=True):  # spacing hid keys from the count above
+            keys_in_text.pop(i, None)
+            if row_text.count('":') != schema.key_counter(records[i]):
+                keys_in_text[i] = row_text.count('":')
+    candidates = sorted(i for i in keys_in_text if i not in doubtful)
+    if candidates:
+        # each of these records is valid JSON, so an array of them decodes with exact boundaries
+        tops = _TOP_LEVEL.decode("[" + text.gather(candidates).str.join(",").item() + "]")
+        for i, members in zip(candidates, tops, strict=True):
+            if not _only_plain_extras(members, keys_in_text[i] - schema.key_counter(records[i]), schema, enriched):
+                doubtful.add(i)
     for attrs in schema.raw_slots:
-        for i, value in enumerate(extract(records, attrs)):
-            doubtful[i] = doubtful[i] or value is not None
+        doubtful.update(i for i, value in enumerate(extract(records, attrs)) if value is not None)
     for name in enriched & schema.top_level:  # a declared property the enrichment overwrites
-        for i, value in enumerate(extract(records, schema.fields[name].attrs)):
-            doubtful[i] = doubtful[i] or value is not None
-    return pl.Series(doubtful, dtype=pl.Boolean) & decoded
+        doubtful.update(i for i, value in enumerate(extract(records, schema.fields[name].attrs)) if value is not None)
+    return text, sorted(i for i in doubtful if reasons[i] is None)
 
 
-_TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 
 
-def _only_plain_extras(text: str, extra_keys: int, schema: CompiledSchema, enriched: frozenset[str]) -> bool:
-    """True if the keys the record type skipped are distinct top-level extras with scalar values.
+def _only_plain_extras(members: dict[str, msgspec.Raw], surplus: int, schema: CompiledSchema, enriched: frozenset[str]) -> bool:
+    """True if the ``surplus`` keys the record type skipped are distinct top-level scalar extras.
 
-    Such a record is as safe as any other: no duplicate key (each would be one key too many),
-    no nested object that could hide one, and no number too large for a double (orjson checks).
+    Such a record is as safe as any other: no duplicate key (it would be one key more than the
+    distinct extras), no nested object that could hide one, and no number too large for a double
+    (orjson checks).
     """
-    members = _TOP_LEVEL.decode(text)
     extras = [k for k in members if k not in schema.top_level]
-    if len(extras) != extra_keys:
+    if len(extras) != surplus or any(k in enriched for k in extras):
         return False
     values = [bytes(members[k]) for k in extras]
-    if any(k in enriched for k in extras) or any(b"{" in v for v in values):
+    if any(b"{" in v for v in values):
         return False
     try:
         orjson.loads(b"[" + b",".join(values) + b"]")

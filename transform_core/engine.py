@@ -74,7 +74,7 @@ class Pipeline:
         source = pl.Series("_source", batch.data, dtype=pl.String)
         decoded = decode_batch(source, self.schema, self._enriched)
         outcomes = self._outcomes(batch, source, decoded, tables)
-        if decoded.doubtful.any():
+        if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
         response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64)
         results = response.outcomes["result"]
@@ -137,12 +137,12 @@ class Pipeline:
         )
 
     def _judge_by_reference(
-        self, batch: RecordBatch, outcomes: pl.DataFrame, doubtful: pl.Series, tables: tuple[ReferenceTable, ...]
+        self, batch: RecordBatch, outcomes: pl.DataFrame, doubtful: list[int], tables: tuple[ReferenceTable, ...]
     ) -> pl.DataFrame:
         if self._reference is None:
             self._reference = ReferencePipeline(self.spec, tables, self.bindings)
-        rows = doubtful.arg_true()
-        judged = [self._reference.process_record(batch.data[i], batch.arrival_ms[i]) for i in rows.to_list()]
+        judged = [self._reference.process_record(batch.data[i], batch.arrival_ms[i]) for i in doubtful]
+        rows = pl.Series(doubtful, dtype=pl.UInt32)
         parts = [o.partition or (None,) * len(self._keys) for o in judged]
         updates: dict[str, list[str | None]] = {
             "result": [o.result for o in judged],

@@ -26,8 +26,9 @@ import msgspec
 from transform_core.formats import ecma_pattern
 from transform_core.schema.counting import key_counter
 from transform_core.schema.keywords import ANNOTATIONS, check_schema, resolve_ref
+from transform_core.schema.patterns import rust_pattern
 
-__all__ = ["CompiledSchema", "FieldInfo", "compile_schema"]
+__all__ = ["CompiledSchema", "FieldInfo", "VectorPattern", "compile_schema"]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _RAW = msgspec.Raw
@@ -52,6 +53,16 @@ class FieldInfo:
     types: frozenset[str]  # JSON types the schema allows here
     format: str | None
     may_be_unset: bool = False  # optional and nullable: UNSET marks a missing value
+    pattern: VectorPattern | None = None  # a ``pattern`` checked in Polars instead of in the decode
+
+
+@dataclass(frozen=True, slots=True)
+class VectorPattern:
+    """A ``pattern`` rule run over a whole column (see :mod:`transform_core.schema.patterns`)."""
+
+    source: str  # as the schema wrote it
+    python: str  # the regex the reference runs (ECMA ``$``)
+    rust: str  # the same check for ASCII values, in Rust's syntax
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +78,18 @@ class CompiledSchema:
     integer_paths: frozenset[str]  # normalized paths typed integer (for messages)
     top_level: frozenset[str]  # property names the root object declares
     key_counter: Callable[[Any], int]  # properties set in a decoded record, at every depth
+    rejected: Any  # stands in for a record that did not decode: every field reads as None
+    reason_cache: dict[str, str]  # msgspec message -> reason, filled as batches run
 
     @property
     def format_fields(self) -> tuple[FieldInfo, ...]:
         """Fields with a ``format`` rule, in schema order."""
         return tuple(f for f in self.fields.values() if f.format is not None)
+
+    @property
+    def pattern_fields(self) -> tuple[FieldInfo, ...]:
+        """Fields with a ``pattern`` rule run in Polars, in schema order."""
+        return tuple(f for f in self.fields.values() if f.pattern is not None)
 
 
 def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
@@ -92,6 +110,8 @@ def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
         integer_paths=frozenset(builder.integer_paths),
         top_level=frozenset() if root_is_raw else frozenset(record_type.__struct_encode_fields__),
         key_counter=key_counter(record_type),
+        rejected=type("Rejected", (), dict.fromkeys(record_type.__struct_fields__))(),
+        reason_cache={},
     )
 
 
@@ -102,6 +122,7 @@ class _Builder:
     fields: dict[str, FieldInfo] = field(default_factory=dict)
     raw_slots: list[tuple[str, ...]] = field(default_factory=list)
     rule_texts: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    patterns: dict[str, VectorPattern] = field(default_factory=dict)
     integer_paths: set[str] = field(default_factory=set)
     _structs: int = 0
 
@@ -125,7 +146,7 @@ class _Builder:
         if not members or _RAW in members:
             return self.raw(attrs, in_array)
         if not in_array and path != "$":
-            self.fields[path[2:]] = FieldInfo(path, attrs, frozenset(types), node.get("format"))
+            self.fields[path[2:]] = FieldInfo(path, attrs, frozenset(types), node.get("format"), pattern=self.patterns.get(path))
         return Union[tuple(members)] if len(members) > 1 else members[0]  # noqa: UP007
 
     def raw(self, attrs: tuple[str, ...], in_array: bool) -> Any:
@@ -166,8 +187,13 @@ class _Builder:
         if json_type == "string":
             meta = {"min_length": node.get("minLength"), "max_length": node.get("maxLength")}
             if "pattern" in node:
-                meta["pattern"] = ecma_pattern(node["pattern"])
-                self.rule_texts[(_normalize(path), "pattern")] = ("pattern", f"does not match {node['pattern']!r}")
+                python = ecma_pattern(node["pattern"])
+                rust = None if in_array else rust_pattern(python)
+                if rust is None:  # checked by msgspec while decoding, with Python's re
+                    meta["pattern"] = python
+                    self.rule_texts[(_normalize(path), "pattern")] = ("pattern", f"does not match {node['pattern']!r}")
+                else:
+                    self.patterns[path] = VectorPattern(node["pattern"], python, rust)
             if "format" in node and in_array:
                 return _RAW
             return _annotated(str, meta)
