@@ -46,44 +46,35 @@ def run_checks(
 ) -> Checked:
     """Evaluate every post-decode check over the batch; fill in the reasons of failed records."""
     values = _FieldValues(decoded.records)
-    columns: list[pl.Series] = [pl.Series("_decoded", [r is None for r in decoded.reasons], dtype=pl.Boolean)]
+    columns = _Columns(values)
+    columns.add(pl.Series("_decoded", [r is None for r in decoded.reasons], dtype=pl.Boolean))
     exprs: list[pl.Expr] = []
     for i, info in enumerate(schema.format_fields):
         assert info.format is not None
         if info.format in VECTORIZED_FORMATS:
-            columns.append(_strings(f"_format{i}", values(info), info))
-            exprs.append(format_failed(pl.col(f"_format{i}"), info.format).alias(f"_format{i}_failed"))
+            exprs.append(format_failed(columns.strings(info), info.format).alias(f"_format{i}_failed"))
         else:
-            columns.append(python_format_failed(values(info), info.format).alias(f"_format{i}_failed"))
+            columns.add(python_format_failed(values(info), info.format).alias(f"_format{i}_failed"))
     for i, info in enumerate(schema.pattern_fields):
-        columns.append(_strings(f"_pattern{i}", values(info), info))
-        exprs.append(_pattern_failed(f"_pattern{i}", info, columns[-1]).alias(f"_pattern{i}_failed"))
+        exprs.append(_pattern_failed(columns.strings(info), info, values(info)).alias(f"_pattern{i}_failed"))
     for t, (table, key) in enumerate(zip(tables, bindings.enrich_keys, strict=True)):
-        columns.append(key_column(values(key), table, key).alias(f"_key{t}"))
-        exprs.append(suffix(pl.col(f"_key{t}"), table).alias(f"_suffix{t}"))
-    if bindings.drop is not None and spec.drop is not None:
-        columns += _drop_columns(values(bindings.drop), bindings.drop)
-        strings = [v for v in spec.drop.values if isinstance(v, str)]
-        numbers = [float(v) for v in spec.drop.values if not isinstance(v, str)]
-        exprs.append((pl.col("_drop_str").is_in(strings) | pl.col("_drop_num").is_in(numbers)).fill_null(False).alias("_drop"))
+        if table.key_type == "string":
+            exprs.append(suffix(columns.strings(key), table).alias(f"_suffix{t}"))
+        else:
+            exprs.append(suffix(columns.add(key_column(values(key), table, key).alias(f"_key{t}")), table).alias(f"_suffix{t}"))
+    exprs.append(_dropped(columns, spec, bindings).alias("_drop"))
+    event_time, on_missing = bindings.event_time, spec.event_time.on_missing
+    if spec.event_time.format == "iso8601":
+        event_column = columns.strings(event_time)
     else:
-        exprs.append(pl.lit(False).alias("_drop"))
-    event_values = values(bindings.event_time)
-    columns.append(event_time_column(event_values, spec.event_time, bindings.event_time.types).alias("_event_time"))
-    present = pl.lit(True)
-    if spec.event_time.on_missing == "arrival_time":
-        columns.append(pl.Series("_arrival_ms", arrival_ms, dtype=pl.Int64))
-        columns.append(pl.Series("_present", [v is not None for v in event_values], dtype=pl.Boolean))
-        present = pl.col("_present")
-    exprs.append(
-        event_time_micros(
-            pl.col("_event_time"),
-            present,
-            pl.col("_arrival_ms") if spec.event_time.on_missing == "arrival_time" else pl.lit(None),
-            spec.event_time,
-        ).alias("_micros")
-    )
-    frame = pl.DataFrame(columns).lazy().with_columns(exprs).collect()
+        event_column = columns.add(event_time_column(values(event_time), spec.event_time, event_time.types).alias("_event_time"))
+    present, arrival = pl.lit(True), pl.lit(None)
+    if on_missing == "arrival_time":
+        arrival = columns.add(pl.Series("_arrival_ms", arrival_ms, dtype=pl.Int64))
+        present = columns.add(pl.Series("_present", [v is not None for v in values(event_time)], dtype=pl.Boolean))
+    exprs.append(event_time_micros(event_column, present, arrival, spec.event_time).alias("_micros"))
+    columns_frame = pl.DataFrame(columns.series)
+    frame = columns_frame.lazy().with_columns(exprs).collect()
     reasons = _reasons(frame, decoded.reasons, values, spec, schema, bindings, tables)
     return Checked(frame=frame, reasons=reasons)
 
@@ -101,34 +92,57 @@ class _FieldValues:
         return self.cache[info.attrs]
 
 
+class _Columns:
+    """The input columns of the check query; each field's strings become one column, shared by its rules."""
+
+    def __init__(self, values: _FieldValues) -> None:
+        self.values = values
+        self.series: list[pl.Series] = []
+        self.names: dict[tuple[str, ...], str] = {}
+
+    def add(self, series: pl.Series) -> pl.Expr:
+        self.series.append(series)
+        return pl.col(series.name)
+
+    def strings(self, info: FieldInfo) -> pl.Expr:
+        """The field's string values (other JSON types as null), added once."""
+        if info.attrs not in self.names:
+            self.names[info.attrs] = f"_field{len(self.names)}"
+            self.add(_strings(self.names[info.attrs], self.values(info), info))
+        return pl.col(self.names[info.attrs])
+
+
+def _dropped(columns: _Columns, spec: PipelineSpec, bindings: Bindings) -> pl.Expr:
+    """True where the drop field holds one of the drop values (JSON equality: 1 == 1.0, "1" != 1)."""
+    if bindings.drop is None or spec.drop is None:
+        return pl.lit(False)
+    strings = [v for v in spec.drop.values if isinstance(v, str)]
+    numbers = [float(v) for v in spec.drop.values if not isinstance(v, str)]
+    dropped = columns.strings(bindings.drop).is_in(strings)
+    if numbers and bindings.drop.types & {"integer", "number"}:
+        values = columns.values(bindings.drop)
+        as_numbers = pl.Series("_drop_number", [float(v) if type(v) in (int, float) else None for v in values], dtype=pl.Float64)
+        dropped = dropped | columns.add(as_numbers).is_in(numbers)
+    return dropped.fill_null(False)
+
+
 def _strings(name: str, values: list[Any], info: FieldInfo) -> pl.Series:
     if info.types <= {"string", "null"}:  # the decode already guarantees str or None
         return pl.Series(name, values, dtype=pl.String)
     return pl.Series(name, [v if type(v) is str else None for v in values], dtype=pl.String)
 
 
-def _pattern_failed(name: str, info: FieldInfo, values: pl.Series) -> pl.Expr:
+def _pattern_failed(value: pl.Expr, info: FieldInfo, values: list[Any]) -> pl.Expr:
     """Rust regex on ASCII values; the few non-ASCII values are checked by Python's ``re``."""
     assert info.pattern is not None
-    value = pl.col(name)
-    failed = value.is_not_null() & (value.str.len_bytes() == value.str.len_chars()) & ~value.str.contains(info.pattern.rust)
-    rows = [i for i, v in enumerate(values.to_list()) if v is not None and not v.isascii()]
+    ascii_only = value.str.len_bytes() == value.str.len_chars()
+    failed = value.is_not_null() & ascii_only & ~value.str.contains(info.pattern.rust)
+    rows = [i for i, v in enumerate(values) if type(v) is str and not v.isascii()]
     if not rows:
         return failed
     search = re.compile(info.pattern.python).search
     python_failed = pl.Series([False] * len(values)).scatter(rows, [search(values[i]) is None for i in rows])
     return failed | python_failed
-
-
-def _drop_columns(values: list[Any], info: FieldInfo) -> list[pl.Series]:
-    if info.types <= {"string", "null"}:
-        return [
-            pl.Series("_drop_str", values, dtype=pl.String),
-            pl.Series("_drop_num", [], dtype=pl.Float64).extend_constant(None, len(values)),
-        ]
-    strings = pl.Series("_drop_str", [v if type(v) is str else None for v in values], dtype=pl.String)
-    numbers = pl.Series("_drop_num", [float(v) if type(v) in (int, float) else None for v in values], dtype=pl.Float64)
-    return [strings, numbers]
 
 
 def _reasons(

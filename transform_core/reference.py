@@ -35,6 +35,7 @@ __all__ = ["MAX_EPOCH_US", "MIN_EPOCH_US", "Outcome", "ReferencePipeline"]
 MIN_EPOCH_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
 MAX_EPOCH_US = 253_402_300_800_000_000 - 1  # 9999-12-31T23:59:59.999999Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_WHITESPACE = re.compile(r"[ \t\n\r]")
 _WHITESPACE_OUTSIDE_STRINGS = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\n\r]+')
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -180,6 +181,8 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _compact(text: str) -> str:
+    if _WHITESPACE.search(text) is None:
+        return text
     return _WHITESPACE_OUTSIDE_STRINGS.sub(lambda m: m.group(1) or "", text)
 
 
