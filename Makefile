@@ -24,9 +24,11 @@ lint: env
 
 test: lint
 	$(BIN)/pytest
+	SMOKE=1 $(BIN)/pytest benchmarks -q --benchmark-disable
 
+# One table (interleaved rounds, end-to-end medians, peak RSS, cold start, cost); JSON under benchmarks/results/.
 bench: env
-	$(BIN)/pytest benchmarks
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks

@@ -1,0 +1,47 @@
+"""The suite's own parts: the wide workload's files, fresh-process measurements, the runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run, wide
+from benchmarks.measure import run_child
+from benchmarks.peers import CONTENDERS
+from benchmarks.workloads import IOT_SPEC, NAMES, build, write_events
+
+
+def test_wide_files_match_the_generator() -> None:
+    assert json.loads((wide.FOLDER / "schema.json").read_text(encoding="utf-8")) == wide.SCHEMA
+    assert (wide.FOLDER / "pipeline.yaml").read_text(encoding="utf-8") == wide.SPEC_YAML
+
+
+def test_wide_records_have_60_fields() -> None:
+    assert len(wide.SCHEMA["properties"]) == 60
+    record = json.loads(wide.wide_payloads(1)[0].data)
+    assert set(record) <= set(wide.SCHEMA["properties"])
+
+
+@pytest.mark.parametrize("name", list(NAMES))
+def test_workloads_are_exact(name: str, smoke: bool) -> None:
+    workload = build(name, smoke=smoke)
+    assert len(workload.event["records"]) == workload.records
+    assert json.loads(workload.event_bytes) == workload.event
+
+
+@pytest.mark.parametrize("contender", ["transform-core", "E msgspec"])
+def test_child_process_reports(contender: str, tmp_path: Path) -> None:
+    files = write_events([build("500 clean", smoke=True)], tmp_path)
+    result = run_child(contender, str(IOT_SPEC), files["500 clean"])
+    assert result["first"]["bytes"] > 0 and result["peak_rss_mb"] > 0
+    assert result["wall_s"] >= result["init_s"] + result["first"]["e2e_s"]
+
+
+def test_runner_prints_one_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.main(["--smoke", "--no-processes", "--rounds", "1", "--small-rounds", "1", "--results", str(tmp_path)]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + len(NAMES) * 4
+    document = json.loads(next(tmp_path.glob("bench-*.json")).read_text(encoding="utf-8"))
+    assert {row["contender"] for row in document["rows"]} == set(CONTENDERS)
