@@ -16,12 +16,11 @@ from typing import Any, NamedTuple
 import orjson
 import polars as pl
 
-from transform_core.batch import DROPPED, FAILED, OK, RecordBatch
+from transform_core.batch import DROPPED, FAILED, RecordBatch
 from transform_core.bindings import bind_fields
-from transform_core.checks import run_checks
-from transform_core.decode import Decoded, decode_batch
+from transform_core.checks import OutcomePlan
+from transform_core.decode import decode_batch
 from transform_core.firehose_response import build_response
-from transform_core.partition import partition_exprs
 from transform_core.reference import ReferencePipeline
 from transform_core.schema import compile_schema, rule_id
 from transform_core.spec import PipelineSpec, load_spec
@@ -73,16 +72,18 @@ class Pipeline:
         tables = self._current_tables()
         source = pl.Series("_source", batch.data, dtype=pl.String)
         decoded = decode_batch(source, self.schema, self._enriched)
-        outcomes = self._outcomes(batch, source, decoded, tables)
+        outcomes = self._plan.run(decoded, batch.record_ids, batch.arrival_ms, source)
         if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
         response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64)
-        results = response.outcomes["result"]
-        failed, dropped = int((results == FAILED).sum()), int((results == DROPPED).sum())
+        result = pl.col("result")
+        failed, dropped = response.outcomes.select((result == FAILED).sum().alias("f"), (result == DROPPED).sum().alias("d")).row(
+            0
+        )
         return BatchResult(
             body=response.body,
             outcomes=response.outcomes,
-            ok=len(results) - failed - dropped,
+            ok=len(response.outcomes) - failed - dropped,
             failed=failed,
             dropped=dropped,
             shed=response.shed,
@@ -105,36 +106,9 @@ class Pipeline:
         tables = tuple(self._cache.get(t, k) for t, k in zip(self.spec.enrich, self.bindings.key_types, strict=True))
         if getattr(self, "_tables", None) != tables:
             self._tables = tables
+            self._plan = OutcomePlan(self.spec, self.schema, self.bindings, tables)
             self._reference = None  # rebuilt lazily against the reloaded tables
         return tables
-
-    def _outcomes(
-        self, batch: RecordBatch, source: pl.Series, decoded: Decoded, tables: tuple[ReferenceTable, ...]
-    ) -> pl.DataFrame:
-        """The outcome frame: the checks, then result, data and partition keys in one lazy pass."""
-        checked = run_checks(decoded, batch.arrival_ms, self.spec, self.schema, self.bindings, tables)
-        reason = pl.col("reason")
-        ok = reason.is_null() & ~pl.col("_drop")
-        suffixes = [pl.col(f"_suffix{t}").fill_null(table.missing_suffix) for t, table in enumerate(tables)]
-        enriched = pl.concat_str(pl.col("_text").str.head(-1), *suffixes, pl.lit("}\n"))
-        extra = [pl.Series("reason", checked.reasons, dtype=pl.String), decoded.text.alias("_text"), source]
-        return (
-            checked.frame.with_columns(extra)
-            .lazy()
-            .select(
-                pl.Series("record_id", batch.record_ids, dtype=pl.String),
-                pl.when(ok)
-                .then(pl.lit(OK))
-                .when(reason.is_null())
-                .then(pl.lit(DROPPED))
-                .otherwise(pl.lit(FAILED))
-                .alias("result"),
-                pl.when(ok).then(enriched.str.encode("base64")).otherwise(pl.col("_source")).alias("data"),
-                reason,
-                *[pl.when(ok).then(expr) for expr in partition_exprs(pl.col("_micros"), self._keys)],
-            )
-            .collect()
-        )
 
     def _judge_by_reference(
         self, batch: RecordBatch, outcomes: pl.DataFrame, doubtful: list[int], tables: tuple[ReferenceTable, ...]

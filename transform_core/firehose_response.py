@@ -50,21 +50,28 @@ def build_response(
         source_data: the base64 data each record arrived with, same order.
         partition_keys: the partition key columns of ``outcomes``.
         limit: the response must be strictly smaller than this many bytes.
-        odd_rows: rows whose source data may need JSON escaping (it was not valid base64); None
-            means any row may, and every row is checked.
+        odd_rows: rows whose data may need JSON escaping (it was not valid base64); None means
+            any row may, and every row is checked.
     """
-    if odd_rows is None:
-        odd_rows = _needs_escaping(source_data).arg_true().to_list()
-    ids = _json_strings(outcomes["record_id"], _needs_escaping(outcomes["record_id"]).arg_true().to_list())
-    data = _json_strings(outcomes["data"], odd_rows)
-    entries = _entries(outcomes, ids, data, partition_keys)
+    if not len(outcomes):
+        return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
+    odd = _odd_rows(outcomes, odd_rows)
+    entry = _entry(partition_keys)
+    if not odd:  # the usual batch: the whole body in one query
+        body: bytes = outcomes.select(
+            pl.concat_str(pl.lit(_PREFIX.decode()), entry.str.join(","), pl.lit(_SUFFIX.decode())).cast(pl.Binary)
+        ).item()
+        if len(body) < limit:
+            return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
+    entries = _entries(outcomes, entry, odd)
     entry_len = entries.str.len_bytes().cast(pl.Int64)
-    fixed = len(_PREFIX) + len(_SUFFIX) + max(len(outcomes) - 1, 0)
+    fixed = len(_PREFIX) + len(_SUFFIX) + len(outcomes) - 1
     shed = 0
     if fixed + int(entry_len.sum()) >= limit:
-        source = _json_strings(source_data, odd_rows)
-        shed_entry = pl.concat_str(pl.lit('{"recordId":'), ids, pl.lit(f',"result":"{FAILED}","data":'), source, pl.lit("}"))
-        shed_len = pl.select(shed_entry.str.len_bytes().cast(pl.Int64)).to_series()
+        shed_frame = outcomes.with_columns(
+            pl.lit(FAILED).alias("result"), source_data.alias("data"), *[pl.lit(None, pl.String).alias(k) for k in partition_keys]
+        )
+        shed_len = _entries(shed_frame, entry, odd).str.len_bytes().cast(pl.Int64)
         keep = _records_that_fit(entry_len, shed_len, fixed, limit)
         is_shed = (pl.int_range(pl.len()) >= keep) & (pl.col("result") == OK)
         shed = int(outcomes.select(is_shed.sum()).item())
@@ -74,11 +81,9 @@ def build_response(
             pl.when(is_shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
             *[pl.when(is_shed).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
-        entries = _entries(outcomes, ids, _json_strings(outcomes["data"], odd_rows), partition_keys)
-    if not len(outcomes):
-        return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
-    joined: bytes = entries.str.join(",").cast(pl.Binary).item()
-    return FirehoseResponse(body=_PREFIX + joined + _SUFFIX, outcomes=outcomes, shed=shed)
+        entries = _entries(outcomes, entry, odd)
+    body = (_PREFIX.decode() + entries.str.join(",") + _SUFFIX.decode()).cast(pl.Binary).item()
+    return FirehoseResponse(body=body, outcomes=outcomes, shed=shed)
 
 
 def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, limit: int) -> int:
@@ -90,34 +95,49 @@ def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, lim
     return int(fits[-1]) if len(fits) else 0
 
 
-def _needs_escaping(values: pl.Series) -> pl.Series:
-    """True where a value holds a character JSON escapes (a quote, a backslash, a control character)."""
-    return values.str.contains(r'["\\\x00-\x1f]')
+_ESCAPED = r'["\\\x00-\x1f]'  # what a JSON string must escape: a quote, a backslash, a control character
 
 
-def _json_strings(values: pl.Series, odd_rows: Sequence[int]) -> pl.Series:
-    """Values as JSON string literals: quoted as they are, except ``odd_rows``, escaped by orjson."""
-    quoted = '"' + values + '"'
-    if not odd_rows:
-        return quoted
-    rows = pl.Series(odd_rows, dtype=pl.UInt32)
-    return quoted.scatter(rows, [orjson.dumps(v).decode() for v in values.gather(rows).to_list()])
+def _odd_rows(outcomes: pl.DataFrame, odd_rows: Sequence[int] | None) -> list[int]:
+    """Rows whose recordId or data holds a character JSON escapes (Firehose ids and base64 never do)."""
+    checks = [pl.col("record_id").str.contains(_ESCAPED)]
+    if odd_rows is None:
+        checks.append(pl.col("data").str.contains(_ESCAPED))
+    rows = outcomes.select(pl.any_horizontal(*checks).arg_true()).to_series().to_list()
+    return sorted(set(rows) | set(odd_rows or ()))
 
 
-def _entries(outcomes: pl.DataFrame, ids: pl.Series, data: pl.Series, partition_keys: Sequence[str]) -> pl.Series:
-    """One JSON response entry per outcome row, in a single string concatenation."""
+def _entry(partition_keys: Sequence[str]) -> pl.Expr:
+    """One JSON response entry, for values that need no escaping."""
     metadata: list[pl.Expr] = [pl.lit(',"metadata":{"partitionKeys":{')]
     for i, key in enumerate(partition_keys):
         metadata += [pl.lit(f'{"," if i else ""}"{key}":"'), pl.col(key), pl.lit('"')]
     metadata.append(pl.lit("}}"))
-    entry = pl.concat_str(
-        pl.lit('{"recordId":'),
-        ids,
-        pl.lit(',"result":"'),
+    return pl.concat_str(
+        pl.lit('{"recordId":"'),
+        pl.col("record_id"),
+        pl.lit('","result":"'),
         pl.col("result"),
-        pl.lit('","data":'),
-        data,
+        pl.lit('","data":"'),
+        pl.col("data"),
+        pl.lit('"'),
         pl.concat_str(metadata).fill_null(""),  # partition keys are null unless the record is Ok
         pl.lit("}"),
     )
-    return outcomes.select(entry).to_series()
+
+
+def _entries(outcomes: pl.DataFrame, entry: pl.Expr, odd: Sequence[int]) -> pl.Series:
+    """Every row's entry; the odd rows are written by orjson, which escapes what needs it."""
+    entries = outcomes.select(entry).to_series()
+    if not odd:
+        return entries
+    rows = outcomes[list(odd)].rows(named=True)
+    return entries.scatter(list(odd), [_entry_text(row, outcomes.columns) for row in rows])
+
+
+def _entry_text(row: dict[str, str | None], columns: Sequence[str]) -> str:
+    entry: dict[str, object] = {"recordId": row["record_id"], "result": row["result"], "data": row["data"]}
+    keys = [c for c in columns if c not in ("record_id", "result", "data", "reason")]
+    if row["result"] == OK:
+        entry["metadata"] = {"partitionKeys": {k: row[k] for k in keys}}
+    return orjson.dumps(entry).decode()

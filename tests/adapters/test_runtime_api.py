@@ -1,0 +1,244 @@
+"""The custom runtime loop against a Runtime API on loopback: responses, errors, init errors, the connection."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from transform_core import Pipeline, load_pipeline
+from transform_core.adapters import firehose, runtime_api
+from transform_core.adapters.runtime_api import RuntimeApiClient, error_body, invocation_id, serve
+from transform_core.errors import ConfigurationEnvironmentError
+from transform_core.generate import firehose_event, iot_payloads
+
+from .runtime_api_server import WAIT_S, LocalRuntimeApi, Posted, local_runtime_api
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"
+EVENTS = REPO / "tests" / "events"
+SUBPROCESS_TIMEOUT_S = 120
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return load_pipeline(EXAMPLE_SPEC)
+
+
+@pytest.fixture
+def api() -> Iterator[LocalRuntimeApi]:
+    with local_runtime_api() as api:
+        yield api
+
+
+@pytest.fixture
+def client(api: LocalRuntimeApi) -> Iterator[RuntimeApiClient]:
+    client = RuntimeApiClient(api.address, timeout=WAIT_S * 2)
+    yield client
+    client.close()
+
+
+def event_bodies() -> list[bytes]:
+    """Generated events (direct PUT, Kinesis source, invalid records) and the captured files as sent."""
+    generated = [
+        json.dumps(firehose_event(iot_payloads(200, 0.1, seed=5))).encode(),
+        json.dumps(firehose_event(iot_payloads(50, 0.5, seed=6), kinesis_source=True), separators=(",", ":")).encode(),
+    ]
+    return generated + [path.read_bytes() for path in sorted(EVENTS.glob("*.json"))]
+
+
+def take(posted: queue.Queue[Posted], count: int) -> list[Posted]:
+    return [posted.get(timeout=WAIT_S) for _ in range(count)]
+
+
+def without_elapsed(line: str) -> dict[str, Any]:
+    entry: dict[str, Any] = json.loads(line)
+    entry.pop("elapsed_ms")
+    return entry
+
+
+def test_every_response_is_the_engine_response_to_its_event(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline
+) -> None:
+    bodies = event_bodies()
+    ids = [api.queue_event(body) for body in bodies]
+    assert serve(pipeline, client, max_invocations=len(bodies), out=io.StringIO()) == len(bodies)
+    responses = {p.request_id: p.body for p in take(api.responses, len(bodies))}
+    for request_id, body in zip(ids, bodies, strict=True):
+        assert responses[request_id] == pipeline.process_firehose(json.loads(body)).body
+    assert api.errors.empty()
+
+
+def test_each_invocation_logs_the_managed_handlers_line(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline
+) -> None:
+    bodies = event_bodies()
+    for body in bodies:
+        api.queue_event(body)
+    out = io.StringIO()
+    serve(pipeline, client, max_invocations=len(bodies), out=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == len(bodies)
+    for line, body in zip(lines, bodies, strict=True):
+        event = json.loads(body)
+        expected = firehose.log_line(pipeline.process_firehose(event), event.get("invocationId"), 0.0, pipeline.spec.name)
+        assert without_elapsed(line) == without_elapsed(expected)
+
+
+def test_an_event_that_is_not_json_posts_an_error_and_the_loop_goes_on(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline
+) -> None:
+    bad = api.queue_event(b'{"invocationId": "x", "records": [')
+    good = api.queue_event(json.dumps(firehose_event(iot_payloads(10, seed=1))).encode())
+    out = io.StringIO()
+    assert serve(pipeline, client, max_invocations=2, out=out) == 2
+    (error,) = take(api.errors, 1)
+    assert error.request_id == bad
+    assert error.headers["Lambda-Runtime-Function-Error-Type"] == "Unhandled"
+    document = json.loads(error.body)
+    assert document["errorType"] == "ValueError"
+    assert "not JSON" in document["errorMessage"]
+    assert document["requestId"] == bad
+    assert isinstance(document["stackTrace"], list) and document["stackTrace"]
+    (response,) = take(api.responses, 1)
+    assert response.request_id == good
+    first, second = out.getvalue().splitlines()
+    assert json.loads(first)["level"] == "ERROR" and json.loads(second)["level"] == "INFO"
+
+
+def test_one_keep_alive_connection_carries_every_request(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline
+) -> None:
+    for body in event_bodies()[:3]:
+        api.queue_event(body)
+    serve(pipeline, client, max_invocations=3, out=io.StringIO())
+    take(api.responses, 3)
+    assert len(api.clients) == 6  # three GET next, three POST response
+    assert len(set(api.clients)) == 1
+
+
+def test_a_connection_the_server_dropped_is_reopened(api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline) -> None:
+    api.drop_after_next = True
+    ids = [api.queue_event(body) for body in event_bodies()[:3]]
+    assert serve(pipeline, client, max_invocations=3, out=io.StringIO()) == 3
+    assert [p.request_id for p in take(api.responses, 3)] == ids
+    assert len(set(api.clients)) > 1
+
+
+def test_the_trace_header_goes_to_the_environment(api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline) -> None:
+    trace = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
+    api.queue_event(event_bodies()[0], {"Lambda-Runtime-Trace-Id": trace})
+    environ: dict[str, str] = {}
+    serve(pipeline, client, max_invocations=1, out=io.StringIO(), environ=environ)
+    assert environ == {"_X_AMZN_TRACE_ID": trace}
+
+
+def test_a_refused_response_is_logged_and_the_loop_goes_on(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline
+) -> None:
+    api.response_status = 413  # Lambda refuses a response over 6 MB and fails the invocation itself
+    for body in event_bodies()[:2]:
+        api.queue_event(body)
+    out = io.StringIO()
+    assert serve(pipeline, client, max_invocations=2, out=out) == 2
+    warnings = [json.loads(line) for line in out.getvalue().splitlines() if json.loads(line)["level"] == "WARNING"]
+    assert [w["message"] for w in warnings] == ["Runtime API refused the response: HTTP 413"] * 2
+
+
+@pytest.mark.parametrize("status", [403, 500])
+def test_an_unusable_runtime_api_stops_the_loop(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline, status: int
+) -> None:
+    api.next_status = status
+    with pytest.raises(ConfigurationEnvironmentError, match=f"answered {status} to GET next"):
+        serve(pipeline, client, max_invocations=1, out=io.StringIO())
+
+
+def test_an_unreachable_runtime_api_is_an_environment_error(pipeline: Pipeline) -> None:
+    with socket.socket() as probe:  # a loopback port that nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = RuntimeApiClient(f"127.0.0.1:{port}", timeout=WAIT_S)
+    with pytest.raises(ConfigurationEnvironmentError, match="unreachable"):
+        serve(pipeline, client, max_invocations=1, out=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"invocationId": "4b3a-99", "records": []}', "4b3a-99"),
+        (b'\n  {"invocationId":"inv-1"}', "inv-1"),
+        (b'{"region": "eu-west-1", "invocationId": "later"}', "later"),
+        (b'{"invocationId": "with \\"quotes\\"", "records": []}', 'with "quotes"'),
+        (b'{"records": []}', None),
+        (b'{"invocationId": 12}', None),
+        (b"not json", None),
+    ],
+)
+def test_invocation_id_for_the_log_line(body: bytes, expected: str | None) -> None:
+    assert invocation_id(body) == expected
+
+
+def test_error_body_is_the_runtime_api_error_document() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError as err:
+        body = error_body(err, "req-1")
+    assert body["errorMessage"] == "boom" and body["errorType"] == "ValueError" and body["requestId"] == "req-1"
+    assert any("raise ValueError" in frame for frame in body["stackTrace"])
+    assert orjson.loads(orjson.dumps(body)) == body
+
+
+def test_main_without_a_runtime_api_address_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv(runtime_api.RUNTIME_API_ENV, raising=False)
+    assert runtime_api.main([]) == 2
+    assert runtime_api.RUNTIME_API_ENV in capsys.readouterr().err
+
+
+# --- the module as Lambda starts it: a fresh process ------------------------------------------------------------
+
+
+def run_module(api: LocalRuntimeApi, spec: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != firehose.SPEC_ENV}
+    env[runtime_api.RUNTIME_API_ENV] = api.address
+    if spec is not None:
+        env[firehose.SPEC_ENV] = spec
+    command = [sys.executable, "-m", "transform_core.adapters.runtime_api", *args]
+    return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, check=False)
+
+
+def test_the_module_answers_n_invocations_and_exits(api: LocalRuntimeApi, pipeline: Pipeline) -> None:
+    bodies = event_bodies()[:2]
+    ids = [api.queue_event(body) for body in bodies]
+    done = run_module(api, str(EXAMPLE_SPEC), "--max-invocations", "2")
+    assert done.returncode == 0, done.stderr
+    responses = {p.request_id: p.body for p in take(api.responses, 2)}
+    assert [responses[i] for i in ids] == [pipeline.process_firehose(json.loads(b)).body for b in bodies]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["invocationId"] for line in lines] == [json.loads(b)["invocationId"] for b in bodies]
+    assert api.init_errors.empty() and api.errors.empty()
+
+
+@pytest.mark.parametrize(
+    ("spec", "error_type"),
+    [("/nonexistent/pipeline.yaml", "SpecError"), (None, "ConfigurationEnvironmentError")],
+)
+def test_a_bad_spec_posts_an_init_error_and_exits_1(api: LocalRuntimeApi, spec: str | None, error_type: str) -> None:
+    api.queue_event(event_bodies()[0])
+    done = run_module(api, spec)
+    assert done.returncode == 1, done.stderr
+    (error,) = take(api.init_errors, 1)
+    assert error.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.ConfigInvalid"
+    assert json.loads(error.body)["errorType"] == error_type
+    assert api.events.qsize() == 1  # no event was asked for
+    assert json.loads(done.stdout.splitlines()[0])["message"] == "init failed"

@@ -1,0 +1,239 @@
+"""An opt-in custom runtime: the Lambda Runtime API loop, handing the raw event bytes to the engine.
+
+The managed Python runtime parses each event into dicts (awslambdaric uses simplejson) before the handler runs;
+this loop passes the bytes to :meth:`Pipeline.process_firehose_bytes`, which decodes only the three fields per
+record it needs. Run it as ``python -m transform_core.adapters.runtime_api`` from a ``bootstrap`` script
+(``provided.al2023``) or an ``AWS_LAMBDA_EXEC_WRAPPER`` script; ``docs/runtime.md`` shows both and the saving.
+
+Environment, read in :func:`main` only: ``AWS_LAMBDA_RUNTIME_API`` (``host:port``) and ``TRANSFORM_CORE_SPEC``.
+Errors: a failed init is posted to ``/runtime/init/error`` and the process exits 1; an exception while handling an
+event is posted to ``/runtime/invocation/{id}/error`` and the loop goes on; a Runtime API answering 5xx (or not
+at all) raises :class:`ConfigurationEnvironmentError` and the process exits, as the API asks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import sys
+import time
+import traceback
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+
+import msgspec
+import orjson
+
+from transform_core.errors import ConfigurationEnvironmentError, TransformCoreError
+
+if TYPE_CHECKING:
+    from transform_core.engine import Pipeline
+
+__all__ = ["RUNTIME_API_ENV", "Invocation", "RuntimeApiClient", "error_body", "invocation_id", "main", "serve"]
+
+RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
+TRACE_ENV = "_X_AMZN_TRACE_ID"
+_BASE = "/2018-06-01/runtime"
+_ERROR_TYPE_HEADER = "Lambda-Runtime-Function-Error-Type"
+
+
+class Invocation(NamedTuple):
+    """One event from ``GET /runtime/invocation/next``."""
+
+    request_id: str
+    deadline_ms: int | None
+    trace_id: str | None
+    body: bytes
+
+
+class RuntimeApiClient:
+    """A keep-alive HTTP/1.1 client for the Lambda Runtime API (stdlib only).
+
+    Args:
+        address: ``host:port`` as in ``AWS_LAMBDA_RUNTIME_API``.
+        timeout: socket timeout in seconds; None (the default) because ``next`` may wait for minutes.
+    """
+
+    def __init__(self, address: str, *, timeout: float | None = None) -> None:
+        self._connection = http.client.HTTPConnection(address, timeout=timeout)
+
+    def next_invocation(self) -> Invocation:
+        """Wait for the next event."""
+        status, headers, body = self._request("GET", f"{_BASE}/invocation/next")
+        if status != 200:
+            raise ConfigurationEnvironmentError(f"Runtime API answered {status} to GET next: {body[:200]!r}")
+        request_id = headers.get("Lambda-Runtime-Aws-Request-Id")
+        if not request_id:
+            raise ConfigurationEnvironmentError("Runtime API sent an event without Lambda-Runtime-Aws-Request-Id")
+        deadline = headers.get("Lambda-Runtime-Deadline-Ms")
+        return Invocation(
+            request_id, int(deadline) if deadline and deadline.isdigit() else None, headers.get("Lambda-Runtime-Trace-Id"), body
+        )
+
+    def post_response(self, request_id: str, body: bytes) -> int:
+        """Send the function's response; returns the HTTP status (202, or 4xx when Lambda refused it)."""
+        return self._post(f"{_BASE}/invocation/{request_id}/response", body, {"Content-Type": "application/json"})
+
+    def post_error(self, request_id: str, error: Mapping[str, Any]) -> int:
+        """Report that handling the event failed."""
+        return self._post(f"{_BASE}/invocation/{request_id}/error", orjson.dumps(error), {_ERROR_TYPE_HEADER: "Unhandled"})
+
+    def post_init_error(self, error: Mapping[str, Any], error_type: str) -> int:
+        """Report that the runtime could not start (``error_type`` like ``Runtime.ConfigInvalid``)."""
+        return self._post(f"{_BASE}/init/error", orjson.dumps(error), {_ERROR_TYPE_HEADER: error_type})
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._connection.close()
+
+    def _post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        status, _, answer = self._request("POST", path, body, headers)
+        if status >= 500:  # "container error": the runtime should exit
+            raise ConfigurationEnvironmentError(f"Runtime API answered {status} to POST {path}: {answer[:200]!r}")
+        return status
+
+    def _request(
+        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        for attempt in range(2):
+            try:
+                self._connection.request(method, path, body=body, headers=dict(headers or {}))
+                response = self._connection.getresponse()
+                return response.status, response.headers, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as err:
+                self._connection.close()  # a stale keep-alive connection: reconnect once
+                if attempt:
+                    raise ConfigurationEnvironmentError(f"Runtime API connection failed on {method} {path}: {err}") from err
+            except (OSError, http.client.HTTPException) as err:
+                self._connection.close()
+                raise ConfigurationEnvironmentError(f"Runtime API unreachable on {method} {path}: {err}") from err
+        raise AssertionError("unreachable")
+
+
+def serve(
+    pipeline: Pipeline,
+    client: RuntimeApiClient,
+    *,
+    max_invocations: int | None = None,
+    out: TextIO | None = None,
+    environ: MutableMapping[str, str] | None = None,
+) -> int:
+    """Answer invocations until ``max_invocations`` have been answered (None: forever); returns the count.
+
+    Each batch logs the managed handler's JSON line to ``out`` (stdout); the X-Ray trace header goes to
+    ``_X_AMZN_TRACE_ID`` in ``environ`` (os.environ), as the Runtime API contract asks.
+    """
+    from transform_core.adapters.firehose import log_line  # not at import time: see main()
+
+    out = sys.stdout if out is None else out
+    environ = os.environ if environ is None else environ
+    answered = 0
+    while max_invocations is None or answered < max_invocations:
+        invocation = client.next_invocation()
+        if invocation.trace_id:
+            environ[TRACE_ENV] = invocation.trace_id
+        started = time.perf_counter()
+        try:
+            result = pipeline.process_firehose_bytes(invocation.body)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            line = log_line(result, invocation_id(invocation.body), elapsed_ms, pipeline.spec.name)
+        except Exception as err:  # every invocation gets an answer, and the next one a chance
+            error = error_body(err, invocation.request_id)
+            _write(out, {"level": "ERROR", "message": "batch failed", **error})
+            client.post_error(invocation.request_id, error)
+        else:
+            _write(out, line)
+            status = client.post_response(invocation.request_id, result.body)
+            if status != 202:
+                _write(
+                    out,
+                    {
+                        "level": "WARNING",
+                        "message": f"Runtime API refused the response: HTTP {status}",
+                        "requestId": invocation.request_id,
+                    },
+                )
+        answered += 1
+    return answered
+
+
+def error_body(err: BaseException, request_id: str | None = None) -> dict[str, Any]:
+    """The Runtime API's error document: errorMessage, errorType, stackTrace (and requestId when known)."""
+    body: dict[str, Any] = {
+        "errorMessage": str(err),
+        "errorType": type(err).__name__,
+        "stackTrace": traceback.format_tb(err.__traceback__),
+    }
+    if request_id is not None:
+        body["requestId"] = request_id
+    return body
+
+
+# Firehose writes invocationId first; the look at the head spares a second pass over a 5 MB body.
+_LEADING_ID = re.compile(rb'\s*\{\s*"invocationId"\s*:\s*"([0-9A-Za-z_.:-]{1,256})"\s*[,}]')
+
+
+class _Head(msgspec.Struct):
+    invocationId: str | None = None
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def invocation_id(body: bytes) -> str | None:
+    """The event's ``invocationId`` for the log line (None when absent, not a string, or the body is not JSON)."""
+    match = _LEADING_ID.match(body)
+    if match is not None:
+        return match.group(1).decode("ascii")
+    try:
+        return _HEAD.decode(body).invocationId
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def _write(out: TextIO, entry: str | Mapping[str, Any]) -> None:
+    out.write((entry if isinstance(entry, str) else orjson.dumps(entry).decode()) + "\n")
+    out.flush()  # stdout is a pipe in Lambda: a buffered line would show up late, or never
+
+
+def _init_pipeline() -> Pipeline:
+    # Importing the managed handler's module loads the spec when TRANSFORM_CORE_SPEC is set (its cold-start path):
+    # reuse that pipeline rather than load it twice, and import it here, inside main()'s init-error guard.
+    from transform_core.adapters import firehose
+
+    return firehose._PIPELINE if firehose._PIPELINE is not None else firehose.pipeline_from_env()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m transform_core.adapters.runtime_api``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m transform_core.adapters.runtime_api",
+        description="Serve Firehose transformations over the Lambda Runtime API.",
+    )
+    parser.add_argument("--max-invocations", type=int, default=None, help="stop after N invocations (tests)")
+    args = parser.parse_args(argv)
+    address = os.environ.get(RUNTIME_API_ENV)
+    if not address:
+        sys.stderr.write(f"{RUNTIME_API_ENV} is not set: this runs inside Lambda (or against a Runtime API emulator)\n")
+        return 2
+    client = RuntimeApiClient(address)
+    try:
+        try:
+            pipeline = _init_pipeline()
+        except Exception as err:
+            error = error_body(err)
+            _write(sys.stdout, {"level": "ERROR", "message": "init failed", **error})
+            client.post_init_error(
+                error, "Runtime.ConfigInvalid" if isinstance(err, TransformCoreError) else "Runtime.UnknownReason"
+            )
+            return 1
+        serve(pipeline, client, max_invocations=args.max_invocations)
+    finally:
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
