@@ -73,9 +73,10 @@ class OutcomePlan:
         frame = pl.DataFrame(self._inputs(decoded, values, record_ids, arrival_ms, source))
         frame = frame.lazy().with_columns(self.checks).select(self.outcome).collect()
         reasons = decoded.reasons
-        for i, suspect in enumerate(frame["_suspect"].to_list()):
-            if suspect:
-                reasons[i] = self._first_failure(frame.row(i, named=True), i, values)
+        suspects = [i for i, suspect in enumerate(frame["_suspect"].to_list()) if suspect]
+        if suspects:
+            for i, row in zip(suspects, frame[suspects].iter_rows(named=True), strict=True):
+                reasons[i] = self._first_failure(row, i, values)
         columns = [frame["record_id"], frame["result"], frame["data"], pl.Series("reason", reasons, dtype=pl.String)]
         return pl.DataFrame(
             columns + [frame[key] for key in self.spec.partitioning.keys], schema=outcome_schema(self.spec.partitioning.keys)
@@ -153,7 +154,8 @@ class OutcomePlan:
             if info.format not in VECTORIZED_FORMATS:
                 inputs.append(python_format_failed(values(info), info.format).alias(f"_format{i}_failed"))
         for i, info in enumerate(self.schema.pattern_fields):
-            inputs.append(_python_pattern_failed(values(info), info).alias(f"_pattern{i}_python"))
+            rows = [j for j, v in enumerate(values(info)) if type(v) is str and not v.isascii()] if decoded.non_ascii else []
+            inputs.append(_python_pattern_failed(values(info), rows, info).alias(f"_pattern{i}_python"))
         for t, (table, key) in enumerate(zip(self.tables, self.bindings.enrich_keys, strict=True)):
             if table.key_type != "string":
                 inputs.append(key_column(values(key), table, key).alias(f"_key{t}"))
@@ -210,11 +212,10 @@ def _strings(name: str, values: list[Any], info: FieldInfo) -> pl.Series:
     return pl.Series(name, [v if type(v) is str else None for v in values], dtype=pl.String)
 
 
-def _python_pattern_failed(values: list[Any], info: FieldInfo) -> pl.Series:
-    """Python's ``re`` for the non-ASCII values, which the Rust translation does not cover."""
+def _python_pattern_failed(values: list[Any], rows: list[int], info: FieldInfo) -> pl.Series:
+    """Python's ``re`` for the non-ASCII values (``rows``), which the Rust translation does not cover."""
     assert info.pattern is not None
     failed = pl.Series([False] * len(values), dtype=pl.Boolean)
-    rows = [i for i, v in enumerate(values) if type(v) is str and not v.isascii()]
     if not rows:
         return failed
     search = re.compile(info.pattern.python).search

@@ -44,6 +44,7 @@ class Decoded:
     reasons: list[str | None]  # rejection reason per record, None if decoded
     doubtful: list[int]  # rows the reference implementation decides
     not_base64: list[int]  # rows whose data is not base64 (it may hold any character)
+    non_ascii: bool  # some decoded record holds a non-ASCII character
 
 
 def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[str] = frozenset()) -> Decoded:
@@ -54,9 +55,11 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
         schema: the compiled record schema.
         enriched: top-level names enrichment writes; a record that already has one is doubtful.
     """
-    raw = data.str.decode("base64", strict=False)
+    raw, text = _base64_decode(data)
     payloads: list[bytes | None] = raw.to_list()
-    text, not_utf8 = _utf8_text(raw, payloads)
+    not_utf8: dict[int, UnicodeDecodeError] = {}
+    if text is None:  # some payload is not UTF-8
+        text, not_utf8 = _utf8_text(payloads)
     reasons: list[str | None] = [None] * len(payloads)
     records: list[Any] = [schema.rejected] * len(payloads)
     decode = schema.decoder.decode
@@ -71,9 +74,9 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
                 records[i] = decode(payload)
             except errors as err:
                 reasons[i] = _reason(err, schema)
-    text, doubtful = _screen(text, records, reasons, schema, enriched)
+    text, doubtful, non_ascii = _screen(text, records, reasons, schema, enriched)
     not_base64 = [i for i, reason in enumerate(reasons) if reason is _BASE64_REASON] if raw.null_count() else []
-    return Decoded(text=text, records=records, reasons=reasons, doubtful=doubtful, not_base64=not_base64)
+    return Decoded(text=text, records=records, reasons=reasons, doubtful=doubtful, not_base64=not_base64, non_ascii=non_ascii)
 
 
 def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = True) -> list[Any]:
@@ -98,12 +101,18 @@ def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = Tru
     return values
 
 
-def _utf8_text(raw: pl.Series, payloads: list[bytes | None]) -> tuple[pl.Series, dict[int, UnicodeDecodeError]]:
-    """Payloads as text, and the records that are not UTF-8 (null in the text)."""
+def _base64_decode(data: pl.Series) -> tuple[pl.Series, pl.Series | None]:
+    """Payload bytes (null where the base64 is bad) and, if every payload is UTF-8, their text."""
+    frame = pl.DataFrame([data.alias("data")]).lazy().select(raw=pl.col("data").str.decode("base64", strict=False))
     try:
-        return raw.cast(pl.String), {}
+        both = frame.with_columns(text=pl.col("raw").cast(pl.String)).collect()
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
-        pass
+        return frame.collect()["raw"], None
+    return both["raw"], both["text"]
+
+
+def _utf8_text(payloads: list[bytes | None]) -> tuple[pl.Series, dict[int, UnicodeDecodeError]]:
+    """Payloads as text, and the records that are not UTF-8 (null in the text)."""
     not_utf8: dict[int, UnicodeDecodeError] = {}
     for i, payload in enumerate(payloads):
         try:
@@ -132,20 +141,28 @@ def _reason(err: Exception, schema: CompiledSchema) -> str:
 
 def _screen(
     text: pl.Series, records: list[Any], reasons: list[str | None], schema: CompiledSchema, enriched: frozenset[str]
-) -> tuple[pl.Series, list[int]]:
+) -> tuple[pl.Series, list[int], bool]:
     """Compact the spaced records and find the doubtful ones: one Polars pass, then the few exceptions."""
     decoded = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
     if schema.root_is_raw:
-        return text, decoded.arg_true().to_list()
-    set_keys = pl.Series(list(map(schema.key_counter, records)), dtype=pl.Int64)
-    text_keys = text.str.count_matches('":', literal=True).cast(pl.Int64)
-    extra = decoded & (text_keys != set_keys)
-    flags = pl.select(  # row numbers (mostly none) and the key counts of the rows with extra keys
-        spaced=(decoded & text.str.contains(r"[ \t\n\r]")).arg_true().implode(),
-        escaped=(decoded & text.str.contains("\\", literal=True)).arg_true().implode(),
-        extra=extra.arg_true().implode(),
-        extra_keys=text_keys.filter(extra).implode(),
-    ).row(0, named=True)
+        return text, decoded.arg_true().to_list(), True
+    set_keys = pl.Series("set_keys", list(map(schema.key_counter, records)), dtype=pl.Int64)
+    ok, value = pl.col("decoded"), pl.col("text")
+    text_keys = value.str.count_matches('":', literal=True).cast(pl.Int64)
+    extra = ok & (text_keys != pl.col("set_keys"))
+    flags = (  # row numbers (mostly none) and the key counts of the rows with extra keys
+        pl.DataFrame([text.alias("text"), decoded.alias("decoded"), set_keys])
+        .lazy()
+        .select(
+            spaced=(ok & value.str.contains(r"[ \t\n\r]")).arg_true().implode(),
+            escaped=(ok & value.str.contains("\\", literal=True)).arg_true().implode(),
+            extra=extra.arg_true().implode(),
+            extra_keys=text_keys.filter(extra).implode(),
+            non_ascii=(ok & (value.str.len_bytes() != value.str.len_chars())).any(),
+        )
+        .collect()
+        .row(0, named=True)
+    )
     doubtful = set(flags["escaped"])
     keys_in_text = dict(zip(flags["extra"], flags["extra_keys"], strict=True))
     if flags["spaced"]:
@@ -159,7 +176,8 @@ def _screen(
     candidates = sorted(i for i in keys_in_text if i not in doubtful)
     if candidates:
         # each of these records is valid JSON, so an array of them decodes with exact boundaries
-        tops = _TOP_LEVEL.decode("[" + text.gather(candidates).str.join(",").item() + "]")
+        texts = text.gather(candidates).to_list()
+        tops = _TOP_LEVEL.decode("[" + ",".join(texts) + "]")
         for i, members in zip(candidates, tops, strict=True):
             if not _only_plain_extras(members, keys_in_text[i] - schema.key_counter(records[i]), schema, enriched):
                 doubtful.add(i)
@@ -167,7 +185,7 @@ def _screen(
         doubtful.update(i for i, value in enumerate(extract(records, attrs)) if value is not None)
     for name in enriched & schema.top_level:  # a declared property the enrichment overwrites
         doubtful.update(i for i, value in enumerate(extract(records, schema.fields[name].attrs)) if value is not None)
-    return text, sorted(i for i in doubtful if reasons[i] is None)
+    return text, sorted(i for i in doubtful if reasons[i] is None), bool(flags["non_ascii"])
 
 
 _TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])

@@ -76,10 +76,8 @@ class Pipeline:
         if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
         response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64)
-        result = pl.col("result")
-        failed, dropped = response.outcomes.select((result == FAILED).sum().alias("f"), (result == DROPPED).sum().alias("d")).row(
-            0
-        )
+        results = response.outcomes["result"].to_list()
+        failed, dropped = results.count(FAILED), results.count(DROPPED)
         return BatchResult(
             body=response.body,
             outcomes=response.outcomes,

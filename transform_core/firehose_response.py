@@ -51,18 +51,21 @@ def build_response(
         partition_keys: the partition key columns of ``outcomes``.
         limit: the response must be strictly smaller than this many bytes.
         odd_rows: rows whose data may need JSON escaping (it was not valid base64); None means
-            any row may, and every row is checked.
+            any row may, and every row is checked. RecordIds are always checked.
     """
     if not len(outcomes):
         return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
-    odd = _odd_rows(outcomes, odd_rows)
     entry = _entry(partition_keys)
-    if not odd:  # the usual batch: the whole body in one query
-        body: bytes = outcomes.select(
-            pl.concat_str(pl.lit(_PREFIX.decode()), entry.str.join(","), pl.lit(_SUFFIX.decode())).cast(pl.Binary)
-        ).item()
-        if len(body) < limit:
-            return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
+    checks = [pl.col("record_id").str.contains(_ESCAPED)]
+    if odd_rows is None:
+        checks.append(pl.col("data").str.contains(_ESCAPED))
+    first = outcomes.select(  # the usual batch: the whole body, and the rows to escape (none), in one query
+        body=pl.concat_str(pl.lit(_PREFIX.decode()), entry.str.join(","), pl.lit(_SUFFIX.decode())).cast(pl.Binary),
+        odd=pl.any_horizontal(*checks).arg_true().implode(),
+    ).row(0)
+    odd = sorted(set(first[1]) | set(odd_rows or ()))
+    if not odd and len(first[0]) < limit:
+        return FirehoseResponse(body=first[0], outcomes=outcomes, shed=0)
     entries = _entries(outcomes, entry, odd)
     entry_len = entries.str.len_bytes().cast(pl.Int64)
     fixed = len(_PREFIX) + len(_SUFFIX) + len(outcomes) - 1
@@ -96,15 +99,6 @@ def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, lim
 
 
 _ESCAPED = r'["\\\x00-\x1f]'  # what a JSON string must escape: a quote, a backslash, a control character
-
-
-def _odd_rows(outcomes: pl.DataFrame, odd_rows: Sequence[int] | None) -> list[int]:
-    """Rows whose recordId or data holds a character JSON escapes (Firehose ids and base64 never do)."""
-    checks = [pl.col("record_id").str.contains(_ESCAPED)]
-    if odd_rows is None:
-        checks.append(pl.col("data").str.contains(_ESCAPED))
-    rows = outcomes.select(pl.any_horizontal(*checks).arg_true()).to_series().to_list()
-    return sorted(set(rows) | set(odd_rows or ()))
 
 
 def _entry(partition_keys: Sequence[str]) -> pl.Expr:

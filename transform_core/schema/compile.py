@@ -81,15 +81,8 @@ class CompiledSchema:
     rejected: Any  # stands in for a record that did not decode: every field reads as None
     reason_cache: dict[str, str]  # msgspec message -> reason, filled as batches run
 
-    @property
-    def format_fields(self) -> tuple[FieldInfo, ...]:
-        """Fields with a ``format`` rule, in schema order."""
-        return tuple(f for f in self.fields.values() if f.format is not None)
-
-    @property
-    def pattern_fields(self) -> tuple[FieldInfo, ...]:
-        """Fields with a ``pattern`` rule run in Polars, in schema order."""
-        return tuple(f for f in self.fields.values() if f.pattern is not None)
+    format_fields: tuple[FieldInfo, ...]  # fields with a ``format`` rule, in schema order
+    pattern_fields: tuple[FieldInfo, ...]  # fields with a ``pattern`` rule run in Polars, in schema order
 
 
 def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
@@ -111,6 +104,8 @@ def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
         top_level=frozenset() if root_is_raw else frozenset(record_type.__struct_encode_fields__),
         key_counter=key_counter(record_type),
         rejected=type("Rejected", (), dict.fromkeys(record_type.__struct_fields__))(),
+        format_fields=tuple(f for f in builder.fields.values() if f.format is not None),
+        pattern_fields=tuple(f for f in builder.fields.values() if f.pattern is not None),
         reason_cache={},
     )
 
