@@ -74,7 +74,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
                 records[i] = decode(payload)
             except errors as err:
                 reasons[i] = _reason(err, schema)
-    text, doubtful, non_ascii = _screen(text, records, reasons, schema, enriched)
+    text, doubtful, non_ascii = _screen(text, payloads, records, reasons, schema, enriched)
     not_base64 = [i for i, reason in enumerate(reasons) if reason is _BASE64_REASON] if raw.null_count() else []
     return Decoded(text=text, records=records, reasons=reasons, doubtful=doubtful, not_base64=not_base64, non_ascii=non_ascii)
 
@@ -140,7 +140,12 @@ def _reason(err: Exception, schema: CompiledSchema) -> str:
 
 
 def _screen(
-    text: pl.Series, records: list[Any], reasons: list[str | None], schema: CompiledSchema, enriched: frozenset[str]
+    text: pl.Series,
+    payloads: list[bytes | None],
+    records: list[Any],
+    reasons: list[str | None],
+    schema: CompiledSchema,
+    enriched: frozenset[str],
 ) -> tuple[pl.Series, list[int], bool]:
     """Compact the spaced records and find the doubtful ones: one Polars pass, then the few exceptions."""
     decoded = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
@@ -148,16 +153,16 @@ def _screen(
         return text, decoded.arg_true().to_list(), True
     set_keys = pl.Series("set_keys", list(map(schema.key_counter, records)), dtype=pl.Int64)
     ok, value = pl.col("decoded"), pl.col("text")
-    text_keys = value.str.count_matches('":', literal=True).cast(pl.Int64)
-    extra = ok & (text_keys != pl.col("set_keys"))
     flags = (  # row numbers (mostly none) and the key counts of the rows with extra keys
         pl.DataFrame([text.alias("text"), decoded.alias("decoded"), set_keys])
         .lazy()
+        .with_columns(text_keys=value.str.count_matches('":', literal=True).cast(pl.Int64))
+        .with_columns(extra=ok & (pl.col("text_keys") != pl.col("set_keys")))
         .select(
             spaced=(ok & value.str.contains(r"[ \t\n\r]")).arg_true().implode(),
             escaped=(ok & value.str.contains("\\", literal=True)).arg_true().implode(),
-            extra=extra.arg_true().implode(),
-            extra_keys=text_keys.filter(extra).implode(),
+            extra=pl.col("extra").arg_true().implode(),
+            extra_keys=pl.col("text_keys").filter(pl.col("extra")).implode(),
             non_ascii=(ok & (value.str.len_bytes() != value.str.len_chars())).any(),
         )
         .collect()
@@ -167,7 +172,7 @@ def _screen(
     keys_in_text = dict(zip(flags["extra"], flags["extra_keys"], strict=True))
     if flags["spaced"]:
         rows = flags["spaced"]
-        compact = [msgspec.json.format(t.encode(), indent=-1).decode() for t in text.gather(rows).to_list()]
+        compact = [msgspec.json.format(payloads[i], indent=-1).decode() for i in rows]
         text = text.scatter(rows, compact)
         for i, row_text in zip(rows, compact, strict=True):  # spacing hid keys from the count above
             keys_in_text.pop(i, None)
@@ -198,14 +203,14 @@ def _only_plain_extras(members: dict[str, msgspec.Raw], surplus: int, schema: Co
     distinct extras), no nested object that could hide one, and no number too large for a double
     (orjson checks).
     """
-    extras = [k for k in members if k not in schema.top_level]
-    if len(extras) != surplus or any(k in enriched for k in extras):
+    extras = members.keys() - schema.top_level
+    if len(extras) != surplus or not extras.isdisjoint(enriched):
         return False
-    values = [bytes(members[k]) for k in extras]
-    if any(b"{" in v for v in values):
+    joined = b",".join([bytes(members[k]) for k in extras])
+    if b"{" in joined:
         return False
     try:
-        orjson.loads(b"[" + b",".join(values) + b"]")
+        orjson.loads(b"[" + joined + b"]")
     except orjson.JSONDecodeError:
         return False
     return True

@@ -59,13 +59,16 @@ def build_response(
     checks = [pl.col("record_id").str.contains(_ESCAPED)]
     if odd_rows is None:
         checks.append(pl.col("data").str.contains(_ESCAPED))
-    first = outcomes.select(  # the usual batch: the whole body, and the rows to escape (none), in one query
-        body=pl.concat_str(pl.lit(_PREFIX.decode()), entry.str.join(","), pl.lit(_SUFFIX.decode())).cast(pl.Binary),
-        odd=pl.any_horizontal(*checks).arg_true().implode(),
-    ).row(0)
-    odd = sorted(set(first[1]) | set(odd_rows or ()))
-    if not odd and len(first[0]) < limit:
-        return FirehoseResponse(body=first[0], outcomes=outcomes, shed=0)
+    if odd_rows:
+        odd = sorted(set(odd_rows) | set(outcomes.select(pl.any_horizontal(*checks).arg_true()).to_series().to_list()))
+    else:  # the usual batch: the whole body, and the rows to escape (none), in one query
+        body, found = outcomes.select(
+            body=pl.concat_str(pl.lit(_PREFIX.decode()), entry.str.join(","), pl.lit(_SUFFIX.decode())).cast(pl.Binary),
+            odd=pl.any_horizontal(*checks).arg_true().implode(),
+        ).row(0)
+        if not found and len(body) < limit:
+            return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
+        odd = sorted(found)
     entries = _entries(outcomes, entry, odd)
     entry_len = entries.str.len_bytes().cast(pl.Int64)
     fixed = len(_PREFIX) + len(_SUFFIX) + len(outcomes) - 1
