@@ -69,8 +69,13 @@ class RecordBatch:
         """View a Firehose transformation event (direct PUT or Kinesis-stream source)."""
         records = event.get("records") or []
         record_ids = [r["recordId"] for r in records]
-        data = [d if isinstance(d := r.get("data"), str) else "" for r in records]  # a record without data fails, alone
-        arrival = [_arrival_ms(r) for r in records]
+        data = [r.get("data") for r in records]
+        if not all(type(d) is str for d in data):
+            data = [d if isinstance(d, str) else "" for d in data]  # a record without data fails, alone
+        arrival = [r.get("approximateArrivalTimestamp") for r in records]
+        # Firehose sends epoch milliseconds; anything else (Kinesis metadata, ISO text) takes the slow path
+        if not all(type(a) is int and -(10**15) <= a <= 10**15 for a in arrival):
+            arrival = [_arrival_ms(r) for r in records]
         return cls(record_ids=record_ids, data=data, arrival_ms=arrival)
 
     @classmethod

@@ -9,6 +9,7 @@ by the reference implementation, so the engine's verdicts are the reference's, r
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -20,6 +21,7 @@ from transform_core.batch import DROPPED, FAILED, RecordBatch
 from transform_core.bindings import bind_fields
 from transform_core.checks import OutcomePlan
 from transform_core.decode import decode_batch
+from transform_core.errors import SpecError
 from transform_core.firehose_response import build_response
 from transform_core.reference import ReferencePipeline
 from transform_core.schema import compile_schema, rule_id
@@ -27,6 +29,8 @@ from transform_core.spec import PipelineSpec, load_spec
 from transform_core.tables import ReferenceTable, TableCache
 
 __all__ = ["BatchResult", "Pipeline", "load_pipeline"]
+
+_log = logging.getLogger("transform_core")
 
 
 class BatchResult(NamedTuple):
@@ -101,7 +105,15 @@ class Pipeline:
         return response
 
     def _current_tables(self) -> tuple[ReferenceTable, ...]:
-        tables = tuple(self._cache.get(t, k) for t, k in zip(self.spec.enrich, self.bindings.key_types, strict=True))
+        try:
+            tables = tuple(self._cache.get(t, k) for t, k in zip(self.spec.enrich, self.bindings.key_types, strict=True))
+        except SpecError as err:
+            if not hasattr(self, "_tables"):
+                raise  # at start-up a bad table is fatal
+            # mid-flight, a table being rewritten (or rewritten badly) must not fail every batch:
+            # keep enriching with the last good tables, say so, and look again next batch
+            _log.warning("reference table not reloaded, still using the previous one: %s", err)
+            return self._tables
         if getattr(self, "_tables", None) != tables:
             self._tables = tables
             self._plan = OutcomePlan(self.spec, self.schema, self.bindings, tables)
