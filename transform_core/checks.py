@@ -1,9 +1,9 @@
-"""The stages after the decode — checks, then the outcome — as one lazy Polars query.
+"""The stages after the decode — checks, then the outcome — as a few Polars passes over one frame.
 
 Format and pattern rules, the drop rule, the event time, the enrichment lookups, and then each
-record's result, data and partition keys are expressions over one frame, evaluated by a single
-``collect`` (Polars shares subexpressions: a date-time field used by a format rule and by the
-partition is parsed once). The expressions are built once per pipeline (:class:`OutcomePlan`);
+record's result, data and partition keys are expressions over one frame, evaluated in three
+passes (a date-time field used by a format rule and by the partition is parsed once, in the
+first). The expressions are built once per pipeline (:class:`OutcomePlan`);
 a batch only supplies the input columns. Python then visits the records that failed, to write
 their reasons in the reference's order of checks: schema rules (pattern, format), drop, event
 time, enrichment.
@@ -22,7 +22,7 @@ from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
 from transform_core.enrich import key_column, missing_key_reason, suffix
 from transform_core.partition import event_time_column, event_time_micros, event_time_reason, partition_exprs
-from transform_core.rules import VECTORIZED_FORMATS, format_failed, python_format_failed
+from transform_core.rules import VECTORIZED_FORMATS, date_time_micros, format_failed, python_format_failed
 from transform_core.schema import CompiledSchema, FieldInfo, format_reason, show_value
 from transform_core.spec import PipelineSpec
 from transform_core.tables import ReferenceTable
@@ -40,9 +40,13 @@ class OutcomePlan:
         self.fields: dict[tuple[str, ...], tuple[str, FieldInfo]] = {}  # string columns, one per field
         self.rejecting = [t for t, table in enumerate(tables) if table.spec.on_missing == "reject"]
         checks: list[pl.Expr] = []
+        self.parsed: dict[str, pl.Expr] = {}  # date-time fields parsed once, in a first pass
         for i, info in enumerate(schema.format_fields):
             assert info.format is not None
-            if info.format in VECTORIZED_FORMATS:
+            if info.format == "date-time":
+                value = self._strings(info)
+                checks.append((value.is_not_null() & self._date_time(info).is_null()).alias(f"_format{i}_failed"))
+            elif info.format in VECTORIZED_FORMATS:
                 checks.append(format_failed(self._strings(info), info.format).alias(f"_format{i}_failed"))
         for i, info in enumerate(schema.pattern_fields):
             assert info.pattern is not None
@@ -55,7 +59,7 @@ class OutcomePlan:
             checks.append(suffix(lookup, table).alias(f"_suffix{t}"))
         checks.append(self._dropped().alias("_drop"))
         event_time = bindings.event_time
-        value = self._strings(event_time) if spec.event_time.format == "iso8601" else pl.col("_event_time")
+        value = self._date_time(event_time) if spec.event_time.format == "iso8601" else pl.col("_event_time")
         present, arrival = (
             (pl.col("_present"), pl.col("_arrival_ms"))
             if spec.event_time.on_missing == "arrival_time"
@@ -71,7 +75,8 @@ class OutcomePlan:
         """The outcome frame of a batch (see :mod:`transform_core.batch`)."""
         values = _FieldValues(decoded.records)
         frame = pl.DataFrame(self._inputs(decoded, values, record_ids, arrival_ms, source))
-        frame = frame.lazy().with_columns(self.checks).select(self.outcome).collect()
+        # eager passes: without common subexpressions left to find, the lazy optimizer only costs time
+        frame = frame.with_columns(self.parsed.values()).with_columns(self.checks).select(self.outcome)
         reasons = decoded.reasons
         suspects = [i for i, suspect in enumerate(frame["_suspect"].to_list()) if suspect]
         if suspects:
@@ -81,6 +86,14 @@ class OutcomePlan:
         return pl.DataFrame(
             columns + [frame[key] for key in self.spec.partitioning.keys], schema=outcome_schema(self.spec.partitioning.keys)
         )
+
+    def _date_time(self, info: FieldInfo) -> pl.Expr:
+        """Epoch microseconds of a date-time field (null unless valid), computed in the first pass."""
+        name = f"_parsed{len(self.parsed)}"
+        column = self._strings(info).meta.output_name()
+        if column not in self.parsed:
+            self.parsed[column] = date_time_micros(pl.col(column)).alias(name)
+        return pl.col(self.parsed[column].meta.output_name())
 
     def _strings(self, info: FieldInfo) -> pl.Expr:
         if info.attrs not in self.fields:

@@ -103,12 +103,11 @@ def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = Tru
 
 def _base64_decode(data: pl.Series) -> tuple[pl.Series, pl.Series | None]:
     """Payload bytes (null where the base64 is bad) and, if every payload is UTF-8, their text."""
-    frame = pl.DataFrame([data.alias("data")]).lazy().select(raw=pl.col("data").str.decode("base64", strict=False))
+    raw = data.str.decode("base64", strict=False)
     try:
-        both = frame.with_columns(text=pl.col("raw").cast(pl.String)).collect()
+        return raw, raw.cast(pl.String)
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
-        return frame.collect()["raw"], None
-    return both["raw"], both["text"]
+        return raw, None
 
 
 def _utf8_text(payloads: list[bytes | None]) -> tuple[pl.Series, dict[int, UnicodeDecodeError]]:
@@ -155,7 +154,6 @@ def _screen(
     ok, value = pl.col("decoded"), pl.col("text")
     flags = (  # row numbers (mostly none) and the key counts of the rows with extra keys
         pl.DataFrame([text.alias("text"), decoded.alias("decoded"), set_keys])
-        .lazy()
         .with_columns(text_keys=value.str.count_matches('":', literal=True).cast(pl.Int64))
         .with_columns(extra=ok & (pl.col("text_keys") != pl.col("set_keys")))
         .select(
@@ -165,7 +163,6 @@ def _screen(
             extra_keys=pl.col("text_keys").filter(pl.col("extra")).implode(),
             non_ascii=(ok & (value.str.len_bytes() != value.str.len_chars())).any(),
         )
-        .collect()
         .row(0, named=True)
     )
     doubtful = set(flags["escaped"])

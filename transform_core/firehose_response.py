@@ -62,10 +62,13 @@ def build_response(
     if odd_rows:
         odd = sorted(set(odd_rows) | set(outcomes.select(pl.any_horizontal(*checks).arg_true()).to_series().to_list()))
     else:  # the usual batch: the whole body, and the rows to escape (none), in one query
-        body, found = outcomes.select(
+        first = outcomes.select(
             body=pl.concat_str(pl.lit(_PREFIX.decode()), entry.str.join(","), pl.lit(_SUFFIX.decode())).cast(pl.Binary),
             odd=pl.any_horizontal(*checks).arg_true().implode(),
-        ).row(0)
+        )
+        # the body is copied out once: each new multi-megabyte Python buffer costs its page faults
+        body: bytes = first["body"].item()
+        found: list[int] = first["odd"].item().to_list()
         if not found and len(body) < limit:
             return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
         odd = sorted(found)
@@ -88,7 +91,7 @@ def build_response(
             *[pl.when(is_shed).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
         entries = _entries(outcomes, entry, odd)
-    body = (_PREFIX.decode() + entries.str.join(",") + _SUFFIX.decode()).cast(pl.Binary).item()
+    body = b"".join((_PREFIX, entries.str.join(",").cast(pl.Binary).item(), _SUFFIX))
     return FirehoseResponse(body=body, outcomes=outcomes, shed=shed)
 
 

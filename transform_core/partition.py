@@ -14,7 +14,6 @@ from typing import Any
 import polars as pl
 
 from transform_core.reference import MAX_EPOCH_US, MIN_EPOCH_US
-from transform_core.rules import date_time_micros
 from transform_core.schema import format_reason, show_value
 from transform_core.spec import EventTimeSpec
 
@@ -33,9 +32,13 @@ def event_time_column(values: list[Any], spec: EventTimeSpec, types: frozenset[s
 
 
 def event_time_micros(value: pl.Expr, present: pl.Expr, arrival_ms: pl.Expr, spec: EventTimeSpec) -> pl.Expr:
-    """Epoch microseconds of each record's event time; null where the record must be rejected."""
+    """Epoch microseconds of each record's event time; null where the record must be rejected.
+
+    For ``iso8601``, ``value`` is the date-time already parsed to epoch microseconds (see
+    :func:`transform_core.rules.date_time_micros`), so a field with a format rule is parsed once.
+    """
     if spec.format == "iso8601":
-        micros = date_time_micros(value)
+        micros = value
     else:
         scaled = (value * (1e6 if spec.format == "epoch_seconds" else 1e3)).floor()
         micros = pl.when((scaled >= MIN_EPOCH_US) & (scaled <= MAX_EPOCH_US)).then(scaled.cast(pl.Int64, strict=False))
