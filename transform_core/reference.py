@@ -36,7 +36,6 @@ MIN_EPOCH_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
 MAX_EPOCH_US = 253_402_300_800_000_000 - 1  # 9999-12-31T23:59:59.999999Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WHITESPACE = re.compile(r"[ \t\n\r]")
-_WHITESPACE_OUTSIDE_STRINGS = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\n\r]+')
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -181,9 +180,10 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _compact(text: str) -> str:
+    """The text without whitespace between tokens (msgspec's formatter keeps every token as written)."""
     if _WHITESPACE.search(text) is None:
         return text
-    return _WHITESPACE_OUTSIDE_STRINGS.sub(lambda m: m.group(1) or "", text)
+    return msgspec.json.format(text, indent=-1)
 
 
 def _output(compact: str, value: dict[str, Any], enrichment: dict[str, str]) -> str:

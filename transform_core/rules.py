@@ -1,6 +1,6 @@
 """Stage: ``format`` rules over whole columns, named ``$.path|format``.
 
-The formats on the hot path (date-time, date, uuid) are Polars expressions that agree with the
+The formats on the hot path (date-time, date, uuid, ipv4) are Polars expressions that agree with the
 Python checks in :mod:`transform_core.formats`; the rarer ones apply those checks value by value.
 """
 
@@ -10,11 +10,11 @@ from typing import Any
 
 import polars as pl
 
-from transform_core.formats import DATE_POLARS, DATE_TIME_POLARS, FORMAT_CHECKS, UUID_POLARS
+from transform_core.formats import DATE_POLARS, DATE_TIME_POLARS, FORMAT_CHECKS, IPV4_POLARS, UUID_POLARS
 
 __all__ = ["VECTORIZED_FORMATS", "date_time_micros", "format_failed", "python_format_failed"]
 
-VECTORIZED_FORMATS = frozenset({"date-time", "date", "uuid"})
+VECTORIZED_FORMATS = frozenset({"date-time", "date", "uuid", "ipv4"})
 
 
 def date_time_micros(value: pl.Expr) -> pl.Expr:
@@ -35,6 +35,8 @@ def format_failed(value: pl.Expr, fmt: str) -> pl.Expr:
     elif fmt == "date":
         ok = value.str.contains(DATE_POLARS) & ~value.str.starts_with("0000")
         ok = ok & value.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+    elif fmt == "ipv4":
+        ok = value.str.contains(IPV4_POLARS)
     else:
         ok = value.str.contains(UUID_POLARS)
     return value.is_not_null() & ~ok
