@@ -41,7 +41,12 @@ def show_value(value: object) -> str:
     """A record value as short JSON text for a reason (long values are cut)."""
     import orjson
 
-    text = bytes(value).decode() if isinstance(value, msgspec.Raw) else orjson.dumps(value).decode()
+    if isinstance(value, msgspec.Raw):
+        text = bytes(value).decode()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)  # orjson refuses integers beyond 64 bits
+    else:
+        text = orjson.dumps(value).decode()
     return text if len(text) <= 60 else text[:57] + "..."
 
 
