@@ -20,8 +20,8 @@ import polars as pl
 from transform_core.batch import DROPPED, FAILED, OK, outcome_schema
 from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
-from transform_core.enrich import key_column, missing_key_reason, suffix
-from transform_core.partition import event_time_column, event_time_micros, event_time_reason, partition_exprs
+from transform_core.enrich import integer_keys, missing_key_reason, suffix
+from transform_core.partition import epoch_column, event_time_micros, event_time_reason, partition_exprs
 from transform_core.rules import VECTORIZED_FORMATS, date_time_micros, format_failed, python_format_failed
 from transform_core.schema import CompiledSchema, FieldInfo, format_reason, show_value
 from transform_core.spec import PipelineSpec
@@ -171,7 +171,7 @@ class OutcomePlan:
             inputs.append(_python_pattern_failed(values(info), rows, info).alias(f"_pattern{i}_python"))
         for t, (table, key) in enumerate(zip(self.tables, self.bindings.enrich_keys, strict=True)):
             if table.key_type != "string":
-                inputs.append(key_column(values(key), table, key).alias(f"_key{t}"))
+                inputs.append(integer_keys(values(key)).alias(f"_key{t}"))
         drop = self.bindings.drop
         if drop is not None and drop.types & {"integer", "number"}:
             inputs.append(
@@ -179,7 +179,7 @@ class OutcomePlan:
             )
         event_time, spec = self.bindings.event_time, self.spec.event_time
         if spec.format != "iso8601":
-            inputs.append(event_time_column(values(event_time), spec, event_time.types).alias("_event_time"))
+            inputs.append(epoch_column(values(event_time)).alias("_event_time"))
         if spec.on_missing == "arrival_time":
             inputs.append(pl.Series("_arrival_ms", arrival_ms, dtype=pl.Int64))
             inputs.append(pl.Series("_present", [v is not None for v in values(event_time)], dtype=pl.Boolean))

@@ -14,18 +14,17 @@ import polars as pl
 from transform_core.schema import FieldInfo, format_reason, show_value
 from transform_core.tables import KEY_COLUMN, SUFFIX_COLUMN, ReferenceTable
 
-__all__ = ["key_column", "missing_key_reason", "suffix"]
+__all__ = ["integer_keys", "missing_key_reason", "suffix"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def key_column(values: list[Any], table: ReferenceTable, key_info: FieldInfo) -> pl.Series:
-    """Record keys typed as the table's; a value of another JSON type can never match (null)."""
-    if table.key_type == "string":
-        if key_info.types <= {"string", "null"}:  # the decode guarantees str or None
-            return pl.Series(values, dtype=pl.String)
-        return pl.Series([k if type(k) is str else None for k in values], dtype=pl.String)
-    # only true integers within int64 can be in the table: 5.0, true and 2**70 are misses
+def integer_keys(values: list[Any]) -> pl.Series:
+    """Record keys for a table keyed by integers: only true integers within int64 can match.
+
+    ``5.0``, ``true`` and ``2**70`` become null, a miss. (String keys need no such column: the
+    decode guarantees a string-typed field holds str or None.)
+    """
     return pl.Series([k if type(k) is int and _INT64_MIN <= k <= _INT64_MAX else None for k in values], dtype=pl.Int64)
 
 

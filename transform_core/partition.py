@@ -17,17 +17,13 @@ from transform_core.reference import MAX_EPOCH_US, MIN_EPOCH_US
 from transform_core.schema import format_reason, show_value
 from transform_core.spec import EventTimeSpec
 
-__all__ = ["event_time_column", "event_time_micros", "event_time_reason", "partition_exprs"]
+__all__ = ["epoch_column", "event_time_micros", "event_time_reason", "partition_exprs"]
 
 _STRFTIME = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H"}
 
 
-def event_time_column(values: list[Any], spec: EventTimeSpec, types: frozenset[str]) -> pl.Series:
-    """The event-time values as the column its format reads (other JSON types become null)."""
-    if spec.format == "iso8601":
-        if types <= {"string", "null"}:  # the decode guarantees str or None
-            return pl.Series(values, dtype=pl.String)
-        return pl.Series([v if type(v) is str else None for v in values], dtype=pl.String)
+def epoch_column(values: list[Any]) -> pl.Series:
+    """Epoch event times as floats; any other JSON type becomes null (then a rejection)."""
     return pl.Series([float(v) if type(v) in (int, float) else None for v in values], dtype=pl.Float64)
 
 
