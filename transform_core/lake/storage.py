@@ -1,0 +1,181 @@
+"""Where lake files go: local folders and ``s3://bucket/prefix`` URIs, written whole or not at all.
+
+Local files are written to a temporary name, synced, then renamed over the destination (``os.replace`` is
+atomic within one filesystem). An S3 object is written with one PUT, and S3 shows an object only once it is
+whole. S3 goes through ``pyarrow.fs`` (the ``s3`` extra), imported on first use only, so the Lambda import
+path never pays for pyarrow. Credentials, region and endpoint come from the usual AWS environment variables,
+read in :func:`s3_settings`; an explicit ``endpoint_url`` overrides the endpoint.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from transform_core.errors import ConfigurationEnvironmentError
+
+__all__ = ["S3Settings", "is_s3", "join", "list_files", "read_bytes", "s3_settings", "write_atomic"]
+
+TEMP_PREFIX = "_tmp-"  # Athena, Glue and Spark skip names starting with "_" or "."; Polars does not (see docs/lake.md)
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Settings:
+    """How to reach S3: None everywhere means the AWS SDK's own defaults (role, profile, region lookup)."""
+
+    access_key: str | None = None
+    secret_key: str | None = None
+    session_token: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+
+
+def s3_settings(environ: Mapping[str, str] | None = None, *, endpoint_url: str | None = None) -> S3Settings:
+    """Read S3 settings from the environment (``os.environ`` by default); ``endpoint_url`` overrides the endpoint.
+
+    Variables: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION`` (else
+    ``AWS_DEFAULT_REGION``), ``AWS_ENDPOINT_URL_S3`` (else ``AWS_ENDPOINT_URL``).
+    """
+    env = os.environ if environ is None else environ
+    return S3Settings(
+        access_key=env.get("AWS_ACCESS_KEY_ID") or None,
+        secret_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        session_token=env.get("AWS_SESSION_TOKEN") or None,
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        endpoint_url=endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None,
+    )
+
+
+def is_s3(uri: str) -> bool:
+    """Whether ``uri`` names an S3 location."""
+    return uri.startswith("s3://")
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts under a local folder or an S3 prefix with ``/``."""
+    return "/".join([base.rstrip("/"), *parts]) if is_s3(base) else str(Path(base, *parts))
+
+
+def write_atomic(dest_uri: str, data: bytes, *, endpoint_url: str | None = None, staging_dir: str | None = None) -> None:
+    """Write ``data`` to ``dest_uri`` so that readers see either the old file, or the whole new one.
+
+    Args:
+        dest_uri: a local path or ``s3://bucket/key``; local parent folders are created.
+        data: the whole file.
+        endpoint_url: S3 endpoint, overriding ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
+        staging_dir: local only: where the temporary file is written (same filesystem as ``dest_uri``;
+            default: the destination's folder).
+
+    Raises:
+        OSError: the write failed; no temporary file is left behind unless the process died.
+        ConfigurationEnvironmentError: an S3 URI without pyarrow installed.
+    """
+    if is_s3(dest_uri):
+        _s3_put(dest_uri, data, endpoint_url)
+        return
+    dest = Path(dest_uri)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(staging_dir) if staging_dir is not None else dest.parent
+    stage.mkdir(parents=True, exist_ok=True)
+    temp = stage / f"{TEMP_PREFIX}{uuid.uuid4().hex}-{dest.name}.tmp"
+    try:
+        with open(temp, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, dest)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(dest.parent)  # the rename itself survives a power cut only once the folder is synced
+
+
+def read_bytes(uri: str, *, endpoint_url: str | None = None) -> bytes:
+    """The whole content of a local file or an S3 object."""
+    if not is_s3(uri):
+        return Path(uri).read_bytes()
+    fs, path = _s3(uri, endpoint_url)
+    with fs.open_input_stream(path) as stream:
+        data: bytes = stream.read()
+    return data
+
+
+def list_files(prefix_uri: str, *, endpoint_url: str | None = None) -> list[str]:
+    """Every file under a local folder or an S3 prefix (as a folder), sorted, skipping temporary and hidden names.
+
+    A missing folder or prefix lists nothing.
+    """
+    if not is_s3(prefix_uri):
+        root = Path(prefix_uri)
+        if root.is_file():
+            return [str(root)]
+        found = [p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root).parts)]
+        return sorted(str(p) for p in found)
+    import pyarrow.fs as pafs
+
+    fs, path = _s3(prefix_uri, endpoint_url)
+    infos = fs.get_file_info(pafs.FileSelector(path.rstrip("/"), recursive=True, allow_not_found=True))
+    prefix = path.rstrip("/")
+    keys = [info.path for info in infos if info.type == pafs.FileType.File]
+    return sorted(f"s3://{key}" for key in keys if not _hidden(key[len(prefix) :].split("/")))
+
+
+def _hidden(parts: tuple[str, ...] | list[str]) -> bool:
+    return any(part.startswith((".", "_")) for part in parts)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return  # some platforms cannot open a folder; the rename is still atomic
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _s3_put(dest_uri: str, data: bytes, endpoint_url: str | None) -> None:
+    fs, path = _s3(dest_uri, endpoint_url)
+    # The whole object in one write, then close: the object appears on S3 at close, whole.
+    stream = fs.open_output_stream(path)
+    stream.write(data)
+    stream.close()
+
+
+def _s3(uri: str, endpoint_url: str | None) -> tuple[Any, str]:
+    """The filesystem for the current settings and the ``bucket/key`` path of ``uri``."""
+    parts = urlsplit(uri)
+    if not parts.netloc:
+        raise ValueError(f"an S3 URI needs a bucket: {uri!r}")
+    return _filesystem(s3_settings(endpoint_url=endpoint_url)), f"{parts.netloc}{parts.path}"
+
+
+@functools.lru_cache(maxsize=8)
+def _filesystem(settings: S3Settings) -> Any:
+    """One pyarrow S3 filesystem per distinct settings (a warm Lambda reuses its connections)."""
+    try:
+        import pyarrow.fs as pafs
+    except ImportError as err:
+        raise ConfigurationEnvironmentError("s3:// destinations need pyarrow: pip install 'transform-core[s3]'") from err
+    options: dict[str, Any] = {
+        "access_key": settings.access_key,
+        "secret_key": settings.secret_key,
+        "session_token": settings.session_token,
+        "region": settings.region,
+        "background_writes": False,  # the write returns once the object is stored
+    }
+    if settings.endpoint_url:
+        endpoint = urlsplit(settings.endpoint_url)
+        options["endpoint_override"] = endpoint.netloc or endpoint.path
+        options["scheme"] = endpoint.scheme or "https"
+        options["region"] = settings.region or "us-east-1"  # no region lookup against a custom endpoint
+    return pafs.S3FileSystem(**options)

@@ -1,0 +1,212 @@
+"""The lake sink: a processed batch written as Hive-partitioned Parquet (Ok records) and NDJSON (rejections).
+
+Layout under the lake root (``docs/lake.md``)::
+
+    raw/<table>/year=YYYY/month=MM/day=DD[/hour=HH]/part-<batch_id>-<n>.parquet
+    errors/<table>/year=YYYY/month=MM/day=DD/part-<batch_id>.ndjson
+
+File names derive only from the batch id (and the file's number within its partition), so writing the same
+batch again overwrites the same files: retries never duplicate rows.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import msgspec
+import orjson
+import polars as pl
+
+from transform_core.batch import FAILED, OK, RecordBatch
+from transform_core.errors import SpecError
+from transform_core.lake.columns import (
+    BATCH_ID,
+    EXTRA,
+    INGESTED_AT,
+    SOURCE_RECORD_ID,
+    UTC_MICROS,
+    LakeColumns,
+    convert,
+    lake_columns,
+    read_dtype,
+    table_dtypes,
+)
+from transform_core.lake.storage import is_s3, join, write_atomic
+from transform_core.spec import PipelineSpec
+
+if TYPE_CHECKING:
+    from transform_core.engine import BatchResult
+
+__all__ = ["LakeWriter", "WriteSummary"]
+
+_BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")
+_ROW = "__row"
+_raw_fields = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+class WriteSummary(NamedTuple):
+    """What :meth:`LakeWriter.write` wrote: the files (paths or URIs) and the rows in them."""
+
+    files: tuple[str, ...]
+    ok_rows: int
+    error_rows: int
+
+
+class LakeWriter:
+    """Writes processed batches of one pipeline to its lake.
+
+    Args:
+        spec: the pipeline spec; its schema gives the columns, its partitioning the folders.
+        root: a local folder or ``s3://bucket/prefix``; default: the spec's ``output.lake``.
+        table: the table name in the layout; default: the spec's name with ``-`` replaced by ``_``.
+        rows_per_file: the most rows one Parquet file holds.
+        endpoint_url: S3 endpoint, overriding the AWS environment variables.
+
+    Raises:
+        SpecError: no root given and no ``output.lake`` in the spec, or a property named like a lake column.
+        ValueError: ``rows_per_file`` is below 1 or ``table`` is not a plain name.
+    """
+
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        root: str | None = None,
+        *,
+        table: str | None = None,
+        rows_per_file: int = 250_000,
+        endpoint_url: str | None = None,
+    ) -> None:
+        if root is None:
+            if spec.output.lake is None:
+                raise SpecError(
+                    "the lake writer needs output.lake, or a root passed to it", file=spec.spec_file, key="output.lake"
+                )
+            root = str(spec.output.lake)
+        if rows_per_file < 1:
+            raise ValueError(f"rows_per_file must be at least 1, got {rows_per_file}")
+        self.table = table if table is not None else spec.name.replace("-", "_")
+        if not _BATCH_ID.fullmatch(self.table):
+            raise ValueError(f"table must be a plain name (letters, digits, '.', '_', '-'), got {self.table!r}")
+        self.spec = spec
+        self.root = root
+        self.rows_per_file = rows_per_file
+        self.endpoint_url = endpoint_url
+        self.columns: LakeColumns = lake_columns(spec, table_dtypes(spec))
+        self._read_schema = {name: read_dtype(dtype) for name, dtype in self.columns.parsed.items()}
+        # Polars reads every file of a folder, even "_tmp-…" ones, so local temporaries stay outside the table
+        self._staging = None if is_s3(root) else join(root, "_staging")
+
+    @property
+    def file_schema(self) -> dict[str, pl.DataType]:
+        """The columns inside each Parquet file: the lake schema without the partition columns (in the path)."""
+        keys = set(self.columns.partition_keys)
+        return {name: dtype for name, dtype in self.columns.dtypes.items() if name not in keys}
+
+    def write(self, result: BatchResult, batch: RecordBatch, *, batch_id: str) -> WriteSummary:
+        """Write the batch's Ok records to ``raw/`` and its ProcessingFailed records to ``errors/``.
+
+        Dropped records are not written. Writing the same batch with the same ``batch_id`` again replaces the
+        same files.
+
+        Args:
+            result: what the pipeline made of ``batch``.
+            batch: the batch as processed (its arrival times go into the error records).
+            batch_id: the input's identity, e.g. the Firehose invocationId; becomes part of every file name.
+
+        Raises:
+            ValueError: ``batch_id`` is not a plain name, or ``result`` does not belong to ``batch``.
+            OSError: a file could not be written; files written before it stay (a retry replaces them).
+        """
+        if not _BATCH_ID.fullmatch(batch_id):
+            raise ValueError(f"batch_id must be a plain name (letters, digits, '.', '_', '=', '-'), got {batch_id!r}")
+        outcomes = result.outcomes
+        if outcomes.height != len(batch):
+            raise ValueError(f"the result has {outcomes.height} rows but the batch {len(batch)} records")
+        now = datetime.now(UTC)
+        outcomes = outcomes.with_row_index(_ROW)
+        ok = outcomes.filter(pl.col("result") == OK)
+        failed = outcomes.filter(pl.col("result") == FAILED)
+        files = self._write_ok(ok, batch_id, now) if ok.height else []
+        if failed.height:
+            files.append(self._write_errors(failed, batch, batch_id, now))
+        return WriteSummary(files=tuple(files), ok_rows=ok.height, error_rows=failed.height)
+
+    def frame(self, ok: pl.DataFrame, batch_id: str, ingested_at: datetime) -> pl.DataFrame:
+        """The lake rows of an outcome frame's Ok rows, partition columns included (last)."""
+        lines: list[bytes] = ok.get_column("data").str.decode("base64").to_list()
+        columns: list[pl.Series] = []
+        if self._read_schema:
+            parsed = pl.read_ndjson(b"".join(lines), schema=self._read_schema)
+            if parsed.height != ok.height:
+                raise AssertionError(f"read {parsed.height} rows from {ok.height} Ok records")
+            columns.extend(parsed.select(convert(pl.col(n), d).alias(n) for n, d in self.columns.parsed.items()).get_columns())
+        columns.extend(self._texts(lines))
+        frame = pl.DataFrame(columns).with_columns(
+            pl.lit(ingested_at, dtype=UTC_MICROS).alias(INGESTED_AT),
+            ok.get_column("record_id").alias(SOURCE_RECORD_ID),
+            pl.lit(batch_id, dtype=pl.String).alias(BATCH_ID),
+            *(ok.get_column(key) for key in self.columns.partition_keys),
+        )
+        return frame.select(pl.col(name).cast(dtype) for name, dtype in self.columns.dtypes.items())
+
+    def _texts(self, lines: list[bytes]) -> list[pl.Series]:
+        """``_extra`` and the JSON-text columns, from each record's top-level values as sent."""
+        text_names = self.columns.json_text
+        extras: list[str | None] = []
+        texts: list[list[str | None]] = [[] for _ in text_names]
+        if self.columns.extras_possible or text_names:
+            known = self.columns.known
+            for line in lines:
+                fields = _raw_fields.decode(line)
+                for values, name in zip(texts, text_names, strict=True):
+                    raw = fields.get(name)
+                    values.append(None if raw is None or bytes(raw) == b"null" else bytes(raw).decode())
+                rest = [(key, raw) for key, raw in fields.items() if key not in known]
+                extras.append(
+                    "{" + ",".join(f"{orjson.dumps(k).decode()}:{bytes(v).decode()}" for k, v in rest) + "}" if rest else None
+                )
+        else:
+            extras = [None] * len(lines)
+        series = [pl.Series(name, values, dtype=pl.String) for name, values in zip(text_names, texts, strict=True)]
+        return [*series, pl.Series(EXTRA, extras, dtype=pl.String)]
+
+    def _write_ok(self, ok: pl.DataFrame, batch_id: str, now: datetime) -> list[str]:
+        keys = self.columns.partition_keys
+        if ok.select(pl.any_horizontal(pl.col(key).is_null() for key in keys)).to_series().any():
+            raise ValueError("an Ok record has no partition keys")
+        frame = self.frame(ok, batch_id, now)
+        files: list[str] = []
+        groups = frame.partition_by(list(keys), maintain_order=True, include_key=False, as_dict=True)
+        for values, part in sorted(groups.items(), key=lambda item: tuple(str(v) for v in item[0])):
+            folder = join(self.root, "raw", self.table, *(f"{k}={v}" for k, v in zip(keys, values, strict=True)))
+            for n, start in enumerate(range(0, part.height, self.rows_per_file)):
+                buffer = io.BytesIO()
+                part.slice(start, self.rows_per_file).write_parquet(buffer, compression="zstd")
+                files.append(self._put(join(folder, f"part-{batch_id}-{n}.parquet"), buffer.getvalue()))
+        return files
+
+    def _write_errors(self, failed: pl.DataFrame, batch: RecordBatch, batch_id: str, now: datetime) -> str:
+        stamp = now.isoformat().replace("+00:00", "Z")
+        lines = []
+        for row, record_id, data, reason in failed.select(_ROW, "record_id", "data", "reason").iter_rows():
+            error: dict[str, Any] = {
+                "recordId": record_id,
+                "approximateArrivalTimestamp": batch.arrival_ms[row],
+                "rawData": data,
+                "reason": reason,
+                "reasons": [reason] if reason is not None else [],
+                "specName": self.spec.name,
+                "specVersion": self.spec.version,
+                "batchId": batch_id,
+                "errorTimestamp": stamp,
+            }
+            lines.append(orjson.dumps(error, option=orjson.OPT_APPEND_NEWLINE))
+        folder = join(self.root, "errors", self.table, f"year={now:%Y}", f"month={now:%m}", f"day={now:%d}")
+        return self._put(join(folder, f"part-{batch_id}.ndjson"), b"".join(lines))
+
+    def _put(self, dest: str, data: bytes) -> str:
+        write_atomic(dest, data, endpoint_url=self.endpoint_url, staging_dir=self._staging)
+        return dest
