@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from transform_core.errors import TransformCoreError
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_demo(commands)
+    _add_reprocess(commands)
     return parser
 
 
@@ -101,6 +103,79 @@ def _run_demo(args: argparse.Namespace) -> int:
         out=sys.stdout,
     )
     return 0
+
+
+def _add_reprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    job = commands.add_parser(
+        "reprocess",
+        help="run archived or failed records through a pipeline into the lake",
+        description=(
+            "Read records from NDJSON files (plain or gzip), Firehose S3 backups, Firehose processing-failed/ error files "
+            "or transform-core's own errors/ output — local files, globs, folders or s3:// prefixes — run them through the "
+            "pipeline on every core, and write valid records as date-partitioned Parquet and rejected ones to errors/. "
+            "Output file names come from each input's identity, so running the same command again overwrites instead of "
+            "duplicating."
+        ),
+    )
+    job.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs, folders or s3://bucket/prefix URIs")
+    job.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
+    job.add_argument("--out", metavar="DEST", help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)")
+    job.add_argument("--dry-run", action="store_true", help="validate and count only; write nothing")
+    job.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="processes (default: one per core)")
+    job.add_argument(
+        "--batch-size", type=_positive_int, default=50_000, metavar="N", help="records per pipeline call (default: 50000)"
+    )
+    job.add_argument(
+        "--kind",
+        choices=["ndjson", "firehose-backup", "processing-failed", "errors"],
+        help="input format for every file (default: detected per file from its first line)",
+    )
+    job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    job.add_argument("--quiet", action="store_true", help="no progress line")
+    job.set_defaults(run=_run_reprocess)
+
+
+def _run_reprocess(args: argparse.Namespace) -> int:
+    from transform_core.reprocess import ReprocessOptions, reprocess
+
+    options = ReprocessOptions(
+        spec=args.spec,
+        out=args.out,
+        dry_run=args.dry_run,
+        workers=args.workers or 0,
+        batch_size=args.batch_size,
+        kind=args.kind,
+        endpoint_url=args.endpoint_url,
+    )
+    show = None if args.quiet or not sys.stderr.isatty() else _progress_line
+    summary = reprocess(args.inputs, options, show)
+    if show is not None:
+        print(file=sys.stderr)
+    seconds = max(summary.seconds, 1e-9)
+    print(f"files      {summary.files:>12,}")
+    print(
+        f"records    {summary.records:>12,}  ({summary.records / seconds:,.0f} records/s, {summary.nbytes / seconds / 1e6:,.1f} MB/s)"
+    )
+    print(f"ok         {summary.ok:>12,}")
+    print(f"rejected   {summary.failed:>12,}")
+    print(f"dropped    {summary.dropped:>12,}")
+    print(f"written    {len(summary.written):>12,} files{'  (dry run: nothing written)' if args.dry_run else ''}")
+    print(f"elapsed    {summary.seconds:>12.2f} s")
+    if summary.reasons:
+        print("top rejection rules")
+        for rule, count in summary.reasons.most_common(10):
+            print(f"  {count:>10,}  {rule}")
+    return 0
+
+
+def _progress_line(progress: object) -> None:
+    p: Any = progress
+    rejected = p.failed / p.records if p.records else 0.0
+    line = (
+        f"\r[{p.files_done}/{p.files_total} files] {p.records:,} records  "
+        f"{p.nbytes / max(p.seconds, 1e-9) / 1e6:,.1f} MB/s  rejected {rejected:.1%}  {p.seconds:.1f} s"
+    )
+    print(line, end="", file=sys.stderr, flush=True)
 
 
 def _positive_int(text: str) -> int:

@@ -71,24 +71,28 @@ class Pipeline:
         self._keys = spec.partitioning.keys
         self._enriched = frozenset(name for table in spec.enrich for name in table.fields)
 
-    def process(self, batch: RecordBatch) -> BatchResult:
-        """Run a batch through every stage; bad records never raise."""
+    def process(self, batch: RecordBatch, *, respond: bool = True) -> BatchResult:
+        """Run a batch through every stage; bad records never raise.
+
+        Args:
+            batch: the records.
+            respond: build the Firehose response (``body``), within Lambda's 6 MB limit. Batch jobs
+                pass False: no response is serialized and no record is shed for its size.
+        """
         tables = self._current_tables()
         source = pl.Series("_source", batch.data, dtype=pl.String)
         decoded = decode_batch(source, self.schema, self._enriched)
         outcomes = self._plan.run(decoded, batch.record_ids, batch.arrival_ms, source)
         if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
-        response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64)
-        results = response.outcomes["result"].to_list()
+        body, shed = b"", 0
+        if respond:
+            response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64)
+            body, outcomes, shed = response.body, response.outcomes, response.shed
+        results = outcomes["result"].to_list()
         failed, dropped = results.count(FAILED), results.count(DROPPED)
         return BatchResult(
-            body=response.body,
-            outcomes=response.outcomes,
-            ok=len(response.outcomes) - failed - dropped,
-            failed=failed,
-            dropped=dropped,
-            shed=response.shed,
+            body=body, outcomes=outcomes, ok=len(results) - failed - dropped, failed=failed, dropped=dropped, shed=shed
         )
 
     def process_firehose(self, event: Mapping[str, Any]) -> BatchResult:
