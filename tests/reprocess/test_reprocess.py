@@ -73,3 +73,48 @@ def test_dry_run_writes_nothing_and_the_cli_prints_a_summary(tmp_path: Path, cap
 def test_a_missing_input_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["reprocess", "--spec", SPEC, "--dry-run", str(tmp_path / "nope" / "*.ndjson")]) == 1
     assert "nope" in capsys.readouterr().err
+
+
+def test_rejects_replayed_after_a_schema_fix_land_in_the_lake(tmp_path: Path) -> None:
+    """Records rejected for `value > 1000` pass once the schema allows more; replaying errors/ writes them."""
+    schema = json.loads((ROOT / "examples" / "iot" / "schemas" / "iot_event.schema.json").read_text())
+    strict_spec = {
+        "version": 1,
+        "name": "iot-telemetry",
+        "schema": schema,
+        "event_time": {"field": "event_time"},
+        "enrich": [
+            {"name": "devices", "source": str(ROOT / "reference_data" / "devices.csv"), "key": "device_id", "fields": ["site"]}
+        ],
+    }
+    fixed_schema = json.loads(json.dumps(schema))
+    fixed_schema["properties"]["value"]["maximum"] = 1_000_000
+    fixed_spec = {**strict_spec, "schema": fixed_schema}
+    strict_path, fixed_path = tmp_path / "strict.json", tmp_path / "fixed.json"
+    strict_path.write_text(json.dumps(strict_spec))
+    fixed_path.write_text(json.dumps(fixed_spec))
+    record = {
+        "event_id": "3f1c2a9e-8d4b-4c7a-9b1e-2f3a4b5c6d7e",
+        "device_id": "dev-0001",
+        "seq": 1,
+        "event_time": "2026-11-27T10:00:00Z",
+        "event_type": "alert",
+        "value": 5000,
+    }
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "records.ndjson").write_text(json.dumps(record) + "\n")
+    lake = tmp_path / "lake"
+    first = reprocess([str(tmp_path / "in")], ReprocessOptions(spec=str(strict_path), out=str(lake), workers=1))
+    assert (first.ok, first.failed) == (0, 1)
+    fixed = reprocess([str(lake / "errors")], ReprocessOptions(spec=str(fixed_path), out=str(lake), workers=1))
+    assert (fixed.ok, fixed.failed) == (1, 0)
+    rows = pl.scan_parquet(str(lake / "raw" / "**" / "*.parquet"), hive_partitioning=False).collect()
+    assert rows.height == 1
+    assert rows["value"][0] == 5000 and rows["site"][0] == site_of("dev-0001")
+
+
+def site_of(device: str) -> str:
+    for line in (ROOT / "reference_data" / "devices.csv").read_text().splitlines():
+        if line.startswith(device + ","):
+            return line.split(",")[1]
+    raise AssertionError(device)
