@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_demo(commands)
     _add_reprocess(commands)
+    from transform_core.lake import compact, query  # light modules: Polars loads when a command runs
+
+    compact.add_command(commands)
+    query.add_command(commands)
     return parser
 
 

@@ -1,16 +1,17 @@
 """Errors raised by transform-core.
 
 Bad *data* never raises: a rejected record becomes a ``ProcessingFailed`` outcome with a reason.
-Exceptions are for bad *configuration* (found at load) and a bad *environment*::
+Exceptions are for bad *configuration* (found at load), a bad *environment* and a bad *query*::
 
     TransformCoreError
     ├── SpecError          the pipeline spec, its JSON Schema or a reference table is wrong
-    └── ConfigurationEnvironmentError  something outside the spec is missing (an env var, a file at run time)
+    ├── ConfigurationEnvironmentError  something outside the spec is missing (an env var, a file at run time)
+    └── QueryError         a lake query failed (bad SQL, unknown table or column, nothing to query)
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigurationEnvironmentError", "SpecError", "TransformCoreError"]
+__all__ = ["ConfigurationEnvironmentError", "QueryError", "SpecError", "TransformCoreError"]
 
 
 class TransformCoreError(Exception):
@@ -35,3 +36,15 @@ class SpecError(TransformCoreError):
 
 class ConfigurationEnvironmentError(TransformCoreError):
     """The runtime environment is missing something the adapter needs (e.g. an env var)."""
+
+
+class QueryError(TransformCoreError):
+    """A lake query failed: the SQL does not parse, names an unknown table or column, or the lake is empty.
+
+    Attributes:
+        sql: the query text.
+    """
+
+    def __init__(self, message: str, *, sql: str) -> None:
+        self.sql = sql
+        super().__init__(message)

@@ -146,8 +146,9 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
         _PIPELINES[key] = (pipeline, writer)
     pipeline, writer = _PIPELINES[key]
     summary = ReprocessSummary(files=1)
-    read = _reader([file], options.endpoint_url)
-    for chunk in iter_batches([file], batch_size=options.batch_size, kind=options.kind, read_bytes=read):
+    read, listing = _reader([file], options.endpoint_url), _listing([file], options.endpoint_url)
+    chunks = iter_batches([file], batch_size=options.batch_size, kind=options.kind, read_bytes=read, list_files=listing)
+    for chunk in chunks:
         result = pipeline.process(chunk.batch, respond=False)  # no Lambda response, so no 6 MB limit
         if writer is not None:
             summary.written += writer.write(result, chunk.batch, batch_id=chunk.batch_id).files

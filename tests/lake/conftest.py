@@ -1,10 +1,9 @@
-"""Shared lake fixtures: the example pipeline, processed batches, and a loopback S3 server (moto)."""
+"""Shared lake fixtures: the example pipeline and processed batches (the loopback S3 server is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,36 +87,3 @@ def assert_rows_match(frame: pl.DataFrame, result: BatchResult, declared: set[st
         extra = {k: v for k, v in record.items() if k not in declared}
         assert (json.loads(row["_extra"]) if row["_extra"] is not None else {}) == extra
         assert (row["year"], row["month"], row["day"]) == (outcome["year"], outcome["month"], outcome["day"])
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """A moto S3 server on a free loopback port; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_bucket(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh bucket on the loopback server, with the AWS variables pointing at it; yields its name."""
-    import uuid
-
-    import boto3
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": moto_server,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    bucket = f"lake-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
-    return bucket

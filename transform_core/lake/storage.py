@@ -9,10 +9,11 @@ read in :func:`s3_settings`; an explicit ``endpoint_url`` overrides the endpoint
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,17 @@ from urllib.parse import urlsplit
 
 from transform_core.errors import ConfigurationEnvironmentError
 
-__all__ = ["S3Settings", "is_s3", "join", "list_files", "read_bytes", "s3_settings", "write_atomic"]
+__all__ = [
+    "S3Settings",
+    "delete_files",
+    "is_s3",
+    "join",
+    "list_files",
+    "list_sizes",
+    "read_bytes",
+    "s3_settings",
+    "write_atomic",
+]
 
 TEMP_PREFIX = "_tmp-"  # Athena, Glue and Spark skip names starting with "_" or "."; Polars does not (see docs/lake.md)
 
@@ -111,19 +122,38 @@ def list_files(prefix_uri: str, *, endpoint_url: str | None = None) -> list[str]
 
     A missing folder or prefix lists nothing.
     """
+    return list(list_sizes(prefix_uri, endpoint_url=endpoint_url))
+
+
+def list_sizes(prefix_uri: str, *, endpoint_url: str | None = None) -> dict[str, int]:
+    """:func:`list_files` with each file's size in bytes (one listing, no reads)."""
     if not is_s3(prefix_uri):
         root = Path(prefix_uri)
         if root.is_file():
-            return [str(root)]
+            return {str(root): root.stat().st_size}
         found = [p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root).parts)]
-        return sorted(str(p) for p in found)
+        return {str(p): p.stat().st_size for p in sorted(found, key=str)}
     import pyarrow.fs as pafs
 
     fs, path = _s3(prefix_uri, endpoint_url)
     infos = fs.get_file_info(pafs.FileSelector(path.rstrip("/"), recursive=True, allow_not_found=True))
     prefix = path.rstrip("/")
-    keys = [info.path for info in infos if info.type == pafs.FileType.File]
-    return sorted(f"s3://{key}" for key in keys if not _hidden(key[len(prefix) :].split("/")))
+    files = [info for info in infos if info.type == pafs.FileType.File and not _hidden(info.path[len(prefix) :].split("/"))]
+    return {f"s3://{info.path}": int(info.size) for info in sorted(files, key=lambda info: str(info.path))}
+
+
+def delete_files(uris: Iterable[str], *, endpoint_url: str | None = None) -> None:
+    """Remove files (local paths or S3 objects); missing ones are not an error, emptied local folders are removed."""
+    for uri in uris:
+        if is_s3(uri):
+            fs, path = _s3(uri, endpoint_url)
+            with contextlib.suppress(FileNotFoundError):
+                fs.delete_file(path)
+            continue
+        file = Path(uri)
+        file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            file.parent.rmdir()  # only when empty
 
 
 def _hidden(parts: tuple[str, ...] | list[str]) -> bool:

@@ -1,0 +1,225 @@
+"""query / transform-core query: SQL over a lake written by LakeWriter, partition pruning, output formats."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from tests.lake.conftest import TABLE, Processed, process
+from transform_core.engine import Pipeline
+from transform_core.errors import QueryError
+from transform_core.lake import LakeWriter
+from transform_core.lake.compact import compact
+from transform_core.lake.query import add_command, lake_tables, query
+from transform_core.spec import PartitioningSpec
+
+REFERENCE = Path(__file__).parents[2] / "reference_data" / "devices.csv"
+PER_DAY = f"SELECT year, month, day, count(*) AS n FROM {TABLE} GROUP BY year, month, day ORDER BY year, month, day"
+
+
+@pytest.fixture(scope="module")
+def lake(pipeline: Pipeline, processed: Processed, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local lake holding one processed batch (four days of raw partitions and one errors file)."""
+    root = tmp_path_factory.mktemp("lake")
+    LakeWriter(pipeline.spec, str(root)).write(processed.result, processed.batch, batch_id="q1")
+    return root
+
+
+def ok_per_day(processed: Processed) -> pl.DataFrame:
+    ok = processed.result.outcomes.filter(pl.col("result") == "Ok")
+    return ok.group_by("year", "month", "day").agg(pl.len().cast(pl.Int64).alias("n")).sort("year", "month", "day")
+
+
+def run_cli(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="transform-core")
+    add_command(parser.add_subparsers())
+    args = parser.parse_args(["query", *argv])
+    code: int = args.run(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_counts_per_day_equal_the_ok_outcomes(pipeline: Pipeline, processed: Processed, lake: Path) -> None:
+    assert_frame_equal(query(pipeline.spec, PER_DAY, root=str(lake)), ok_per_day(processed))
+
+
+def test_tables_are_named_after_the_spec(pipeline: Pipeline, lake: Path) -> None:
+    assert list(lake_tables(pipeline.spec, root=str(lake))) == [f"errors_{TABLE}", TABLE, f"raw_{TABLE}"]
+    both = query(
+        pipeline.spec, f"SELECT (SELECT count(*) FROM {TABLE}) - (SELECT count(*) FROM raw_{TABLE}) AS d", root=str(lake)
+    )
+    assert both["d"].to_list() == [0]
+
+
+def test_enrichment_columns_are_queryable(pipeline: Pipeline, processed: Processed, lake: Path) -> None:
+    sql = f"SELECT device_id, site, model FROM {TABLE} WHERE site IS NOT NULL AND model IS NOT NULL"
+    got = query(pipeline.spec, sql, root=str(lake))
+    assert got.height > 0
+    reference = pl.read_csv(REFERENCE, infer_schema=False)
+    assert_frame_equal(got.join(reference, on="device_id", how="anti"), got.clear())  # every device is known
+    joined = got.join(reference, on="device_id", suffix="_ref")
+    assert joined.height == got.height
+    assert (joined["site"] == joined["site_ref"]).all() and (joined["model"] == joined["model_ref"]).all()
+
+
+def test_partition_filter_scans_only_that_partition(pipeline: Pipeline, lake: Path) -> None:
+    tables = lake_tables(pipeline.spec, root=str(lake))
+    sql = f"SELECT count(*) AS n FROM {TABLE} WHERE year = '2026' AND month = '11' AND day = '27'"
+    plan = pl.SQLContext(tables).execute(sql, eager=False).explain()
+    scanned = {part for part in plan.replace("[", " ").replace("]", " ").split() if part.endswith(".parquet")}
+    assert scanned == {str(lake / "raw" / TABLE / "year=2026" / "month=11" / "day=27" / "part-q1-0.parquet")}
+
+
+def test_partition_filter_never_opens_other_partitions(
+    pipeline: Pipeline, processed: Processed, lake: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(lake, tmp_path / "lake")
+    other = tmp_path / "lake" / "raw" / TABLE / "year=2026" / "month=11" / "day=25" / "part-q1-0.parquet"
+    other.write_bytes(b"not parquet")  # reading this file fails
+    where = "WHERE year = '2026' AND month = '11' AND day = '27'"
+    got = query(pipeline.spec, f"SELECT count(*) AS n FROM {TABLE} {where}", root=str(tmp_path / "lake"))
+    assert got["n"].to_list() == ok_per_day(processed).filter(day="27")["n"].to_list()
+    with pytest.raises(QueryError):  # the unfiltered query does read it
+        query(pipeline.spec, f"SELECT count(*) AS n FROM {TABLE}", root=str(tmp_path / "lake"))
+
+
+def test_underscore_and_dot_names_are_skipped(pipeline: Pipeline, processed: Processed, lake: Path, tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    shutil.copytree(lake, root)
+    partition = root / "raw" / TABLE / "year=2026" / "month=11" / "day=24"
+    (partition / "_tmp-abc-part-x.parquet.tmp").write_bytes(b"half a file")
+    (partition / ".part-y.parquet").write_bytes(b"hidden")
+    (root / "raw" / TABLE / "_staging").mkdir()
+    (root / "raw" / TABLE / "_staging" / "part-z.parquet").write_bytes(b"staged")
+    assert_frame_equal(query(pipeline.spec, PER_DAY, root=str(root)), ok_per_day(processed))
+
+
+def test_curated_zone_is_the_plain_table_when_present(
+    pipeline: Pipeline, processed: Processed, lake: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "lake"
+    shutil.copytree(lake, root)
+    LakeWriter(pipeline.spec, str(root)).write(processed.result, processed.batch, batch_id="q2")  # every row twice in raw
+    compact(pipeline.spec, str(root))  # dedupes by event_id
+    compact(pipeline.spec, str(root), target_rows=10)  # a second generation; only the manifests' files count
+    assert list(lake_tables(pipeline.spec, root=str(root))) == [f"curated_{TABLE}", f"errors_{TABLE}", TABLE, f"raw_{TABLE}"]
+    assert_frame_equal(query(pipeline.spec, PER_DAY, root=str(root)), ok_per_day(processed))
+    counts = f"SELECT (SELECT count(*) FROM curated_{TABLE}) AS curated, (SELECT count(*) FROM raw_{TABLE}) AS raw"
+    assert query(pipeline.spec, counts, root=str(root)).row(0) == (processed.result.ok, 2 * processed.result.ok)
+
+
+def test_errors_table_holds_every_rejected_record(pipeline: Pipeline, processed: Processed, lake: Path) -> None:
+    sql = f"SELECT recordId, reason, specName, errorTimestamp, year FROM errors_{TABLE} ORDER BY recordId"
+    got = query(pipeline.spec, sql, root=str(lake))
+    failed = processed.result.outcomes.filter(pl.col("result") == "ProcessingFailed").sort("record_id")
+    assert got["recordId"].to_list() == failed["record_id"].to_list()
+    assert got["reason"].to_list() == failed["reason"].to_list()
+    assert set(got["specName"]) == {"iot-telemetry"}
+    assert got.schema["errorTimestamp"] == pl.Datetime("us", "UTC") and got.schema["year"] == pl.String
+    assert got["year"].null_count() == 0
+
+
+def test_hour_partitions_are_text_and_prune(pipeline: Pipeline, tmp_path: Path) -> None:
+    hourly = Pipeline(replace(pipeline.spec, partitioning=PartitioningSpec(granularity="hour")))
+    done = process(hourly, 200, 0.0, seed=3)
+    LakeWriter(hourly.spec, str(tmp_path)).write(done.result, done.batch, batch_id="h")
+    first = done.result.outcomes.filter(pl.col("result") == "Ok").row(0, named=True)
+    where = " AND ".join(f"{key} = '{first[key]}'" for key in ("year", "month", "day", "hour"))
+    got = query(hourly.spec, f"SELECT hour, count(*) AS n FROM {TABLE} WHERE {where} GROUP BY hour", root=str(tmp_path))
+    expected = done.result.outcomes.filter(
+        result="Ok", year=first["year"], month=first["month"], day=first["day"], hour=first["hour"]
+    )
+    assert got.rows() == [(first["hour"], expected.height)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_each_output_format_round_trips(
+    fmt: str, pipeline: Pipeline, lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sql = f"SELECT device_id, seq, value, tags, site, day FROM {TABLE} ORDER BY seq LIMIT 20"
+    expected = query(pipeline.spec, sql, root=str(lake))
+    output = tmp_path / f"out.{fmt}"
+    code, out, err = run_cli(
+        "--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", fmt, "--output", str(output), sql, capsys=capsys
+    )
+    assert (code, out, err) == (0, "", "")
+    if fmt == "parquet":
+        assert_frame_equal(pl.read_parquet(output), expected)
+        return
+    if fmt == "json":
+        assert json.loads(output.read_text()) == expected.to_dicts()
+        return
+    back = pl.read_csv(output, schema_overrides={"day": pl.String})
+    assert_frame_equal(back.drop("tags"), expected.drop("tags"))
+    assert [json.loads(text) for text in back["tags"]] == expected["tags"].to_list()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_csv_and_json_go_to_stdout_without_output(
+    fmt: str, pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli("--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", fmt, PER_DAY, capsys=capsys)
+    assert code == 0
+    read = pl.read_csv if fmt == "csv" else pl.read_json
+    back = read(io.StringIO(out).read().encode(), schema_overrides={k: pl.String for k in ("year", "month", "day")})
+    assert back["n"].to_list() == query(pipeline.spec, PER_DAY, root=str(lake))["n"].to_list()
+
+
+def test_default_format_prints_a_readable_table(
+    pipeline: Pipeline, processed: Processed, lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli("--spec", pipeline.spec.spec_file, "--lake", str(lake), PER_DAY, capsys=capsys)
+    assert code == 0
+    assert "shape: (4, 4)" in out and "│ year" in out
+    for n in ok_per_day(processed)["n"]:
+        assert f" {n} " in out
+    code, out, _ = run_cli("--spec", pipeline.spec.spec_file, "--lake", str(lake), f"SELECT * FROM {TABLE}", capsys=capsys)
+    assert code == 0 and out.count("\n") < 130 and f"100 of {processed.result.ok} rows shown" in out
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELEC day FROM iot_telemetry", "sql parser error"),
+        ("SELECT * FROM nowhere", f"relation 'nowhere' was not found (tables: errors_{TABLE}, {TABLE}, raw_{TABLE})"),
+        (f"SELECT no_such_column FROM {TABLE}", 'unable to find column "no_such_column"'),
+    ],
+)
+def test_bad_sql_is_one_clear_error(
+    sql: str, message: str, pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli("--spec", pipeline.spec.spec_file, "--lake", str(lake), sql, capsys=capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith("transform-core: error: query failed: ") and message in err
+    assert err.count("\n") == 1  # one line, no traceback, no plan dump
+
+
+def test_parquet_needs_output(pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(
+        "--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", "parquet", PER_DAY, capsys=capsys
+    )
+    assert (code, out) == (1, "") and "--format parquet needs --output FILE" in err
+
+
+def test_empty_lake_is_an_error(pipeline: Pipeline, tmp_path: Path) -> None:
+    with pytest.raises(QueryError, match="no lake files under"):
+        query(pipeline.spec, "SELECT 1", root=str(tmp_path))
+
+
+def test_queries_an_s3_lake(
+    pipeline: Pipeline, processed: Processed, s3_bucket: str, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = f"s3://{s3_bucket}/lake"
+    LakeWriter(pipeline.spec, root).write(processed.result, processed.batch, batch_id="s3q")
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # the explicit endpoint_url must be enough
+    assert_frame_equal(query(pipeline.spec, PER_DAY, root=root, endpoint_url=moto_server), ok_per_day(processed))
+    errors = query(pipeline.spec, f"SELECT count(*) AS n FROM errors_{TABLE}", root=root, endpoint_url=moto_server)
+    assert errors["n"].to_list() == [processed.result.failed]
