@@ -57,7 +57,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
     """
     raw, text = _base64_decode(data)
     payloads: list[bytes | None] = raw.to_list()
-    not_utf8: dict[int, UnicodeDecodeError] = {}
+    not_utf8: dict[int, int] = {}
     if text is None:  # some payload is not UTF-8
         text, not_utf8 = _utf8_text(payloads)
     reasons: list[str | None] = [None] * len(payloads)
@@ -68,7 +68,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
         if payload is None:
             reasons[i] = _BASE64_REASON
         elif i in not_utf8:  # msgspec does not check the bytes of properties it skips
-            reasons[i] = _reason(not_utf8[i], schema)
+            reasons[i] = format_reason("$", f"not valid UTF-8 at byte {not_utf8[i]}", "utf8")
         else:
             try:
                 records[i] = decode(payload)
@@ -110,15 +110,15 @@ def _base64_decode(data: pl.Series) -> tuple[pl.Series, pl.Series | None]:
         return raw, None
 
 
-def _utf8_text(payloads: list[bytes | None]) -> tuple[pl.Series, dict[int, UnicodeDecodeError]]:
+def _utf8_text(payloads: list[bytes | None]) -> tuple[pl.Series, dict[int, int]]:
     """Payloads as text, and the records that are not UTF-8 (null in the text)."""
-    not_utf8: dict[int, UnicodeDecodeError] = {}
+    not_utf8: dict[int, int] = {}  # row -> byte offset (not the exception: its traceback would keep the batch alive)
     for i, payload in enumerate(payloads):
         try:
             if payload is not None:
                 payload.decode()
         except UnicodeDecodeError as err:
-            not_utf8[i] = err
+            not_utf8[i] = err.start
     kept = [None if i in not_utf8 else p for i, p in enumerate(payloads)]
     return pl.Series(kept, dtype=pl.Binary).cast(pl.String), not_utf8
 

@@ -33,6 +33,10 @@ class SpecError(TransformCoreError):
         where = f"{file}: {key}" if key else file
         super().__init__(f"{where}: {message}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # keyword-only arguments: rebuild explicitly, or a worker process cannot send it back
+        return (_rebuild, (type(self), self.message, {"file": self.file, "key": self.key}))
+
 
 class ConfigurationEnvironmentError(TransformCoreError):
     """The runtime environment is missing something the adapter needs (e.g. an env var)."""
@@ -48,3 +52,11 @@ class QueryError(TransformCoreError):
     def __init__(self, message: str, *, sql: str) -> None:
         self.sql = sql
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), str(self), {"sql": self.sql}))
+
+
+def _rebuild(cls: type[Exception], message: str, fields: dict[str, str]) -> Exception:
+    """Unpickle an error whose constructor takes keyword-only fields."""
+    return cls(message, **fields)

@@ -60,6 +60,14 @@ class InputError(TransformCoreError):
         self.file = file
         super().__init__(f"{file}: {message}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # keyword-only arguments: rebuild explicitly, or a worker process cannot send it back
+        return (_input_error, (self.message, self.file))
+
+
+def _input_error(message: str, file: str) -> InputError:
+    return InputError(message, file=file)
+
 
 @dataclass(frozen=True, slots=True)
 class InputBatch:

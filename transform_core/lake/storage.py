@@ -136,6 +136,9 @@ def list_sizes(prefix_uri: str, *, endpoint_url: str | None = None) -> dict[str,
     import pyarrow.fs as pafs
 
     fs, path = _s3(prefix_uri, endpoint_url)
+    single = fs.get_file_info(path)
+    if single.type == pafs.FileType.File:  # the URI names one object, as a local path may name one file
+        return {prefix_uri: int(single.size)}
     infos = fs.get_file_info(pafs.FileSelector(path.rstrip("/"), recursive=True, allow_not_found=True))
     prefix = path.rstrip("/")
     files = [info for info in infos if info.type == pafs.FileType.File and not _hidden(info.path[len(prefix) :].split("/"))]
