@@ -44,7 +44,7 @@ __all__ = ["LakeWriter", "WriteSummary"]
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")
 _ROW = "__row"
-_raw_lines = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
+_raw_fields = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 class WriteSummary(NamedTuple):
@@ -159,8 +159,7 @@ class LakeWriter:
         texts: list[list[str | None]] = [[] for _ in text_names]
         if self.columns.extras_possible or text_names:
             known = self.columns.known
-            # every line is one valid JSON object, so one array decode splits them exactly (and in C)
-            for fields in _raw_lines.decode(b"[" + b",".join(lines) + b"]"):
+            for fields in map(_raw_fields.decode, lines):
                 for values, name in zip(texts, text_names, strict=True):
                     raw = fields.get(name)
                     values.append(None if raw is None or bytes(raw) == b"null" else bytes(raw).decode())
