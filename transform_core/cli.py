@@ -123,7 +123,13 @@ def _add_reprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     job.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs, folders or s3://bucket/prefix URIs")
     job.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
-    job.add_argument("--out", metavar="DEST", help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)")
+    job.add_argument(
+        "--lake",
+        "--out",
+        dest="out",
+        metavar="ROOT",
+        help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)",
+    )
     job.add_argument("--dry-run", action="store_true", help="validate and count only; write nothing")
     job.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="processes (default: one per core)")
     job.add_argument(
