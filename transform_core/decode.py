@@ -45,6 +45,7 @@ class Decoded:
     doubtful: list[int]  # rows the reference implementation decides
     not_base64: list[int]  # rows whose data is not base64 (it may hold any character)
     non_ascii: bool  # some decoded record holds a non-ASCII character
+    undeclared: list[int]  # rows that may hold properties the schema does not declare (all others hold none)
 
 
 def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[str] = frozenset()) -> Decoded:
@@ -74,9 +75,17 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
                 records[i] = decode(payload)
             except errors as err:
                 reasons[i] = _reason(err, schema)
-    text, doubtful, non_ascii = _screen(text, payloads, records, reasons, schema, enriched)
+    text, doubtful, extras, non_ascii = _screen(text, payloads, records, reasons, schema, enriched)
     not_base64 = [i for i, reason in enumerate(reasons) if reason is _BASE64_REASON] if raw.null_count() else []
-    return Decoded(text=text, records=records, reasons=reasons, doubtful=doubtful, not_base64=not_base64, non_ascii=non_ascii)
+    return Decoded(
+        undeclared=sorted(set(extras) | set(doubtful)),
+        text=text,
+        records=records,
+        reasons=reasons,
+        doubtful=doubtful,
+        not_base64=not_base64,
+        non_ascii=non_ascii,
+    )
 
 
 def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = True) -> list[Any]:
@@ -145,11 +154,11 @@ def _screen(
     reasons: list[str | None],
     schema: CompiledSchema,
     enriched: frozenset[str],
-) -> tuple[pl.Series, list[int], bool]:
-    """Compact the spaced records and find the doubtful ones: one Polars pass, then the few exceptions."""
+) -> tuple[pl.Series, list[int], list[int], bool]:
+    """Compact the spaced records; find the doubtful ones, and those with top-level extras; one Polars pass."""
     decoded = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
     if schema.root_is_raw:
-        return text, decoded.arg_true().to_list(), True
+        return text, decoded.arg_true().to_list(), [], True
     set_keys = pl.Series("set_keys", list(map(schema.key_counter, records)), dtype=pl.Int64)
     ok, value = pl.col("decoded"), pl.col("text")
     flags = (  # row numbers (mostly none) and the key counts of the rows with extra keys
@@ -176,6 +185,7 @@ def _screen(
             if row_text.count('":') != schema.key_counter(records[i]):
                 keys_in_text[i] = row_text.count('":')
     candidates = sorted(i for i in keys_in_text if i not in doubtful)
+    extras = set(candidates)
     if candidates:
         # each of these records is valid JSON, so an array of them decodes with exact boundaries
         texts = text.gather(candidates).to_list()
@@ -183,11 +193,12 @@ def _screen(
         for i, members in zip(candidates, tops, strict=True):
             if not _only_plain_extras(members, keys_in_text[i] - schema.key_counter(records[i]), schema, enriched):
                 doubtful.add(i)
+                extras.discard(i)
     for attrs in schema.raw_slots:
         doubtful.update(i for i, value in enumerate(extract(records, attrs)) if value is not None)
     for name in enriched & schema.top_level:  # a declared property the enrichment overwrites
         doubtful.update(i for i, value in enumerate(extract(records, schema.fields[name].attrs)) if value is not None)
-    return text, sorted(i for i in doubtful if reasons[i] is None), bool(flags["non_ascii"])
+    return text, sorted(i for i in doubtful if reasons[i] is None), sorted(extras), bool(flags["non_ascii"])
 
 
 _TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])

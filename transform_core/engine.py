@@ -42,6 +42,7 @@ class BatchResult(NamedTuple):
     failed: int
     dropped: int
     shed: int
+    undeclared: tuple[int, ...] | None = None  # rows that may carry undeclared properties; None: any may
 
     def top_reasons(self, n: int = 5) -> list[tuple[str, int]]:
         """The most frequent rejection rules (``$.value|maximum``) with their counts."""
@@ -92,7 +93,13 @@ class Pipeline:
         results = outcomes["result"].to_list()
         failed, dropped = results.count(FAILED), results.count(DROPPED)
         return BatchResult(
-            body=body, outcomes=outcomes, ok=len(results) - failed - dropped, failed=failed, dropped=dropped, shed=shed
+            body=body,
+            outcomes=outcomes,
+            ok=len(results) - failed - dropped,
+            failed=failed,
+            dropped=dropped,
+            shed=shed,
+            undeclared=tuple(decoded.undeclared),
         )
 
     def process_firehose(self, event: Mapping[str, Any]) -> BatchResult:

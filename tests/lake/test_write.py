@@ -225,3 +225,30 @@ def test_the_fraction_helper_agrees_with_python() -> None:
 
     moment = datetime(2026, 3, 7, 23, 30, 1, 123456, tzinfo=timezone(timedelta(hours=-1)))
     assert utc("2026-03-07t23:30:01.123456789-01:00") == moment.astimezone(UTC)
+
+
+def test_the_engines_undeclared_rows_give_the_same_extra_column_as_looking_at_every_row() -> None:
+    """The writer only parses the rows the engine says may carry undeclared properties; nothing is missed."""
+    import base64 as b64
+    from datetime import UTC, datetime
+
+    from transform_core import RecordBatch, load_pipeline
+    from transform_core.generate import iot_payloads
+    from transform_core.lake import LakeWriter
+
+    pipeline = load_pipeline(str(Path(__file__).resolve().parents[2] / "examples" / "iot" / "pipeline.yaml"))
+    payloads = [p.data for p in iot_payloads(3000, 0.1, seed=3)]
+    payloads += [
+        b'{"event_id":"3f1c2a9e-8d4b-4c7a-9b1e-2f3a4b5c6d7e","device_id":"dev-0001","seq":1,"event_time":"2026-11-27T10:00:00Z","event_type":"alert","value":1,"x\\u0079":{"a":1}}'
+    ]
+    data = [b64.b64encode(p).decode() for p in payloads]
+    batch = RecordBatch(record_ids=[str(i) for i in range(len(data))], data=data, arrival_ms=[None] * len(data))
+    result = pipeline.process(batch, respond=False)
+    assert result.undeclared is not None and len(result.undeclared) > 100
+    writer = LakeWriter(pipeline.spec, "unused")
+    ok = result.outcomes.with_row_index("__row").filter(pl.col("result") == "Ok")
+    now = datetime.now(UTC)
+    told = writer.frame(ok, "b", now, result.undeclared)
+    looked = writer.frame(ok, "b", now, None)
+    assert told.equals(looked)
+    assert told["_extra"].drop_nulls().len() > 100 and told["_extra"].to_list()[-1] == '{"xy":{"a":1}}'

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -129,13 +130,19 @@ class LakeWriter:
         outcomes = outcomes.with_row_index(_ROW)
         ok = outcomes.filter(pl.col("result") == OK)
         failed = outcomes.filter(pl.col("result") == FAILED)
-        files = self._write_ok(ok, batch_id, now) if ok.height else []
+        files = self._write_ok(ok, batch_id, now, result.undeclared) if ok.height else []
         if failed.height:
             files.append(self._write_errors(failed, batch, batch_id, now))
         return WriteSummary(files=tuple(files), ok_rows=ok.height, error_rows=failed.height)
 
-    def frame(self, ok: pl.DataFrame, batch_id: str, ingested_at: datetime) -> pl.DataFrame:
-        """The lake rows of an outcome frame's Ok rows, partition columns included (last)."""
+    def frame(
+        self, ok: pl.DataFrame, batch_id: str, ingested_at: datetime, undeclared: Collection[int] | None = None
+    ) -> pl.DataFrame:
+        """The lake rows of an outcome frame's Ok rows, partition columns included (last).
+
+        ``undeclared``: the batch rows that may carry undeclared properties (the engine knows);
+        no other row needs a look for ``_extra``. None: look at every row.
+        """
         lines: list[bytes] = ok.get_column("data").str.decode("base64").to_list()
         columns: list[pl.Series] = []
         if self._read_schema:
@@ -143,7 +150,15 @@ class LakeWriter:
             if parsed.height != ok.height:
                 raise AssertionError(f"read {parsed.height} rows from {ok.height} Ok records")
             columns.extend(parsed.select(convert(pl.col(n), d).alias(n) for n, d in self.columns.parsed.items()).get_columns())
-        columns.extend(self._texts(lines))
+        if undeclared is not None and not self.columns.json_text and _ROW in ok.columns:
+            wanted = set(undeclared)
+            rows = [i for i, row in enumerate(ok.get_column(_ROW).to_list()) if row in wanted]
+            extra = pl.Series(EXTRA, [None] * len(lines), dtype=pl.String)
+            if rows:
+                extra = extra.scatter(rows, self._texts([lines[i] for i in rows])[-1])
+            columns.append(extra)
+        else:
+            columns.extend(self._texts(lines))
         frame = pl.DataFrame(columns).with_columns(
             pl.lit(ingested_at, dtype=UTC_MICROS).alias(INGESTED_AT),
             ok.get_column("record_id").alias(SOURCE_RECORD_ID),
@@ -173,11 +188,11 @@ class LakeWriter:
         series = [pl.Series(name, values, dtype=pl.String) for name, values in zip(text_names, texts, strict=True)]
         return [*series, pl.Series(EXTRA, extras, dtype=pl.String)]
 
-    def _write_ok(self, ok: pl.DataFrame, batch_id: str, now: datetime) -> list[str]:
+    def _write_ok(self, ok: pl.DataFrame, batch_id: str, now: datetime, undeclared: Collection[int] | None = None) -> list[str]:
         keys = self.columns.partition_keys
         if ok.select(pl.any_horizontal(pl.col(key).is_null() for key in keys)).to_series().any():
             raise ValueError("an Ok record has no partition keys")
-        frame = self.frame(ok, batch_id, now)
+        frame = self.frame(ok, batch_id, now, undeclared)
         files: list[str] = []
         groups = frame.partition_by(list(keys), maintain_order=True, include_key=False, as_dict=True)
         for values, part in sorted(groups.items(), key=lambda item: tuple(str(v) for v in item[0])):
