@@ -21,6 +21,7 @@ demo: env
 lint: env
 	$(BIN)/ruff check .
 	$(BIN)/mypy transform_core
+	$(BIN)/cfn-lint deploy/template.yaml
 
 test: lint
 	$(BIN)/pytest

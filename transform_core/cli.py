@@ -40,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_demo(commands)
     _add_reprocess(commands)
-    from transform_core.lake import compact, query  # light modules: Polars loads when a command runs
+    from transform_core.lake import catalog, compact, query  # each registers its own subcommand
 
     compact.add_command(commands)
     query.add_command(commands)
+    catalog.add_command(commands)
     return parser
 
 

@@ -1,0 +1,291 @@
+"""The catalog: Glue types agree with the Parquet the writer produces, the DDL parses, registration works on moto."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlglot
+from sqlglot import exp
+
+import transform_core
+from transform_core.batch import RecordBatch
+from transform_core.engine import Pipeline
+from transform_core.errors import SpecError
+from transform_core.generate import firehose_event, iot_payloads
+from transform_core.lake import LakeWriter, catalog
+from transform_core.spec import PipelineSpec
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "iot" / "pipeline.yaml"
+# every lake type, nested: what the iot example lacks (date, boolean, lists, structs in lists and structs)
+NESTED_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "ts": {"type": "string", "format": "date-time"},
+        "d": {"type": "string", "format": "date"},
+        "b": {"type": "boolean"},
+        "ints": {"type": "array", "items": {"type": "integer"}},
+        "points": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"x": {"type": "number"}, "at": {"type": "string", "format": "date-time"}}},
+        },
+        "outer": {
+            "type": "object",
+            "properties": {"inner": {"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}}}},
+        },
+        "either": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+    },
+}
+NESTED_RECORD = {
+    "ts": "2026-11-27T10:11:12.123456Z",
+    "d": "2026-11-27",
+    "b": True,
+    "ints": [1, 2],
+    "points": [{"x": 1.5, "at": "2026-11-27T00:00:00Z"}],
+    "outer": {"inner": {"tags": ["a"]}},
+    "either": 3,
+}
+
+
+NESTED_SPEC = {
+    "version": 1,
+    "name": "nested-things",
+    "schema": NESTED_SCHEMA,
+    "event_time": {"field": "ts"},
+    "partitioning": {"granularity": "hour"},
+}
+
+
+def _nested_spec() -> PipelineSpec:
+    return transform_core.load_spec(NESTED_SPEC)
+
+
+def _write_lake(pipeline: Pipeline, event: dict[str, Any], root: Path) -> Path:
+    batch = RecordBatch.from_firehose_event(event)
+    summary = LakeWriter(pipeline.spec, str(root)).write(pipeline.process(batch), batch, batch_id="b1")
+    assert summary.ok_rows > 0
+    return Path(next(f for f in summary.files if f.endswith(".parquet")))
+
+
+def _nested_event() -> dict[str, Any]:
+    data = base64.b64encode(json.dumps(NESTED_RECORD).encode()).decode()
+    return {
+        "invocationId": "i",
+        "region": "us-east-1",
+        "records": [{"recordId": "r1", "approximateArrivalTimestamp": 1, "data": data}],
+    }
+
+
+def _arrow_matches(arrow: pa.DataType, glue: str) -> bool:
+    """Whether a Parquet (Arrow) type is exactly what the Glue type string says."""
+    if pa.types.is_struct(arrow):
+        fields = [f"{arrow.field(i).name}:" for i in range(arrow.num_fields)]
+        inner = _split(glue, "struct<")
+        return (
+            inner is not None
+            and len(inner) == len(fields)
+            and all(
+                part.startswith(name) and _arrow_matches(arrow.field(i).type, part[len(name) :])
+                for i, (name, part) in enumerate(zip(fields, inner, strict=True))
+            )
+        )
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        inner = _split(glue, "array<")
+        return inner is not None and len(inner) == 1 and _arrow_matches(arrow.value_type, inner[0])
+    if pa.types.is_timestamp(arrow):
+        return glue == "timestamp" and arrow.unit == "us" and arrow.tz == "UTC"
+    scalars = {"string": (pa.string(), pa.large_string(), pa.string_view()), "bigint": (pa.int64(),), "double": (pa.float64(),)}
+    scalars |= {"boolean": (pa.bool_(),), "date": (pa.date32(),)}
+    return arrow in scalars.get(glue, ())
+
+
+def _split(glue: str, opener: str) -> list[str] | None:
+    """The top-level comma-separated parts of ``struct<…>`` / ``array<…>``, or None if ``glue`` is not one."""
+    if not (glue.startswith(opener) and glue.endswith(">")):
+        return None
+    parts, depth, current = [], 0, ""
+    for char in glue[len(opener) : -1]:
+        depth += {"<": 1, ">": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
+@pytest.mark.parametrize("kind", ["iot", "nested"])
+def test_glue_types_match_the_written_parquet(kind: str, tmp_path: Path) -> None:
+    if kind == "iot":
+        pipeline = transform_core.load_pipeline(str(EXAMPLE))
+        file = _write_lake(pipeline, firehose_event(iot_payloads(50, 0.0, seed=3)), tmp_path)
+    else:
+        pipeline = transform_core.load_pipeline(NESTED_SPEC)
+        file = _write_lake(pipeline, _nested_event(), tmp_path)
+    schema = pq.read_schema(file)
+    columns = catalog.glue_columns(pipeline.spec)
+    assert [c["Name"] for c in columns] == schema.names  # same columns, same order; partition keys only in the path
+    for column in columns:
+        assert _arrow_matches(schema.field(column["Name"]).type, column["Type"]), (column, schema.field(column["Name"]).type)
+    keys = [k["Name"] for k in catalog.glue_partition_keys(pipeline.spec)]
+    assert keys == (["year", "month", "day"] if kind == "iot" else ["year", "month", "day", "hour"])
+    assert "/".join(f"{k}=" for k in keys) in "/".join(part.split("=")[0] + "=" for part in file.parts if "=" in part)
+
+
+def test_nested_types_are_spelled_the_hive_way() -> None:
+    types = {c["Name"]: c["Type"] for c in catalog.glue_columns(_nested_spec())}
+    assert types["points"] == "array<struct<x:double,at:timestamp>>"
+    assert types["outer"] == "struct<inner:struct<tags:array<string>>>"
+    assert (types["d"], types["b"], types["ints"], types["either"]) == ("date", "boolean", "array<bigint>", "string")
+
+
+@pytest.mark.parametrize("spec_kind", ["iot", "nested"])
+def test_ddl_parses_as_athena(spec_kind: str) -> None:
+    # sqlglot's "athena" dialect parses Hive-style DDL (CREATE EXTERNAL TABLE … TBLPROPERTIES); "trino" falls back to a raw Command
+    spec = transform_core.load_spec(str(EXAMPLE)) if spec_kind == "iot" else _nested_spec()
+    ddl = catalog.athena_ddl(spec, "s3://my-lake/prefix", database="telemetry")
+    tree = sqlglot.parse_one(ddl, read="athena")
+    assert isinstance(tree, exp.Create) and tree.kind == "TABLE"
+    table = tree.find(exp.Table)
+    assert table is not None and (table.db, table.name) == ("telemetry", spec.name.replace("-", "_"))
+    schema = tree.this
+    assert [col.name for col in schema.expressions] == [c["Name"] for c in catalog.glue_columns(spec)]
+    partitioned = tree.find(exp.PartitionedByProperty)
+    assert partitioned is not None
+    assert [col.name for col in partitioned.this.expressions] == list(spec.partitioning.keys)
+    location = tree.find(exp.LocationProperty)
+    assert location is not None and location.this.name == f"s3://my-lake/prefix/raw/{spec.name.replace('-', '_')}/"
+    props = {p.name: p.text("value") for p in tree.find_all(exp.Property) if type(p) is exp.Property}
+    assert props["projection.enabled"] == "true" and props["parquet.compression"] == "ZSTD"
+    assert (props["projection.year.type"], props["projection.year.digits"]) == ("integer", "4")
+    for key in spec.partitioning.keys:
+        assert "${" + key + "}" in props["storage.location.template"]
+        if key != "year":
+            assert (props[f"projection.{key}.type"], props[f"projection.{key}.digits"]) == ("integer", "2")
+    assert tree.find(exp.FileFormatProperty) is not None
+
+
+def test_table_input_names_the_parquet_serde() -> None:
+    spec = transform_core.load_spec(str(EXAMPLE))
+    table = catalog.glue_table_input(spec, "s3://my-lake/")
+    sd = table["StorageDescriptor"]
+    assert (table["Name"], table["TableType"], sd["Location"]) == (
+        "iot_telemetry",
+        "EXTERNAL_TABLE",
+        "s3://my-lake/raw/iot_telemetry/",
+    )
+    assert sd["SerdeInfo"]["SerializationLibrary"] == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    assert sd["InputFormat"].endswith("MapredParquetInputFormat") and sd["OutputFormat"].endswith("MapredParquetOutputFormat")
+    assert table["Parameters"]["classification"] == "parquet"
+    assert (
+        table["Parameters"]["storage.location.template"]
+        == "s3://my-lake/raw/iot_telemetry/year=${year}/month=${month}/day=${day}/"
+    )
+
+
+@pytest.mark.parametrize(
+    ("schema", "match"),
+    [
+        ({"type": "object", "properties": {"ts": {"type": "string"}, "a b": {"type": "string"}}}, "cannot be a Glue"),
+        (
+            {"type": "object", "properties": {"ts": {"type": "string"}, "A": {"type": "string"}, "a": {"type": "string"}}},
+            "lowercased",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"ts": {"type": "string"}, "s": {"type": "object", "properties": {"x:y": {"type": "string"}}}},
+            },
+            "x:y",
+        ),
+    ],
+)
+def test_names_glue_cannot_hold_are_spec_errors(schema: dict[str, Any], match: str) -> None:
+    spec = transform_core.load_spec({"version": 1, "name": "t", "schema": schema, "event_time": {"field": "ts"}})
+    with pytest.raises(SpecError, match=match):
+        catalog.glue_columns(spec)
+
+
+@pytest.mark.parametrize("location", ["lake/local", "s3://", "s3://b/it's"])
+def test_location_must_be_s3(location: str) -> None:
+    with pytest.raises(ValueError, match="s3://"):
+        catalog.athena_ddl(transform_core.load_spec(str(EXAMPLE)), location, database="db")
+
+
+def test_register_creates_then_updates_on_moto(s3_bucket: str, moto_server: str) -> None:
+    import boto3
+
+    spec = transform_core.load_spec(str(EXAMPLE))
+    location = f"s3://{s3_bucket}/lake"
+    assert catalog.register(spec, location, database="telemetry", endpoint_url=moto_server, region="us-east-1") == "created"
+    assert catalog.register(spec, location, database="telemetry", endpoint_url=moto_server) == "updated"
+    glue = boto3.client("glue", endpoint_url=moto_server, region_name="us-east-1")
+    table = glue.get_table(DatabaseName="telemetry", Name="iot_telemetry")["Table"]
+    sd = table["StorageDescriptor"]
+    assert [{"Name": c["Name"], "Type": c["Type"]} for c in sd["Columns"]] == catalog.glue_columns(spec)
+    assert [{"Name": k["Name"], "Type": k["Type"]} for k in table["PartitionKeys"]] == catalog.glue_partition_keys(spec)
+    assert sd["Location"] == f"{location}/raw/iot_telemetry/"
+    assert table["Parameters"]["projection.enabled"] == "true"
+
+
+def _cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="transform-core")
+    catalog.add_command(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    code: int = args.run(args)
+    return code
+
+
+def test_cli_prints_ddl_and_glue_json(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["catalog", "--spec", str(EXAMPLE), "--location", "s3://my-lake", "--database", "telemetry"]
+    assert _cli(base) == 0
+    ddl = capsys.readouterr().out
+    assert ddl.startswith("CREATE EXTERNAL TABLE IF NOT EXISTS `telemetry`.`iot_telemetry`") and ddl.rstrip().endswith(";")
+    assert _cli([*base, "--format", "glue-json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["DatabaseName"] == "telemetry"
+    assert body["TableInput"] == catalog.glue_table_input(transform_core.load_spec(str(EXAMPLE)), "s3://my-lake")
+
+
+def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli(["catalog", "--spec", str(EXAMPLE), "--location", "lake", "--database", "telemetry"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("transform-core: error:") and err.count("\n") == 1
+
+
+def test_cli_registers(s3_bucket: str, moto_server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["catalog", "--spec", str(EXAMPLE), "--location", f"s3://{s3_bucket}", "--database", "cli_db", "--register"]
+    assert _cli([*argv, "--endpoint-url", moto_server, "--region", "us-east-1"]) == 0
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "created table cli_db.iot_telemetry\n")
+
+
+@pytest.mark.parametrize(
+    ("arrow", "glue"),
+    [
+        (pa.int32(), "bigint"),
+        (pa.timestamp("us"), "timestamp"),
+        (pa.timestamp("ns", tz="UTC"), "timestamp"),
+        (pa.struct({"a": pa.int64()}), "struct<b:bigint>"),
+        (pa.list_(pa.string()), "array<bigint>"),
+        (pa.string(), "date"),
+    ],
+)
+def test_the_type_comparison_can_fail(arrow: pa.DataType, glue: str) -> None:
+    assert not _arrow_matches(arrow, glue)
+
+
+def test_register_without_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from transform_core.errors import ConfigurationEnvironmentError
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 now raises ImportError
+    with pytest.raises(ConfigurationEnvironmentError, match=r"transform-core\[aws\]"):
+        catalog.register(transform_core.load_spec(str(EXAMPLE)), "s3://my-lake", database="telemetry")

@@ -1,0 +1,272 @@
+"""The Glue/Athena catalog entry of a pipeline's raw zone: Athena DDL, Glue ``TableInput``, registration with boto3.
+
+Column types follow exactly what :class:`~transform_core.lake.LakeWriter` writes (``lake_columns``); the
+date partitions use partition projection, so Athena needs no crawler, ``MSCK REPAIR`` or registered partitions.
+boto3 (the ``aws`` extra) is imported by :func:`register` only. See ``docs/deploy.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any, Literal
+
+import polars as pl
+
+from transform_core.errors import ConfigurationEnvironmentError, SpecError, TransformCoreError
+from transform_core.lake.columns import lake_columns, table_dtypes
+from transform_core.lake.storage import s3_settings
+from transform_core.spec import PipelineSpec
+
+__all__ = ["DEFAULT_YEARS", "add_command", "athena_ddl", "glue_columns", "glue_table_input", "register", "run"]
+
+DEFAULT_YEARS = (1970, 2099)  # projection.year.range: event times outside it are in the lake but not in Athena
+SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+_RANGES = {"month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
+_NAME = re.compile(r"[A-Za-z0-9_]{1,255}")  # Athena: letters, digits and underscore only (lowercased by Glue)
+_FIELD_BAD = re.compile(r"[\s:,<>`]")  # characters a Hive type string cannot carry in a struct field name
+
+
+def glue_columns(spec: PipelineSpec) -> list[dict[str, str]]:
+    """The table's data columns as Glue ``{"Name", "Type"}`` (partition keys excluded: see :func:`glue_partition_keys`).
+
+    Raises:
+        SpecError: a column or struct field name Glue cannot hold, or two names differing only in case
+            (Glue and Athena fold names to lowercase).
+    """
+    columns = lake_columns(spec, table_dtypes(spec))
+    keys = set(columns.partition_keys)
+    data = {name: dtype for name, dtype in columns.dtypes.items() if name not in keys}
+    _check_names(spec, data, "")
+    return [{"Name": name, "Type": _glue_type(spec, dtype, f"/properties/{name}")} for name, dtype in data.items()]
+
+
+def glue_partition_keys(spec: PipelineSpec) -> list[dict[str, str]]:
+    """The Hive partition keys (``year``, ``month``, ``day``[, ``hour``]), all Glue ``string``, outermost first."""
+    return [{"Name": key, "Type": "string"} for key in spec.partitioning.keys]
+
+
+def athena_ddl(
+    spec: PipelineSpec,
+    location: str,
+    *,
+    database: str,
+    table: str | None = None,
+    years: tuple[int, int] = DEFAULT_YEARS,
+) -> str:
+    """Athena ``CREATE EXTERNAL TABLE IF NOT EXISTS`` for the raw zone, with partition projection on the date keys.
+
+    Args:
+        spec: the pipeline spec.
+        location: the lake root, ``s3://bucket/prefix``; the table is ``<location>/raw/<table>/``.
+        database: the Glue database.
+        table: the table name in the lake layout; default: the spec's name with ``-`` → ``_``.
+        years: the first and last year partition projection covers.
+
+    Raises:
+        SpecError: see :func:`glue_columns`.
+        ValueError: ``location`` is not an ``s3://`` URI, or ``database``/``table`` is not a plain name.
+    """
+    name, root = _table_name(spec, table), _table_location(spec, location, table)
+    cols = ",\n".join(f"  {_quote(c['Name'])} {c['Type']}" for c in glue_columns(spec))
+    parts = ", ".join(f"{_quote(c['Name'])} {c['Type']}" for c in glue_partition_keys(spec))
+    props = ",\n".join(f"  '{key}'='{value}'" for key, value in _table_properties(spec, root, years).items())
+    return (
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {_quote(_plain(database, 'database'))}.{_quote(name)} (\n{cols}\n)\n"
+        f"PARTITIONED BY ({parts})\nSTORED AS PARQUET\nLOCATION '{root}'\nTBLPROPERTIES (\n{props}\n)"
+    )
+
+
+def glue_table_input(
+    spec: PipelineSpec, location: str, *, table: str | None = None, years: tuple[int, int] = DEFAULT_YEARS
+) -> dict[str, Any]:
+    """The Glue ``TableInput`` for the raw zone (arguments as for :func:`athena_ddl`), as ``CreateTable`` takes it."""
+    root = _table_location(spec, location, table)
+    return {
+        "Name": _table_name(spec, table),
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"EXTERNAL": "TRUE", "classification": "parquet", **_table_properties(spec, root, years)},
+        "PartitionKeys": glue_partition_keys(spec),
+        "StorageDescriptor": {
+            "Columns": glue_columns(spec),
+            "Location": root,
+            "InputFormat": INPUT_FORMAT,
+            "OutputFormat": OUTPUT_FORMAT,
+            "Compressed": False,
+            "SerdeInfo": {"SerializationLibrary": SERDE, "Parameters": {"serialization.format": "1"}},
+        },
+    }
+
+
+def register(
+    spec: PipelineSpec,
+    location: str,
+    *,
+    database: str,
+    table: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> Literal["created", "updated"]:
+    """Create the Glue database if missing, then create the table, or update it when it exists.
+
+    Credentials and endpoint default to boto3's own lookup (``AWS_*`` variables, profile, role; the endpoint from
+    ``AWS_ENDPOINT_URL_GLUE`` or ``AWS_ENDPOINT_URL``); the region to ``AWS_REGION``, else boto3's lookup.
+
+    Returns:
+        whether the table was created or updated.
+
+    Raises:
+        ConfigurationEnvironmentError: boto3 is not installed (the ``aws`` extra), or Glue refused or was unreachable.
+    """
+    table_input = glue_table_input(spec, location, table=table)
+    database = _plain(database, "database")
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError as err:
+        raise ConfigurationEnvironmentError("registering with Glue needs boto3: pip install 'transform-core[aws]'") from err
+    try:
+        # boto3 alone ignores AWS_REGION, which Lambda and the rest of transform-core use
+        glue = boto3.client("glue", endpoint_url=endpoint_url, region_name=region or s3_settings().region)
+        try:
+            glue.get_database(Name=database)
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_database(DatabaseInput={"Name": database})
+        try:
+            glue.create_table(DatabaseName=database, TableInput=table_input)
+            return "created"
+        except glue.exceptions.AlreadyExistsException:
+            glue.update_table(DatabaseName=database, TableInput=table_input)
+            return "updated"
+    except (BotoCoreError, ClientError) as err:
+        raise ConfigurationEnvironmentError(f"Glue: {err}") from err
+
+
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``catalog`` subcommand."""
+    cmd = commands.add_parser(
+        "catalog",
+        help="print the Athena DDL or Glue table JSON for the lake's raw zone, or register it in Glue",
+        description=(
+            "Describe a pipeline's raw zone (<location>/raw/<table>/) as a Glue/Athena table: columns typed exactly as "
+            "the lake writer stores them, Parquet SerDe, year/month/day[/hour] string partition keys with partition "
+            "projection (no crawler or MSCK REPAIR needed). Prints Athena DDL (default) or the Glue CreateTable JSON; "
+            "--register creates or updates the table with boto3 (the 'aws' extra)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  transform-core catalog --spec examples/iot/pipeline.yaml --location s3://my-lake --database telemetry\n"
+            "  transform-core catalog --spec pipeline.yaml --location s3://my-lake --database telemetry \\\n"
+            "      --format glue-json > table.json && aws glue create-table --cli-input-json file://table.json\n"
+            "  transform-core catalog --spec pipeline.yaml --location s3://my-lake --database telemetry --register"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
+    cmd.add_argument("--location", required=True, metavar="URI", help="lake root, s3://bucket/prefix")
+    cmd.add_argument("--database", required=True, metavar="NAME", help="Glue database (letters, digits, underscore)")
+    cmd.add_argument("--table", metavar="NAME", help="table name (default: the spec's name with '-' -> '_')")
+    cmd.add_argument(
+        "--format",
+        choices=["ddl", "glue-json"],
+        help="print Athena DDL or Glue CreateTable JSON (default: ddl; with --register, nothing unless given)",
+    )
+    cmd.add_argument("--register", action="store_true", help="create the database if missing and create or update the table")
+    cmd.add_argument("--endpoint-url", metavar="URL", help="Glue endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL_GLUE)")
+    cmd.add_argument("--region", metavar="REGION", help="AWS region (default: AWS_REGION, else boto3's lookup)")
+    cmd.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``transform-core catalog``: 0 on success, 1 with one error line on stderr otherwise."""
+    from transform_core.spec import load_spec
+
+    try:
+        spec = load_spec(args.spec)
+        fmt = args.format or (None if args.register else "ddl")
+        if fmt == "ddl":
+            print(athena_ddl(spec, args.location, database=args.database, table=args.table) + ";")
+        elif fmt == "glue-json":
+            body = {
+                "DatabaseName": _plain(args.database, "database"),
+                "TableInput": glue_table_input(spec, args.location, table=args.table),
+            }
+            print(json.dumps(body, indent=2))
+        if args.register:
+            kwargs = {"table": args.table, "endpoint_url": args.endpoint_url, "region": args.region}
+            action = register(spec, args.location, database=args.database, **kwargs)
+            print(f"{action} table {args.database}.{_table_name(spec, args.table)}", file=sys.stderr)
+    except (TransformCoreError, ValueError) as err:
+        print(f"transform-core: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _glue_type(spec: PipelineSpec, dtype: pl.DataType, key: str) -> str:
+    if isinstance(dtype, pl.Struct):
+        _check_names(spec, {field.name: field.dtype for field in dtype.fields}, key)
+        fields = ",".join(f"{f.name}:{_glue_type(spec, _instance(f.dtype), f'{key}/properties/{f.name}')}" for f in dtype.fields)
+        return f"struct<{fields}>"
+    if isinstance(dtype, pl.List):
+        return f"array<{_glue_type(spec, _instance(dtype.inner), f'{key}/items')}>"
+    if isinstance(dtype, pl.Datetime):
+        return "timestamp"
+    scalars = {pl.String: "string", pl.Int64: "bigint", pl.Float64: "double", pl.Boolean: "boolean", pl.Date: "date"}
+    for polars_type, glue_type in scalars.items():
+        if dtype == polars_type:
+            return glue_type
+    raise SpecError(f"no Glue type for the lake dtype {dtype}", file=spec.schema_file, key=key)
+
+
+def _instance(dtype: Any) -> pl.DataType:
+    return dtype if isinstance(dtype, pl.DataType) else dtype()
+
+
+def _check_names(spec: PipelineSpec, names: dict[str, Any], key: str) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        if not name or _FIELD_BAD.search(name):
+            message = f"{name!r} cannot be a Glue column or struct field name (whitespace, ':', ',', '<', '>' or '`')"
+            raise SpecError(message, file=spec.schema_file, key=f"{key}/properties/{name}")
+        if name.lower() in seen:
+            message = f"{name!r} and {seen[name.lower()]!r} are the same column to Glue and Athena (names are lowercased)"
+            raise SpecError(message, file=spec.schema_file, key=f"{key}/properties/{name}")
+        seen[name.lower()] = name
+
+
+def _table_properties(spec: PipelineSpec, root: str, years: tuple[int, int]) -> dict[str, str]:
+    if years[0] > years[1] or years[0] < 1 or years[1] > 9999:
+        raise ValueError(f"years must be a range within 1..9999, got {years}")
+    props = {"projection.enabled": "true"}
+    for key in spec.partitioning.keys:
+        value_range, digits = (f"{years[0]},{years[1]}", 4) if key == "year" else _RANGES[key]
+        props |= {f"projection.{key}.type": "integer", f"projection.{key}.range": value_range}
+        props[f"projection.{key}.digits"] = str(digits)
+    template = "/".join(f"{key}=${{{key}}}" for key in spec.partitioning.keys)
+    return props | {"storage.location.template": f"{root}{template}/", "parquet.compression": "ZSTD"}
+
+
+def _table_name(spec: PipelineSpec, table: str | None) -> str:
+    return _plain(table if table is not None else spec.name.replace("-", "_"), "table").lower()
+
+
+def _table_location(spec: PipelineSpec, location: str, table: str | None) -> str:
+    if not location.startswith("s3://") or len(location) <= len("s3://") or "'" in location or "\\" in location:
+        raise ValueError(f"the lake location must be an s3://bucket[/prefix] URI without quotes, got {location!r}")
+    # the folder the writer uses keeps the name's case; Glue's table name is lowercase
+    folder = table if table is not None else spec.name.replace("-", "_")
+    return f"{location.rstrip('/')}/raw/{_plain(folder, 'table')}/"
+
+
+def _plain(name: str, what: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{what} name must be letters, digits and underscores (as Athena wants), got {name!r}")
+    return name
+
+
+def _quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
