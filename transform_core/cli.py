@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     compact.add_command(commands)
     query.add_command(commands)
     catalog.add_command(commands)
+    from transform_core.deploy import layer
+
+    layer.add_command(commands)
     return parser
 
 

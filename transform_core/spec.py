@@ -20,6 +20,7 @@ __all__ = [
     "DropSpec",
     "EnrichSpec",
     "EventTimeSpec",
+    "MetricsSpec",
     "OutputSpec",
     "PartitioningSpec",
     "PipelineSpec",
@@ -29,7 +30,8 @@ __all__ = [
 EventTimeFormat = Literal["iso8601", "epoch_seconds", "epoch_millis"]
 TableFormat = Literal["csv", "parquet", "ndjson"]
 
-_TOP_KEYS = {"version", "name", "schema", "event_time", "partitioning", "enrich", "drop", "output"}
+_TOP_KEYS = {"version", "name", "schema", "event_time", "partitioning", "enrich", "drop", "output", "metrics"}
+METRIC_DIMENSIONS = ("pipeline",)  # the dimension names a metrics spec may use
 _TABLE_SUFFIXES: dict[str, TableFormat] = {
     ".csv": "csv",
     ".parquet": "parquet",
@@ -89,6 +91,15 @@ class OutputSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricsSpec:
+    """CloudWatch metrics from the Lambda handler, as Embedded Metric Format in its log line."""
+
+    emf: bool = False
+    namespace: str = "TransformCore"
+    dimensions: tuple[str, ...] = ("pipeline",)
+
+
+@dataclass(frozen=True, kw_only=True)
 class PipelineSpec:
     """A whole pipeline spec, version 1."""
 
@@ -102,6 +113,7 @@ class PipelineSpec:
     drop: DropSpec | None
     output: OutputSpec
     spec_file: str
+    metrics: MetricsSpec = MetricsSpec()  # frozen, so one shared default is safe
 
 
 def load_spec(source: str | Path | Mapping[str, Any]) -> PipelineSpec:
@@ -193,6 +205,7 @@ class _SpecReader:
             drop=self.drop(raw["drop"]) if raw.get("drop") is not None else None,
             output=self.output(raw.get("output", {})),
             spec_file=self.file,
+            metrics=self.metrics(raw["metrics"]) if raw.get("metrics") is not None else MetricsSpec(),
         )
 
     def schema(self, value: Any) -> tuple[Mapping[str, Any], str]:
@@ -278,3 +291,22 @@ class _SpecReader:
         m = self.mapping(value, "output", {"lake"}, set())
         lake = m.get("lake")
         return OutputSpec(lake=self.path(lake, "output.lake", must_exist=False) if lake is not None else None)
+
+    def metrics(self, value: Any) -> MetricsSpec:
+        m = self.mapping(value, "metrics", {"emf", "namespace", "dimensions"}, set())
+        emf = m.get("emf", False)
+        if not isinstance(emf, bool):
+            raise self.fail("metrics.emf", f"must be true or false, got {emf!r}")
+        namespace = self.string(m.get("namespace", "TransformCore"), "metrics.namespace")
+        if len(namespace) > 255 or not namespace.isascii() or not namespace.isprintable():
+            raise self.fail("metrics.namespace", f"must be at most 255 printable ASCII characters, got {namespace!r}")
+        if namespace.startswith(("AWS/", ":")):
+            raise self.fail("metrics.namespace", f"must not start with 'AWS/' or ':' (reserved), got {namespace!r}")
+        dimensions = m.get("dimensions", ["pipeline"])
+        if not isinstance(dimensions, list):
+            raise self.fail("metrics.dimensions", f"must be a list of dimension names, got {dimensions!r}")
+        for i, name in enumerate(dimensions):
+            self.choice(name, f"metrics.dimensions[{i}]", METRIC_DIMENSIONS)
+        if len(set(dimensions)) != len(dimensions):
+            raise self.fail("metrics.dimensions", "lists a dimension twice")
+        return MetricsSpec(emf=emf, namespace=namespace, dimensions=tuple(dimensions))

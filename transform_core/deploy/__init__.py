@@ -1,0 +1,1 @@
+"""Packaging transform-core for AWS: the Lambda layer (``transform-core layer build``)."""
