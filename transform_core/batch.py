@@ -78,7 +78,7 @@ class RecordBatch:
             data = [d if isinstance(d, str) else "" for d in data]  # a record without data fails, alone
         arrival = list(map(_ARRIVAL, records))
         # Firehose sends epoch milliseconds; anything else (Kinesis metadata, ISO text) takes the slow path
-        if not all(type(a) is int and -(10**15) <= a <= 10**15 for a in arrival):
+        if not all(type(a) is int and -_ARRIVAL_BOUND_MS <= a <= _ARRIVAL_BOUND_MS for a in arrival):
             arrival = [_arrival_ms(r) for r in records]
         return cls(record_ids=record_ids, data=data, arrival_ms=arrival)
 
@@ -113,6 +113,7 @@ class RecordBatch:
             raise ValueError(f"not a Firehose event: each record must be an object with a recordId ({err!r})") from err
 
 
+_ARRIVAL_BOUND_MS = 10**15  # beyond year ~33,000: garbage, read as absent (and ms * 1000 stays in int64)
 _RECORD_ID = itemgetter("recordId")
 _DATA = itemgetter("data")
 _ARRIVAL = methodcaller("get", "approximateArrivalTimestamp")
@@ -130,7 +131,7 @@ def _arrival_ms(record: Mapping[str, Any]) -> int | None:
 
 def _plausible(ms: int | None) -> int | None:
     """Arrival times beyond ±10^15 ms (year ~33,000) are garbage; treat them as absent."""
-    return ms if ms is not None and -(10**15) <= ms <= 10**15 else None
+    return ms if ms is not None and -_ARRIVAL_BOUND_MS <= ms <= _ARRIVAL_BOUND_MS else None
 
 
 def _parse_arrival(value: Any) -> int | None:

@@ -159,7 +159,7 @@ class OutcomePlan:
             pl.Series("record_id", record_ids, dtype=pl.String),
             source.alias("_source"),
             decoded.text.alias("_text"),
-            pl.Series("_decoded", [r is None for r in decoded.reasons], dtype=pl.Boolean),
+            decoded.decoded,
         ]
         inputs += [_strings(name, values(info), info) for name, info in self.fields.values()]
         for i, info in enumerate(self.schema.format_fields):

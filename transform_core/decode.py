@@ -46,6 +46,7 @@ class Decoded:
     not_base64: list[int]  # rows whose data is not base64 (it may hold any character)
     non_ascii: bool  # some decoded record holds a non-ASCII character
     undeclared: list[int]  # rows that may hold properties the schema does not declare (all others hold none)
+    decoded: pl.Series  # Boolean "_decoded": the record decoded (its reason is None)
 
 
 def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[str] = frozenset()) -> Decoded:
@@ -75,10 +76,12 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
                 records[i] = decode(payload)
             except errors as err:
                 reasons[i] = _reason(err, schema)
-    text, doubtful, extras, non_ascii = _screen(text, payloads, records, reasons, schema, enriched)
+    decoded = pl.Series("_decoded", [r is None for r in reasons], dtype=pl.Boolean)
+    text, doubtful, extras, non_ascii = _screen(text, decoded, payloads, records, reasons, schema, enriched)
     not_base64 = [i for i, reason in enumerate(reasons) if reason is _BASE64_REASON] if raw.null_count() else []
     return Decoded(
         undeclared=sorted(set(extras) | set(doubtful)),
+        decoded=decoded,
         text=text,
         records=records,
         reasons=reasons,
@@ -149,6 +152,7 @@ def _reason(err: Exception, schema: CompiledSchema) -> str:
 
 def _screen(
     text: pl.Series,
+    decoded: pl.Series,
     payloads: list[bytes | None],
     records: list[Any],
     reasons: list[str | None],
@@ -156,7 +160,6 @@ def _screen(
     enriched: frozenset[str],
 ) -> tuple[pl.Series, list[int], list[int], bool]:
     """Compact the spaced records; find the doubtful ones, and those with top-level extras; one Polars pass."""
-    decoded = pl.Series([r is None for r in reasons], dtype=pl.Boolean)
     if schema.root_is_raw:
         return text, decoded.arg_true().to_list(), [], True
     set_keys = pl.Series("set_keys", list(map(schema.key_counter, records)), dtype=pl.Int64)

@@ -72,7 +72,7 @@ def build_response(
         if not found and len(body) < limit:
             return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
         odd = sorted(found)
-    entries = _entries(outcomes, entry, odd)
+    entries = _entries(outcomes, entry, odd, partition_keys)
     entry_len = entries.str.len_bytes().cast(pl.Int64)
     fixed = len(_PREFIX) + len(_SUFFIX) + len(outcomes) - 1
     shed = 0
@@ -80,7 +80,7 @@ def build_response(
         shed_frame = outcomes.with_columns(
             pl.lit(FAILED).alias("result"), source_data.alias("data"), *[pl.lit(None, pl.String).alias(k) for k in partition_keys]
         )
-        shed_len = _entries(shed_frame, entry, odd).str.len_bytes().cast(pl.Int64)
+        shed_len = _entries(shed_frame, entry, odd, partition_keys).str.len_bytes().cast(pl.Int64)
         keep = _records_that_fit(entry_len, shed_len, fixed, limit)
         is_shed = (pl.int_range(pl.len()) >= keep) & (pl.col("result") == OK)
         shed = int(outcomes.select(is_shed.sum()).item())
@@ -90,7 +90,7 @@ def build_response(
             pl.when(is_shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
             *[pl.when(is_shed).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
-        entries = _entries(outcomes, entry, odd)
+        entries = _entries(outcomes, entry, odd, partition_keys)
     body = b"".join((_PREFIX, entries.str.join(",").cast(pl.Binary).item(), _SUFFIX))
     return FirehoseResponse(body=body, outcomes=outcomes, shed=shed)
 
@@ -126,18 +126,17 @@ def _entry(partition_keys: Sequence[str]) -> pl.Expr:
     )
 
 
-def _entries(outcomes: pl.DataFrame, entry: pl.Expr, odd: Sequence[int]) -> pl.Series:
+def _entries(outcomes: pl.DataFrame, entry: pl.Expr, odd: Sequence[int], partition_keys: Sequence[str]) -> pl.Series:
     """Every row's entry; the odd rows are written by orjson, which escapes what needs it."""
     entries = outcomes.select(entry).to_series()
     if not odd:
         return entries
     rows = outcomes[list(odd)].rows(named=True)
-    return entries.scatter(list(odd), [_entry_text(row, outcomes.columns) for row in rows])
+    return entries.scatter(list(odd), [_entry_text(row, partition_keys) for row in rows])
 
 
-def _entry_text(row: dict[str, str | None], columns: Sequence[str]) -> str:
+def _entry_text(row: dict[str, str | None], partition_keys: Sequence[str]) -> str:
     entry: dict[str, object] = {"recordId": row["record_id"], "result": row["result"], "data": row["data"]}
-    keys = [c for c in columns if c not in ("record_id", "result", "data", "reason")]
     if row["result"] == OK:
-        entry["metadata"] = {"partitionKeys": {k: row[k] for k in keys}}
+        entry["metadata"] = {"partitionKeys": {k: row[k] for k in partition_keys}}
     return orjson.dumps(entry).decode()
