@@ -1,5 +1,6 @@
 # Set-up and checks. Every target that needs the environment bootstraps it first: uv (installed with pip if missing)
-# syncs .venv from uv.lock with the dev extra. Needs only Python >= 3.11, pip and the package index.
+# syncs .venv from uv.lock with the dev and spark extras (the Spark tests need a JDK 17 on PATH). Needs only Python >= 3.11,
+# pip and the package index.
 PYTHON ?= python3
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 VENV := .venv
@@ -13,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 env:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
-	@$(UV) sync --frozen --extra dev --quiet
+	@$(UV) sync --frozen --extra dev --extra spark --quiet
 
 demo: env
 	$(BIN)/transform-core demo
