@@ -34,7 +34,16 @@ import orjson
 from transform_core.batch import RecordBatch, _parse_arrival, _plausible
 from transform_core.errors import TransformCoreError
 
-__all__ = ["InputBatch", "InputError", "InputKind", "iter_batches", "list_inputs", "list_local_files", "read_local_bytes"]
+__all__ = [
+    "InputBatch",
+    "InputError",
+    "InputKind",
+    "iter_batches",
+    "list_inputs",
+    "list_local_files",
+    "read_file_batches",
+    "read_local_bytes",
+]
 
 InputKind = Literal["ndjson", "firehose-backup", "processing-failed", "errors"]
 KINDS: tuple[str, ...] = get_args(InputKind)
@@ -152,12 +161,29 @@ def iter_batches(
         ValueError: ``batch_size`` below 1 or an unknown ``kind``.
         InputError: an input is missing or its gzip stream is corrupt.
     """
+    forced = _checked(batch_size, kind)
+    for source in list_inputs(paths, list_files=list_files):
+        yield from _file_batches(source, read_bytes(source), batch_size, forced)
+
+
+def read_file_batches(source: str, raw: bytes, *, batch_size: int = 10_000, kind: str | None = None) -> Iterator[InputBatch]:
+    """One input file's records from its bytes, read by the caller (Spark's binaryFile source, say), as batches.
+
+    The batches and ids are those :func:`iter_batches` gives for a file at ``source`` with these bytes.
+
+    Raises:
+        ValueError: ``batch_size`` below 1 or an unknown ``kind`` (at the call, not on first use).
+        InputError: while iterating, the gzip stream is corrupt.
+    """
+    return _file_batches(source, raw, batch_size, _checked(batch_size, kind))
+
+
+def _checked(batch_size: int, kind: str | None) -> InputKind | None:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown input kind {kind!r} (known: {', '.join(KINDS)})")
-    for source in list_inputs(paths, list_files=list_files):
-        yield from _file_batches(source, read_bytes(source), batch_size, cast("InputKind | None", kind))
+    return cast("InputKind | None", kind)
 
 
 def _file_batches(source: str, raw: bytes, batch_size: int, forced: InputKind | None) -> Iterator[InputBatch]:

@@ -17,24 +17,13 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import msgspec
 import orjson
 import polars as pl
 
 from transform_core.batch import FAILED, OK, RecordBatch
 from transform_core.errors import SpecError
-from transform_core.lake.columns import (
-    BATCH_ID,
-    EXTRA,
-    INGESTED_AT,
-    SOURCE_RECORD_ID,
-    UTC_MICROS,
-    LakeColumns,
-    convert,
-    lake_columns,
-    read_dtype,
-    table_dtypes,
-)
+from transform_core.lake.columns import LakeColumns, lake_columns, table_dtypes
+from transform_core.lake.rows import ROW, LakeRows
 from transform_core.lake.storage import is_s3, join, write_atomic
 from transform_core.spec import PipelineSpec
 
@@ -44,8 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["LakeWriter", "WriteSummary"]
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")
-_ROW = "__row"
-_raw_fields = msgspec.json.Decoder(dict[str, msgspec.Raw])
 
 
 class WriteSummary(NamedTuple):
@@ -96,7 +83,7 @@ class LakeWriter:
         self.rows_per_file = rows_per_file
         self.endpoint_url = endpoint_url
         self.columns: LakeColumns = lake_columns(spec, table_dtypes(spec))
-        self._read_schema = {name: read_dtype(dtype) for name, dtype in self.columns.parsed.items()}
+        self.rows = LakeRows(self.columns)
         # Polars reads every file of a folder, even "_tmp-…" ones, so local temporaries stay outside the table
         self._staging = None if is_s3(root) else join(root, "_staging")
 
@@ -127,7 +114,7 @@ class LakeWriter:
         if outcomes.height != len(batch):
             raise ValueError(f"the result has {outcomes.height} rows but the batch {len(batch)} records")
         now = datetime.now(UTC)
-        outcomes = outcomes.with_row_index(_ROW)
+        outcomes = outcomes.with_row_index(ROW)
         ok = outcomes.filter(pl.col("result") == OK)
         failed = outcomes.filter(pl.col("result") == FAILED)
         files = self._write_ok(ok, batch_id, now, result.undeclared) if ok.height else []
@@ -138,55 +125,8 @@ class LakeWriter:
     def frame(
         self, ok: pl.DataFrame, batch_id: str, ingested_at: datetime, undeclared: Collection[int] | None = None
     ) -> pl.DataFrame:
-        """The lake rows of an outcome frame's Ok rows, partition columns included (last).
-
-        ``undeclared``: the batch rows that may carry undeclared properties (the engine knows);
-        no other row needs a look for ``_extra``. None: look at every row.
-        """
-        lines: list[bytes] = ok.get_column("data").str.decode("base64").to_list()
-        columns: list[pl.Series] = []
-        if self._read_schema:
-            parsed = pl.read_ndjson(b"".join(lines), schema=self._read_schema)
-            if parsed.height != ok.height:
-                raise AssertionError(f"read {parsed.height} rows from {ok.height} Ok records")
-            columns.extend(parsed.select(convert(pl.col(n), d).alias(n) for n, d in self.columns.parsed.items()).get_columns())
-        if undeclared is not None and not self.columns.json_text and _ROW in ok.columns:
-            wanted = set(undeclared)
-            rows = [i for i, row in enumerate(ok.get_column(_ROW).to_list()) if row in wanted]
-            extra = pl.Series(EXTRA, [None] * len(lines), dtype=pl.String)
-            if rows:
-                extra = extra.scatter(rows, self._texts([lines[i] for i in rows])[-1])
-            columns.append(extra)
-        else:
-            columns.extend(self._texts(lines))
-        frame = pl.DataFrame(columns).with_columns(
-            pl.lit(ingested_at, dtype=UTC_MICROS).alias(INGESTED_AT),
-            ok.get_column("record_id").alias(SOURCE_RECORD_ID),
-            pl.lit(batch_id, dtype=pl.String).alias(BATCH_ID),
-            *(ok.get_column(key) for key in self.columns.partition_keys),
-        )
-        return frame.select(pl.col(name).cast(dtype) for name, dtype in self.columns.dtypes.items())
-
-    def _texts(self, lines: list[bytes]) -> list[pl.Series]:
-        """``_extra`` and the JSON-text columns, from each record's top-level values as sent."""
-        text_names = self.columns.json_text
-        extras: list[str | None] = []
-        texts: list[list[str | None]] = [[] for _ in text_names]
-        if self.columns.extras_possible or text_names:
-            known = self.columns.known
-            for fields in map(_raw_fields.decode, lines):
-                for values, name in zip(texts, text_names, strict=True):
-                    raw = fields.get(name)
-                    values.append(None if raw is None or bytes(raw) == b"null" else bytes(raw).decode())
-                if fields.keys() <= known:  # the usual record: nothing undeclared
-                    extras.append(None)
-                    continue
-                rest = [(key, raw) for key, raw in fields.items() if key not in known]
-                extras.append("{" + ",".join(f"{orjson.dumps(k).decode()}:{bytes(v).decode()}" for k, v in rest) + "}")
-        else:
-            extras = [None] * len(lines)
-        series = [pl.Series(name, values, dtype=pl.String) for name, values in zip(text_names, texts, strict=True)]
-        return [*series, pl.Series(EXTRA, extras, dtype=pl.String)]
+        """The lake rows of an outcome frame's Ok rows, partition columns included (last); see :class:`LakeRows`."""
+        return self.rows.frame(ok, batch_id, ingested_at, undeclared)
 
     def _write_ok(self, ok: pl.DataFrame, batch_id: str, now: datetime, undeclared: Collection[int] | None = None) -> list[str]:
         keys = self.columns.partition_keys
@@ -206,7 +146,7 @@ class LakeWriter:
     def _write_errors(self, failed: pl.DataFrame, batch: RecordBatch, batch_id: str, now: datetime) -> str:
         stamp = now.isoformat().replace("+00:00", "Z")
         lines = []
-        for row, record_id, data, reason in failed.select(_ROW, "record_id", "data", "reason").iter_rows():
+        for row, record_id, data, reason in failed.select(ROW, "record_id", "data", "reason").iter_rows():
             error: dict[str, Any] = {
                 "recordId": record_id,
                 "approximateArrivalTimestamp": batch.arrival_ms[row],
