@@ -17,11 +17,11 @@ from typing import Any
 
 import polars as pl
 
-from transform_core.batch import DROPPED, FAILED, OK, outcome_schema
+from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
-from transform_core.enrich import integer_keys, missing_key_reason, suffix
-from transform_core.partition import epoch_column, event_time_micros, event_time_reason, partition_exprs
+from transform_core.enrich import missing_key_reason, suffixes
+from transform_core.partition import epoch_column, event_time_micros, event_time_reason, partition_exprs, partition_stamp
 from transform_core.rules import VECTORIZED_FORMATS, date_time_micros, format_failed, python_format_failed
 from transform_core.schema import CompiledSchema, FieldInfo, format_reason, show_value
 from transform_core.spec import PipelineSpec
@@ -54,9 +54,6 @@ class OutcomePlan:
             ascii_only = value.str.len_bytes() == value.str.len_chars()
             failed = value.is_not_null() & ascii_only & ~value.str.contains(info.pattern.rust)
             checks.append((failed | pl.col(f"_pattern{i}_python")).alias(f"_pattern{i}_failed"))
-        for t, (table, key) in enumerate(zip(tables, bindings.enrich_keys, strict=True)):
-            lookup = self._strings(key) if table.key_type == "string" else pl.col(f"_key{t}")
-            checks.append(suffix(lookup, table).alias(f"_suffix{t}"))
         checks.append(self._dropped().alias("_drop"))
         event_time = bindings.event_time
         value = self._date_time(event_time) if spec.event_time.format == "iso8601" else pl.col("_event_time")
@@ -82,9 +79,12 @@ class OutcomePlan:
         if suspects:
             for i, row in zip(suspects, frame[suspects].iter_rows(named=True), strict=True):
                 reasons[i] = self._first_failure(row, i, values)
-        columns = [frame["record_id"], frame["result"], frame["data"], pl.Series("reason", reasons, dtype=pl.String)]
-        return pl.DataFrame(
-            columns + [frame[key] for key in self.spec.partitioning.keys], schema=outcome_schema(self.spec.partitioning.keys)
+        return frame.select(
+            "record_id",
+            "result",
+            "data",
+            pl.Series("reason", reasons, dtype=pl.String),
+            *partition_exprs(pl.col("_stamp"), self.spec.partitioning.keys),
         )
 
     def _date_time(self, info: FieldInfo) -> pl.Expr:
@@ -126,7 +126,6 @@ class OutcomePlan:
         ok = ~failed & ~pl.col("_drop")
         suffixes = [pl.col(f"_suffix{t}").fill_null(table.missing_suffix) for t, table in enumerate(self.tables)]
         enriched = pl.concat_str(pl.col("_text").str.head(-1), *suffixes, pl.lit("}\n"))
-        keys = self.spec.partitioning.keys
         return [
             pl.col("record_id"),
             pl.when(failed)
@@ -136,7 +135,7 @@ class OutcomePlan:
             .otherwise(pl.lit(OK))
             .alias("result"),
             pl.when(ok).then(enriched.str.encode("base64")).otherwise(pl.col("_source")).alias("data"),
-            *[pl.when(ok).then(expr) for expr in partition_exprs(pl.col("_micros"), keys)],
+            pl.when(ok).then(partition_stamp(pl.col("_micros"))).alias("_stamp"),
             suspect.alias("_suspect"),
             pl.col("_drop"),
             pl.col("_micros"),
@@ -170,8 +169,7 @@ class OutcomePlan:
             rows = [j for j, v in enumerate(values(info)) if type(v) is str and not v.isascii()] if decoded.non_ascii else []
             inputs.append(_python_pattern_failed(values(info), rows, info).alias(f"_pattern{i}_python"))
         for t, (table, key) in enumerate(zip(self.tables, self.bindings.enrich_keys, strict=True)):
-            if table.key_type != "string":
-                inputs.append(integer_keys(values(key)).alias(f"_key{t}"))
+            inputs.append(suffixes(values(key), table, key).alias(f"_suffix{t}"))
         drop = self.bindings.drop
         if drop is not None and drop.types & {"integer", "number"}:
             inputs.append(

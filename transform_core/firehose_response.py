@@ -56,22 +56,19 @@ def build_response(
     if not len(outcomes):
         return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
     entry = _entry(partition_keys)
-    checks = [pl.col("record_id").str.contains(_ESCAPED)]
-    if odd_rows is None:
-        checks.append(pl.col("data").str.contains(_ESCAPED))
-    if odd_rows:
-        odd = sorted(set(odd_rows) | set(outcomes.select(pl.any_horizontal(*checks).arg_true()).to_series().to_list()))
-    else:  # the usual batch: the whole body, and the rows to escape (none), in one query
-        first = outcomes.select(
-            body=pl.concat_str(pl.lit(_PREFIX.decode()), entry.str.join(","), pl.lit(_SUFFIX.decode())).cast(pl.Binary),
-            odd=pl.any_horizontal(*checks).arg_true().implode(),
-        )
-        # the body is copied out once: each new multi-megabyte Python buffer costs its page faults
-        body: bytes = first["body"].item()
-        found: list[int] = first["odd"].item().to_list()
-        if not found and len(body) < limit:
+    if odd_rows is not None and not odd_rows and _plain(outcomes["record_id"]):
+        # the usual batch: nothing to escape, so the whole body is one query, copied out once
+        # (each new multi-megabyte Python buffer costs its page faults)
+        body: bytes = outcomes.select(_framed(entry).str.join(",")).to_series().cast(pl.Binary).item()
+        if len(body) < limit:
             return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
-        odd = sorted(found)
+        odd: list[int] = []
+    else:
+        checks = [pl.col("record_id").str.contains(_ESCAPED)]
+        if odd_rows is None:
+            checks.append(pl.col("data").str.contains(_ESCAPED))
+        found = outcomes.select(pl.any_horizontal(*checks).arg_true()).to_series().to_list()
+        odd = sorted(set(odd_rows or ()) | set(found))
     entries = _entries(outcomes, entry, odd, partition_keys)
     entry_len = entries.str.len_bytes().cast(pl.Int64)
     fixed = len(_PREFIX) + len(_SUFFIX) + len(outcomes) - 1
@@ -105,6 +102,26 @@ def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, lim
 
 
 _ESCAPED = r'["\\\x00-\x1f]'  # what a JSON string must escape: a quote, a backslash, a control character
+_ESCAPED_BYTES = bytes(range(0x20)) + b'"\\'
+
+
+def _plain(texts: pl.Series) -> bool:
+    """True if no text needs JSON escaping: deleting what would need it from all of them deletes nothing.
+
+    (A quarter of the time of a regex character class over the column.)
+    """
+    joined: bytes = texts.str.join("").cast(pl.Binary).item()
+    return len(joined.translate(None, _ESCAPED_BYTES)) == len(joined)
+
+
+def _framed(entry: pl.Expr) -> pl.Expr:
+    """Entries with the response's opening on the first and its closing on the last: joined, the whole body."""
+    row = pl.int_range(pl.len())
+    return pl.concat_str(
+        pl.when(row == 0).then(pl.lit(_PREFIX.decode())).otherwise(pl.lit("")),
+        entry,
+        pl.when(row == pl.len() - 1).then(pl.lit(_SUFFIX.decode())).otherwise(pl.lit("")),
+    )
 
 
 def _entry(partition_keys: Sequence[str]) -> pl.Expr:

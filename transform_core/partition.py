@@ -17,9 +17,10 @@ from transform_core.reference import MAX_EPOCH_US, MIN_EPOCH_US
 from transform_core.schema import format_reason, show_value
 from transform_core.spec import EventTimeSpec
 
-__all__ = ["epoch_column", "event_time_micros", "event_time_reason", "partition_exprs"]
+__all__ = ["epoch_column", "event_time_micros", "event_time_reason", "partition_exprs", "partition_stamp"]
 
-_STRFTIME = {"year": "%Y", "month": "%m", "day": "%d", "hour": "%H"}
+_STAMP = "%Y-%m-%d-%H"  # %Y pads to four digits; years are 0001-9999
+_SLICES = {"year": (0, 4), "month": (5, 2), "day": (8, 2), "hour": (11, 2)}  # where each key sits in a stamp
 
 
 def epoch_column(values: list[Any]) -> pl.Series:
@@ -54,7 +55,14 @@ def event_time_reason(value: Any, spec: EventTimeSpec, path: str) -> str:
     return format_reason(path, "event time is missing and the record has no arrival time", "event_time")
 
 
-def partition_exprs(micros: pl.Expr, keys: Sequence[str]) -> list[pl.Expr]:
-    """Zero-padded UTC partition key columns from epoch microseconds."""
-    stamps = pl.from_epoch(micros, time_unit="us")
-    return [stamps.dt.strftime(_STRFTIME[key]).alias(key) for key in keys]
+def partition_stamp(micros: pl.Expr) -> pl.Expr:
+    """``YYYY-MM-DD-HH`` (UTC) of epoch microseconds: formatted once, then sliced into keys.
+
+    One ``strftime`` and cheap slices cost a third of one ``strftime`` per key.
+    """
+    return pl.from_epoch(micros, time_unit="us").dt.strftime(_STAMP)
+
+
+def partition_exprs(stamp: pl.Expr, keys: Sequence[str]) -> list[pl.Expr]:
+    """Zero-padded UTC partition key columns from a :func:`partition_stamp` column."""
+    return [stamp.str.slice(*_SLICES[key]).alias(key) for key in keys]

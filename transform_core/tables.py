@@ -38,6 +38,7 @@ class ReferenceTable:
         frame: ``__key`` (String or Int64, unique) and ``__suffix`` (String), one row per table row.
         missing_suffix: the suffix for a key that is not in the table (every field ``null``).
         values: key → JSON text of each field value, in ``spec.fields`` order.
+        suffixes: key → the text spliced into a matching record (``,"site":"plant-7"``).
         field_names_json: the field names as JSON strings (``'"site"'``).
     """
 
@@ -46,6 +47,7 @@ class ReferenceTable:
     frame: pl.DataFrame
     missing_suffix: str
     values: dict[str | int, tuple[str, ...]] = field(repr=False)  # can be large
+    suffixes: dict[str | int, str] = field(repr=False)  # key -> its suffix, as in ``frame``
     field_names_json: tuple[str, ...]
     rows: int
 
@@ -74,6 +76,7 @@ def load_table(spec: EnrichSpec, key_type: KeyType) -> ReferenceTable:
         frame=pl.DataFrame([keys.alias(KEY_COLUMN), pl.Series(SUFFIX_COLUMN, suffixes, dtype=pl.String)]),
         missing_suffix="".join(f",{name}:null" for name in names_json),
         values=dict(zip(keys.to_list(), texts, strict=True)),
+        suffixes=dict(zip(keys.to_list(), suffixes, strict=True)),
         field_names_json=names_json,
         rows=frame.height,
     )
