@@ -36,11 +36,16 @@ def peak_rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _load(contender: str, spec: str) -> Callable[[dict[str, Any]], Any]:
-    if contender == "transform-core":
+def _load(contender: str, spec: str) -> Callable[[Any], Any]:
+    if contender.startswith("transform-core"):
         os.environ["TRANSFORM_CORE_SPEC"] = spec
         from transform_core.adapters import firehose
 
+        if contender == "transform-core raw":  # what the Runtime API loop imports and calls
+            from transform_core.adapters import runtime_api
+
+            pipeline = runtime_api._init_pipeline()
+            return lambda body: pipeline.process_firehose_bytes(body).body
         return lambda event: firehose.handler(event, None)
     from benchmarks.peers import make_handler
 
@@ -59,7 +64,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     invocations = []
     for _ in range(repeat):
         started = time.perf_counter()
-        event = json.loads(event_bytes)  # the managed runtime's parse
+        event = event_bytes if contender == "transform-core raw" else json.loads(event_bytes)  # the managed runtime's parse
         parsed = time.perf_counter()
         out = handler(event)
         handled = time.perf_counter()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.compare import as_posted
-from benchmarks.peers import Handler
+from benchmarks.peers import Handler, RawEventHandler
 from benchmarks.workloads import ROOT, Workload
 
 __all__ = ["Sample", "Timings", "invoke", "run_child", "time_rounds"]
@@ -54,9 +54,13 @@ class Timings:
 def invoke(handler: Handler, event_bytes: bytes) -> tuple[Sample, bytes]:
     """One invocation: the runtime's parse, the handler, the runtime's serialization."""
     started = time.perf_counter()
-    event = json.loads(event_bytes)
-    parsed = time.perf_counter()
-    out = handler(event)
+    if isinstance(handler, RawEventHandler):  # its own runtime loop: the bytes as received
+        parsed = started
+        out: Any = handler(event_bytes)
+    else:
+        event = json.loads(event_bytes)
+        parsed = time.perf_counter()
+        out = handler(event)
     handled = time.perf_counter()
     body = as_posted(out)
     done = time.perf_counter()

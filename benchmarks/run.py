@@ -18,7 +18,7 @@ from typing import Any
 
 from benchmarks.compare import assert_same_response
 from benchmarks.measure import run_child, time_rounds
-from benchmarks.peers import CONTENDERS, Handler, NotApplicable, make_handler
+from benchmarks.peers import CONTENDERS, Handler, NotApplicable, call, make_handler
 from benchmarks.report import Row, add_ratios, format_table, legend, write_json
 from benchmarks.workloads import Workload, assert_fits, build_all, write_events
 
@@ -59,7 +59,7 @@ def verify(workload: Workload, handlers: dict[str, Handler]) -> None:
     """The engine's response fits; every contender's response equals it."""
     expected = assert_fits(workload)
     for name, handler in handlers.items():
-        assert_same_response(expected, handler(workload.event), f"{workload.name} / {name}")
+        assert_same_response(expected, call(handler, workload.event, workload.event_bytes), f"{workload.name} / {name}")
 
 
 def bench_workload(workload: Workload, handlers: dict[str, Handler], rounds: int, event_file: Path | None) -> list[Row]:

@@ -7,7 +7,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from benchmarks.compare import assert_same_response
 from benchmarks.measure import invoke
-from benchmarks.peers import CONTENDERS, Handler
+from benchmarks.peers import CONTENDERS, Handler, call
 from benchmarks.run import Contenders
 from benchmarks.workloads import NAMES, Workload, assert_fits, build
 
@@ -26,7 +26,7 @@ def _setup(name: str, contender: str, smoke: bool, contenders: Contenders) -> tu
 @pytest.mark.parametrize("name", list(NAMES))
 def test_same_response(name: str, contender: str, smoke: bool, contenders: Contenders) -> None:
     workload, handler = _setup(name, contender, smoke, contenders)
-    assert_same_response(assert_fits(workload), handler(workload.event), f"{name} / {contender}")
+    assert_same_response(assert_fits(workload), call(handler, workload.event, workload.event_bytes), f"{name} / {contender}")
 
 
 @pytest.mark.parametrize("contender", list(CONTENDERS))

@@ -31,7 +31,7 @@ def test_workloads_are_exact(name: str, smoke: bool) -> None:
     assert json.loads(workload.event_bytes) == workload.event
 
 
-@pytest.mark.parametrize("contender", ["transform-core", "E msgspec"])
+@pytest.mark.parametrize("contender", ["transform-core", "transform-core raw", "E msgspec"])
 def test_child_process_reports(contender: str, tmp_path: Path) -> None:
     files = write_events([build("500 clean", smoke=True)], tmp_path)
     result = run_child(contender, str(IOT_SPEC), files["500 clean"])
@@ -42,6 +42,6 @@ def test_child_process_reports(contender: str, tmp_path: Path) -> None:
 def test_runner_prints_one_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run.main(["--smoke", "--no-processes", "--rounds", "1", "--small-rounds", "1", "--results", str(tmp_path)]) == 0
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
-    assert len(table) == 2 + len(NAMES) * 4
+    assert len(table) == 2 + len(NAMES) * len(CONTENDERS)
     document = json.loads(next(tmp_path.glob("bench-*.json")).read_text(encoding="utf-8"))
     assert {row["contender"] for row in document["rows"]} == set(CONTENDERS)

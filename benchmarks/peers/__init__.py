@@ -11,13 +11,25 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CONTENDERS", "Handler", "NotApplicable", "make_handler"]
+__all__ = ["CONTENDERS", "Handler", "NotApplicable", "RawEventHandler", "call", "make_handler"]
 
-Handler = Callable[[dict[str, Any]], "dict[str, Any] | bytes"]
+
+class RawEventHandler:
+    """A handler that takes the event's raw bytes, as a custom runtime loop receives them (no runtime parse)."""
+
+    def __init__(self, handle: Callable[[bytes], bytes]) -> None:
+        self.handle = handle
+
+    def __call__(self, body: bytes) -> bytes:
+        return self.handle(body)
+
+
+Handler = Callable[[dict[str, Any]], "dict[str, Any] | bytes"] | RawEventHandler
 
 #: Contender name -> module under benchmarks.peers; table order.
 CONTENDERS: dict[str, str] = {
     "transform-core": "engine",
+    "transform-core raw": "engine_raw",
     "A blueprint": "peer_a_blueprint",
     "B reference": "peer_b_reference",
     "E msgspec": "peer_e_msgspec",
@@ -33,3 +45,8 @@ def make_handler(contender: str, spec_path: str) -> Handler:
     module = importlib.import_module(f"benchmarks.peers.{CONTENDERS[contender]}")
     handler: Handler = module.make_handler(spec_path)
     return handler
+
+
+def call(handler: Handler, event: dict[str, Any], event_bytes: bytes) -> dict[str, Any] | bytes:
+    """The handler's response to an event given both ways: a raw-event handler gets the bytes."""
+    return handler(event_bytes) if isinstance(handler, RawEventHandler) else handler(event)
