@@ -2,16 +2,17 @@
 
 Base64 is decoded for the whole batch in Polars. Each payload is then decoded by one native
 msgspec call into the record type compiled from the schema, which checks JSON syntax, types,
-required properties, enums, bounds, lengths and patterns in the same pass. A bad record gets a
+required properties, enums, bounds and lengths in the same pass (patterns and formats run
+vectorized afterwards, in :mod:`transform_core.checks`). A bad record gets a
 reason and never touches its neighbours: there is no whole-column decode that one record can
 break (as Polars' typed ``str.json_decode`` can).
 
 The stage also marks records the vectorized path must not judge alone (*doubtful*); the engine
-hands those to the reference implementation. A record is doubtful when its text holds a
-backslash (escapes make text and value differ), when it has a property the record type did not
-decode (an additional property, or a duplicate key: both show as more ``":`` in the text than
-in the decoded record), or when a value sits in a ``msgspec.Raw`` slot (a keyword only the
-reference enforces).
+hands those to the reference implementation. A record is doubtful when it has a property the
+record type did not decode (an additional property, or a duplicate key: both show as more ``":``
+in its compact text than set fields in the decoded record; an escaped quote can only add to the
+text's count), or when a value sits in a ``msgspec.Raw`` slot (a keyword only the reference
+enforces). Escapes stay on the fast path: the checks read decoded values.
 """
 
 from __future__ import annotations

@@ -90,12 +90,12 @@ class Pipeline:
         if respond:
             response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64)
             body, outcomes, shed = response.body, response.outcomes, response.shed
-        results = outcomes["result"].to_list()
-        failed, dropped = results.count(FAILED), results.count(DROPPED)
+        result = outcomes["result"]
+        failed, dropped = int((result == FAILED).sum()), int((result == DROPPED).sum())
         return BatchResult(
             body=body,
             outcomes=outcomes,
-            ok=len(results) - failed - dropped,
+            ok=len(result) - failed - dropped,
             failed=failed,
             dropped=dropped,
             shed=shed,
