@@ -10,9 +10,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transform_core.errors import TransformCoreError
+
+if TYPE_CHECKING:
+    from transform_core.reprocess import ReprocessSummary
 
 __all__ = ["build_parser", "main"]
 
@@ -40,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_demo(commands)
     _add_reprocess(commands)
+    _add_spark_reprocess(commands)
     from transform_core.lake import catalog, compact, query  # each registers its own subcommand
 
     compact.add_command(commands)
@@ -165,6 +169,12 @@ def _run_reprocess(args: argparse.Namespace) -> int:
     summary = reprocess(args.inputs, options, show)
     if show is not None:
         print(file=sys.stderr)
+    _print_summary(summary, dry_run=args.dry_run)
+    return 0
+
+
+def _print_summary(summary: ReprocessSummary, *, dry_run: bool) -> None:
+    """A reprocessing run's counts, files, throughput and top rejection rules."""
     seconds = max(summary.seconds, 1e-9)
     print(f"files      {summary.files:>12,}")
     print(
@@ -173,12 +183,112 @@ def _run_reprocess(args: argparse.Namespace) -> int:
     print(f"ok         {summary.ok:>12,}")
     print(f"rejected   {summary.failed:>12,}")
     print(f"dropped    {summary.dropped:>12,}")
-    print(f"written    {len(summary.written):>12,} files{'  (dry run: nothing written)' if args.dry_run else ''}")
+    print(f"written    {len(summary.written):>12,} files{'  (dry run: nothing written)' if dry_run else ''}")
     print(f"elapsed    {summary.seconds:>12.2f} s")
     if summary.reasons:
         print("top rejection rules")
         for rule, count in summary.reasons.most_common(10):
             print(f"  {count:>10,}  {rule}")
+
+
+def _add_spark_reprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    job = commands.add_parser(
+        "spark-reprocess",
+        help="reprocess on Spark (Glue, EMR, Databricks or local): inputs through a pipeline into the lake",
+        description=(
+            "The reprocess job on Spark, for backfills larger than one machine. Spark's binaryFile source lists and reads "
+            "the inputs (NDJSON, gzip, Firehose S3 backups, processing-failed/ or errors/ files: local, s3://, s3a://, "
+            "hdfs://, folders read recursively, Hadoop globs); every executor runs the same engine on Arrow batches "
+            "(mapInArrow). Valid records go to <lake>/raw/<table>/year=/month=/day=/ as Parquet written with partitionBy, "
+            "rejections to <lake>/errors/<table>/ as NDJSON. Output files are named part-<run id>-<n>: running again with "
+            "the same run id replaces that run's files (and removes those it no longer writes), other runs' files are "
+            "never touched. Needs the spark extra (pip install 'transform-core[spark]') and Java 17. Run it directly "
+            "(--master, default local[*]) or through spark-submit. See docs/spark.md."
+        ),
+    )
+    job.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or Hadoop globs; local paths or URIs")
+    job.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON), a local file on the driver")
+    job.add_argument(
+        "--lake",
+        "--out",
+        dest="out",
+        metavar="ROOT",
+        help="lake root: a folder, s3://bucket/prefix (s3a://, hdfs://, …) (default: the spec's output.lake)",
+    )
+    job.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="names this run's output files (letters, digits, '.', '_', '=', '-'); default: a hash of the inputs, "
+        "the spec path, --kind and --batch-size, so the same command replaces its own output",
+    )
+    job.add_argument(
+        "--zone",
+        choices=["raw", "curated"],
+        default="raw",
+        help="raw (default): write the raw zone; curated: then compact the partitions this run wrote into curated/ "
+        "(dedupe, time order, one Spark task per partition; local or S3 lakes)",
+    )
+    job.add_argument("--dry-run", action="store_true", help="validate and count only; write nothing")
+    job.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=50_000,
+        metavar="N",
+        help="records per engine call and per input chunk; record ids depend on it, as in reprocess (default: 50000)",
+    )
+    job.add_argument(
+        "--kind",
+        choices=["ndjson", "firehose-backup", "processing-failed", "errors"],
+        help="input format for every file (default: detected per file from its first line)",
+    )
+    job.add_argument(
+        "--rows-per-file", type=_positive_int, default=250_000, metavar="N", help="most rows per Parquet file (default: 250000)"
+    )
+    job.add_argument(
+        "--repartition",
+        action="store_true",
+        help="shuffle valid rows by date partition before writing: fewer, larger files (one writer per partition)",
+    )
+    job.add_argument(
+        "--master",
+        metavar="URL",
+        help="Spark master, e.g. local[2] (default: spark-submit's, else local[*]); local masters run executors on this Python",
+    )
+    job.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=_setting,
+        help="a Spark setting for the session (repeatable), e.g. spark.driver.memory=4g",
+    )
+    job.set_defaults(run=_run_spark_reprocess)
+
+
+def _run_spark_reprocess(args: argparse.Namespace) -> int:
+    from transform_core.engine import load_pipeline
+
+    load_pipeline(args.spec)  # a bad spec fails in a second, before a JVM starts
+    from transform_core.adapters.spark.job import SparkReprocessOptions, spark_reprocess, spark_session
+
+    options = SparkReprocessOptions(
+        spec=args.spec,
+        lake=args.out,
+        run_id=args.run_id,
+        dry_run=args.dry_run,
+        zone=args.zone,
+        batch_size=args.batch_size,
+        kind=args.kind,
+        rows_per_file=args.rows_per_file,
+        repartition=args.repartition,
+    )
+    spark = spark_session(args.master, dict(args.conf))
+    run = spark_reprocess(spark, args.inputs, options)
+    print(f"run id     {run.run_id:>12}")
+    _print_summary(run.summary, dry_run=args.dry_run)
+    if run.curated:
+        compacted = sum(p.status == "compacted" for p in run.curated)
+        print(f"curated    {len(run.curated):>12,} partitions ({compacted:,} compacted)")
     return 0
 
 
@@ -200,6 +310,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
 
 
 def _fraction(text: str) -> float:

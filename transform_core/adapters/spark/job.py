@@ -1,0 +1,311 @@
+"""``transform-core spark-reprocess``: archived records through a pipeline on Spark, into the lake, idempotent per run id.
+
+1. Driver: the spec is loaded (a bad spec or table fails here, before any Spark work) and Spark's ``binaryFile``
+   source lists the inputs.
+2. Executors: each input file's bytes become records through :mod:`transform_core.inputs` (the kinds and record
+   ids of ``transform-core reprocess``), then go through :func:`~transform_core.adapters.spark.apply_pipeline`.
+3. The outcomes are persisted once and counted by result and rule.
+4. Spark writes the Ok rows with ``partitionBy`` (Parquet, ZSTD) and the rejections (JSON lines) to the run's
+   staging folder, ``<lake>/_staging/spark-<table>-<run id>/``.
+5. Driver: the staged files are moved into the lake as ``part-<run id>-<n>.parquet`` and ``.ndjson``, files of an
+   earlier attempt with the same run id that were not replaced are deleted, and the staging folder is removed.
+6. ``zone="curated"``: the partitions the run wrote are compacted (:func:`~transform_core.lake.compact.compact`),
+   one Spark task per partition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+import pyarrow as pa
+from pyspark import StorageLevel
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from transform_core.adapters.spark._apply import SparkOutcomes, apply_pipeline
+from transform_core.adapters.spark._bundle import PipelineBundle, bundle_pipeline, load
+from transform_core.adapters.spark._hadoop import HadoopFiles
+from transform_core.adapters.spark._outcomes import RESULT, RULE
+from transform_core.batch import DROPPED, FAILED, OK
+from transform_core.engine import load_pipeline
+from transform_core.errors import SpecError
+from transform_core.inputs import InputError, read_file_batches
+from transform_core.lake.compact import PartitionSummary, compact
+from transform_core.reprocess import ReprocessSummary
+from transform_core.spec import PipelineSpec
+
+__all__ = ["SparkReprocessOptions", "SparkRun", "default_run_id", "spark_reprocess", "spark_session"]
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")  # as the lake writer's batch ids: it names files
+_RECORDS = "record_id string, data string, arrival_ms long"
+_STAGED = (("raw", ".parquet", ".parquet"), ("errors", ".json", ".ndjson"))  # zone, Spark's suffix, the lake's
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparkReprocessOptions:
+    """What to run and where to write; the defaults are those of ``transform-core reprocess``."""
+
+    spec: str
+    lake: str | None = None  # lake root (local folder, s3://, s3a://, hdfs://, …); default: the spec's output.lake
+    run_id: str | None = None  # names the output files; default: default_run_id(inputs, options)
+    dry_run: bool = False  # count only, write nothing
+    zone: Literal["raw", "curated"] = "raw"  # curated: also compact the partitions the run wrote
+    batch_size: int = 50_000  # records per engine call; record ids depend on it, as in reprocess
+    kind: str | None = None  # force the input kind (ndjson, firehose-backup, processing-failed, errors)
+    rows_per_file: int = 250_000
+    repartition: bool = False  # shuffle Ok rows by partition first: one writer (so fewer files) per date partition
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparkRun:
+    """What a run came to: its id, the counts and files, and the curated partitions it compacted."""
+
+    run_id: str
+    summary: ReprocessSummary
+    curated: tuple[PartitionSummary, ...] = ()
+
+
+def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkReprocessOptions) -> SparkRun:
+    """Run every record of ``inputs`` through the pipeline on ``spark``; write the lake unless ``dry_run``.
+
+    Args:
+        spark: the session (``GlueContext.spark_session`` on Glue).
+        inputs: files, folders (read recursively) and Hadoop globs, local or on any filesystem Spark reaches.
+
+    Raises:
+        SpecError: the spec or a reference table is invalid (before any Spark work), or no lake root.
+        InputError: an input does not exist or matches no file.
+        ValueError: a run id that is not a plain name, or ``zone="curated"`` on a lake outside local folders and S3.
+    """
+    started = time.perf_counter()
+    pipeline = load_pipeline(options.spec)
+    spec = pipeline.spec
+    paths = [_absolute(path) for path in inputs]
+    run_id = options.run_id or default_run_id(paths, options)
+    if not _RUN_ID.fullmatch(run_id):
+        raise ValueError(f"run id must be a plain name (letters, digits, '.', '_', '=', '-'), got {run_id!r}")
+    root = _absolute(_lake_root(spec, options.lake))
+    if options.zone == "curated" and not options.dry_run:
+        _storage_root(root)  # fail now, not after the raw write
+    bundle = bundle_pipeline(pipeline)
+    settings = {
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(options.batch_size),  # the engine's batch
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # as the lake writer (Spark's default is INT96)
+    }
+    with _session_conf(spark, settings):
+        files = _read_files(spark, paths)
+        listing = files.select("path", "length").collect()  # binaryFile reads no content for this
+        if not listing:
+            raise InputError("matches no input file", file=", ".join(inputs))
+        summary = ReprocessSummary(files=len(listing), nbytes=sum(row["length"] for row in listing))
+        now = datetime.now(UTC)
+        records = files.select("path", "content").mapInArrow(partial(_file_records, options.batch_size, options.kind), _RECORDS)
+        outcomes = apply_pipeline(
+            records, pipeline, record_id="record_id", arrival="arrival_ms", encoding="base64", batch_id=run_id, ingested_at=now
+        )
+        outcomes = replace(outcomes, frame=outcomes.frame.persist(StorageLevel.MEMORY_AND_DISK))
+        try:
+            _count(outcomes, summary)
+            curated: tuple[PartitionSummary, ...] = ()
+            if not options.dry_run:
+                table = spec.name.replace("-", "_")
+                written, partitions = _write(spark, outcomes, spec, root, table, run_id, now, options)
+                summary.written = written
+                if options.zone == "curated" and partitions:
+                    curated = _compact(spark, bundle, _storage_root(root), partitions)
+        finally:
+            outcomes.frame.unpersist()
+    summary.seconds = time.perf_counter() - started
+    return SparkRun(run_id=run_id, summary=summary, curated=curated)
+
+
+def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
+    """The active session, or a new one with ``master`` and ``conf``.
+
+    A local master started from here runs its Python workers on this interpreter (Spark's default is ``python3`` on
+    PATH, which may not have transform-core); under spark-submit, the submitted settings decide.
+    """
+    builder = SparkSession.builder.appName("transform-core spark-reprocess")
+    if master:
+        builder = builder.master(master)
+    started_here = "PYSPARK_GATEWAY_PORT" not in os.environ  # spark-submit starts the JVM itself and sets it
+    if started_here and (master or "local").startswith("local") and not os.environ.get("PYSPARK_PYTHON"):
+        os.environ["PYSPARK_PYTHON"] = sys.executable  # read when the context starts (the spark.pyspark.python conf is not)
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def default_run_id(inputs: Sequence[str], options: SparkReprocessOptions) -> str:
+    """``run-`` and a hash of the inputs, the spec path and the read options: the same command, the same files."""
+    identity = [sorted(inputs), os.path.abspath(options.spec), options.kind, options.batch_size]
+    return "run-" + hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
+
+def _read_files(spark: SparkSession, paths: list[str]) -> DataFrame:
+    try:
+        return spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(paths)
+    except AnalysisException as err:
+        raise InputError(str(err).splitlines()[0], file=", ".join(paths)) from err
+
+
+def _file_records(batch_size: int, kind: str | None, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Executors: each file's bytes as record batches (ids, base64 payloads, arrival times), as ``reprocess`` reads them."""
+    for batch in batches:
+        contents = batch.column("content")
+        for i, path in enumerate(batch.column("path").to_pylist()):
+            for chunk in read_file_batches(_plain_path(path), contents[i].as_py(), batch_size=batch_size, kind=kind):
+                records = chunk.batch
+                yield pa.RecordBatch.from_arrays(
+                    [
+                        pa.array(records.record_ids, pa.string()),
+                        pa.array(records.data, pa.string()),
+                        pa.array(records.arrival_ms, pa.int64()),
+                    ],
+                    names=["record_id", "data", "arrival_ms"],
+                )
+
+
+def _plain_path(uri: str) -> str:
+    """A ``file:`` URI as a local path, as ``reprocess`` names files (record ids hash the name); other URIs as they are."""
+    return unquote(urlsplit(uri).path) if uri.startswith("file:") else uri
+
+
+def _count(outcomes: SparkOutcomes, summary: ReprocessSummary) -> None:
+    """One action computes (and persists) every outcome; the counts by result and rule come back."""
+    for row in outcomes.frame.groupBy(RESULT, RULE).count().collect():
+        count = int(row["count"])
+        summary.records += count
+        if row[RESULT] == OK:
+            summary.ok += count
+        elif row[RESULT] == DROPPED:
+            summary.dropped += count
+        elif row[RESULT] == FAILED:
+            summary.failed += count
+            summary.reasons[row[RULE]] += count
+
+
+def _write(
+    spark: SparkSession,
+    outcomes: SparkOutcomes,
+    spec: PipelineSpec,
+    root: str,
+    table: str,
+    run_id: str,
+    now: datetime,
+    options: SparkReprocessOptions,
+) -> tuple[list[str], list[str]]:
+    """Write the run to its staging folder, then move it into the lake; the files written and the raw partitions."""
+    files = HadoopFiles(spark, root)
+    staging = f"{root.rstrip('/')}/_staging/spark-{table}-{run_id}"  # "_": no reader of the lake looks in there
+    files.delete(staging, recursive=True)  # a dead attempt's leftovers
+    valid = outcomes.valid
+    if options.repartition:
+        valid = valid.repartition(*outcomes.partition_keys)
+    parquet = valid.write.mode("overwrite").partitionBy(*outcomes.partition_keys).option("compression", "zstd")
+    parquet.option("maxRecordsPerFile", options.rows_per_file).parquet(f"{staging}/raw")
+    errors = outcomes.rejected.select(
+        F.col("record_id").alias("recordId"),
+        F.col("arrival_ms").alias("approximateArrivalTimestamp"),
+        F.col("raw_data").alias("rawData"),
+        F.col("reason"),
+        F.array(F.col("reason")).alias("reasons"),
+        F.lit(spec.name).alias("specName"),
+        F.lit(spec.version).alias("specVersion"),
+        F.lit(run_id).alias("batchId"),
+        F.lit(now.isoformat().replace("+00:00", "Z")).alias("errorTimestamp"),
+        *(F.lit(f"{now:%Y}").alias("year"), F.lit(f"{now:%m}").alias("month"), F.lit(f"{now:%d}").alias("day")),
+    )
+    # the lines of the lake writer's errors/ files, in the folder of the run's date; rejections are few: one writer
+    lines = errors.coalesce(1).write.mode("overwrite").partitionBy("year", "month", "day").option("ignoreNullFields", "false")
+    lines.option("maxRecordsPerFile", options.rows_per_file).json(f"{staging}/errors")
+    written, partitions = _commit(files, staging, root, table, run_id)
+    files.delete(staging, recursive=True)
+    return [_plain_path(path) for path in written], partitions
+
+
+def _commit(files: HadoopFiles, staging: str, root: str, table: str, run_id: str) -> tuple[list[str], list[str]]:
+    """Move the staged files into the lake under the run's names; remove the run's earlier files that were not replaced."""
+    written: list[str] = []
+    partitions: list[str] = []
+    for zone, staged_suffix, suffix in _STAGED:
+        staged_root, lake_root = files.qualify(f"{staging}/{zone}"), files.qualify(f"{root.rstrip('/')}/{zone}/{table}")
+        mine = re.compile(rf"part-{re.escape(run_id)}-[0-9]+{re.escape(suffix)}")
+        earlier = {path for path in files.list(lake_root) if mine.fullmatch(path.rsplit("/", 1)[-1])}
+        folders: dict[str, list[str]] = {}
+        for path in files.list(staged_root):
+            if path.endswith(staged_suffix):
+                folders.setdefault(path.removeprefix(staged_root + "/").rpartition("/")[0], []).append(path)
+        for folder, staged in sorted(folders.items()):
+            for n, path in enumerate(sorted(staged)):
+                dest = f"{lake_root}/{folder}/part-{run_id}-{n}{suffix}"
+                files.move(path, dest)
+                written.append(dest)
+                earlier.discard(dest)
+        for stale in sorted(earlier):
+            files.delete(stale)
+        if zone == "raw":
+            partitions = sorted(folders)
+    return written, partitions
+
+
+def _compact(spark: SparkSession, bundle: PipelineBundle, root: str, partitions: list[str]) -> tuple[PartitionSummary, ...]:
+    """Compact each partition the run wrote on an executor: one task per partition, each read whole by one worker."""
+    jobs = spark.sparkContext.parallelize(partitions, len(partitions))
+    return tuple(summary for part in jobs.map(partial(_compact_one, bundle, root)).collect() for summary in part)
+
+
+def _compact_one(bundle: PipelineBundle, root: str, partition: str) -> tuple[PartitionSummary, ...]:
+    return compact(load(bundle).spec, root, partitions=[partition]).partitions
+
+
+def _lake_root(spec: PipelineSpec, lake: str | None) -> str:
+    if lake is not None:
+        return lake
+    if spec.output.lake is None:
+        raise SpecError("spark-reprocess needs output.lake, or a lake root passed in", file=spec.spec_file, key="output.lake")
+    return str(spec.output.lake)
+
+
+def _absolute(path: str) -> str:
+    """Local paths absolute (Spark would resolve them against its own working folder); URIs as they are."""
+    return path if "://" in path or path.startswith("file:") else os.path.abspath(path)
+
+
+def _storage_root(root: str) -> str:
+    """The lake root as :mod:`transform_core.lake.storage` (the compactor) names it: a local path or ``s3://``."""
+    scheme = urlsplit(root).scheme
+    if scheme in ("s3", "s3a", "s3n"):
+        return "s3://" + root.split("://", 1)[1]
+    if scheme in ("", "file"):
+        return _plain_path(root)
+    raise ValueError(f"the curated zone is written through local folders and S3 only, not {scheme}:// ({root})")
+
+
+@contextlib.contextmanager
+def _session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Set SQL settings for the job, then put the caller's values back."""
+    before = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, old in before.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
