@@ -182,13 +182,16 @@ def _screen(
     )
     doubtful: set[int] = set()
     keys_in_text = dict(zip(flags["extra"], flags["extra_keys"], strict=True))
-    rows = _spaced(text, flags["blank"], payloads)
+    rows, gaps = _spaced(text, flags["blank"], payloads)
     if rows:
-        compact = [msgspec.json.format(cast(bytes, payloads[i]), indent=-1).decode() for i in rows]  # decoded rows
-        text = text.scatter(rows, compact)
-        for i, row_text in zip(rows, compact, strict=True):  # spacing hid keys from the count above
+        compact = [msgspec.json.format(cast(bytes, payloads[i]), indent=-1) for i in rows]  # decoded rows
+        compacted = pl.Series(compact, dtype=pl.Binary).cast(pl.String)  # valid UTF-8: formatted from decoded rows
+        text = compacted if len(rows) == len(text) else text.scatter(rows, compacted)
+        # whitespace between a key and its colon hid the key from the count above: count those again
+        recount = dict(zip(rows, compact, strict=True))
+        for i in rows if gaps is None else gaps:
             keys_in_text.pop(i, None)
-            if (in_text := row_text.count('":')) != counts[i]:
+            if (in_text := recount[i].count(b'":')) != counts[i]:
                 keys_in_text[i] = in_text
     candidates = sorted(i for i in keys_in_text if i not in doubtful)
     extras = set(candidates)
@@ -211,19 +214,21 @@ def _screen(
 _TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 
 
-def _spaced(text: pl.Series, blank: list[int], payloads: list[bytes | None]) -> list[int]:
-    """Of the rows holding whitespace, those where it may sit between tokens: their text needs compacting.
+def _spaced(text: pl.Series, blank: list[int], payloads: list[bytes | None]) -> tuple[list[int], list[int] | None]:
+    """Of the rows holding whitespace, those where it may sit between tokens (their text needs compacting),
+    and of those, the rows where it may sit between a key and its colon (None: any of them may).
 
     A decoded record is an object, so padding shows as a first or last byte other than a brace. A few
     rows are searched with Python's ``re`` (a Polars regex costs more to compile, per batch, than that);
     many (spaces inside strings are common) with Polars, whose regex scans ten times faster.
     """
     if len(blank) <= _FEW_BLANK_ROWS:
-        return [i for i in blank if _padded(payloads[i]) or _BETWEEN_TOKENS.search(payloads[i]) is not None]  # type: ignore[arg-type]
+        return [i for i in blank if _padded(payloads[i]) or _BETWEEN_TOKENS.search(payloads[i]) is not None], None  # type: ignore[arg-type]
     rows = pl.Series(blank, dtype=pl.UInt32)
     value = text.gather(rows)
     between = value.str.contains(_BETWEEN_TOKENS.pattern.decode()) | ~value.str.starts_with("{") | ~value.str.ends_with("}")
-    return rows.filter(between).to_list()
+    found = pl.DataFrame({"row": rows, "between": between, "gap": value.str.contains(r'"[ \t\n\r]+:')}).filter("between")
+    return found["row"].to_list(), found.filter("gap")["row"].to_list()
 
 
 def _padded(payload: bytes | None) -> bool:
