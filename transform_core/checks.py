@@ -166,7 +166,8 @@ class OutcomePlan:
             if info.format not in VECTORIZED_FORMATS:
                 inputs.append(python_format_failed(values(info), info.format).alias(f"_format{i}_failed"))
         for i, info in enumerate(self.schema.pattern_fields):
-            rows = [j for j, v in enumerate(values(info)) if type(v) is str and not v.isascii()] if decoded.non_ascii else []
+            field = values(info)
+            rows = [j for j in decoded.non_ascii if type(v := field[j]) is str and not v.isascii()]
             inputs.append(_python_pattern_failed(values(info), rows, info).alias(f"_pattern{i}_python"))
         for t, (table, key) in enumerate(zip(self.tables, self.bindings.enrich_keys, strict=True)):
             inputs.append(suffixes(values(key), table, key).alias(f"_suffix{t}"))

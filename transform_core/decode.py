@@ -46,7 +46,7 @@ class Decoded:
     reasons: list[str | None]  # rejection reason per record, None if decoded
     doubtful: list[int]  # rows the reference implementation decides
     not_base64: list[int]  # rows whose data is not base64 (it may hold any character)
-    non_ascii: bool  # some decoded record holds a non-ASCII character
+    non_ascii: list[int]  # the decoded records that may hold a non-ASCII value (raw, or escaped)
     undeclared: list[int]  # rows that may hold properties the schema does not declare (all others hold none)
     decoded: pl.Series  # Boolean "_decoded": the record decoded (its reason is None)
 
@@ -104,6 +104,12 @@ def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = Tru
         if not may_be_unset:
             return list(map(get, records))
         return [None if v is _UNSET else v for v in map(get, records)]
+    try:  # every record has the enclosing objects (a batch without rejections, required objects): one C pass
+        found = list(map(attrgetter(".".join(attrs)), records))
+    except AttributeError:  # some enclosing object is absent (None or UNSET): walk record by record
+        pass
+    else:
+        return [None if v is _UNSET else v for v in found]
     values = []
     for record in records:
         value = record
@@ -160,10 +166,11 @@ def _screen(
     reasons: list[str | None],
     schema: CompiledSchema,
     enriched: frozenset[str],
-) -> tuple[pl.Series, list[int], list[int], bool]:
+) -> tuple[pl.Series, list[int], list[int], list[int]]:
     """Compact the spaced records; find the doubtful ones, and those with top-level extras; one Polars pass."""
     if schema.root_is_raw:
-        return text, decoded.arg_true().to_list(), [], True
+        rows = decoded.arg_true().to_list()
+        return text, rows, [], rows
     counts = list(map(schema.key_counter, records))
     set_keys = pl.Series("set_keys", counts, dtype=pl.Int64)
     ok, value = pl.col("decoded"), pl.col("text")
@@ -176,7 +183,9 @@ def _screen(
             extra=pl.col("extra").arg_true().implode(),
             extra_keys=pl.col("text_keys").filter(pl.col("extra")).implode(),
             # an escape can hide a non-ASCII character in ASCII text
-            non_ascii=(ok & ((value.str.len_bytes() != value.str.len_chars()) | value.str.contains("\\", literal=True))).any(),
+            non_ascii=(ok & ((value.str.len_bytes() != value.str.len_chars()) | value.str.contains("\\", literal=True)))
+            .arg_true()
+            .implode(),
         )
         .row(0, named=True)
     )
@@ -208,7 +217,7 @@ def _screen(
         doubtful.update(i for i, value in enumerate(extract(records, attrs)) if value is not None)
     for name in enriched & schema.top_level:  # a declared property the enrichment overwrites
         doubtful.update(i for i, value in enumerate(extract(records, schema.fields[name].attrs)) if value is not None)
-    return text, sorted(i for i in doubtful if reasons[i] is None), sorted(extras), bool(flags["non_ascii"])
+    return text, sorted(i for i in doubtful if reasons[i] is None), sorted(extras), flags["non_ascii"]
 
 
 _TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta, timezone
 __all__ = [
     "DATE_POLARS",
     "DATE_TIME_POLARS",
+    "EMAIL_POLARS",
     "IPV4_POLARS",
     "FORMAT_CHECKS",
     "UUID_POLARS",
@@ -38,12 +39,16 @@ _TIME = r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])(\.[0-9]+)?([Zz]|([+-])([0
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"  # 0-255 without leading zeros, as ipaddress reads it
 _IPV4 = rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}"
+# Python's `\s` (str.isspace: Unicode 14 whitespace plus the separators \x1c-\x1f) spelled out, so that Rust's
+# regex, whose `\s` is Unicode White_Space without \x1c-\x1f, means the same.
+_PY_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
 
 # Rust-regex forms for Polars: `$` is end of text there, as `\Z` is in Python.
 DATE_TIME_POLARS = rf"^{_DATE}[Tt]{_TIME}$"
 DATE_POLARS = rf"^{_DATE}$"
 UUID_POLARS = rf"^{_UUID}$"
 IPV4_POLARS = rf"^{_IPV4}$"
+EMAIL_POLARS = rf"^[^@{_PY_SPACE}]+@[^@{_PY_SPACE}.]+(\.[^@{_PY_SPACE}.]+)+$"
 
 _DATE_TIME_RE = re.compile(rf"{_DATE}[Tt]{_TIME}\Z")
 _DATE_RE = re.compile(rf"{_DATE}\Z")

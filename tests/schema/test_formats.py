@@ -40,7 +40,16 @@ def test_ipv4_is_what_ipaddress_accepts(value: str) -> None:
     assert is_ipv4(value) == ipaddress_accepts(value)
 
 
-@given(values=st.lists(st.one_of(IPV4, DATE_TIMES, st.uuids().map(str), st.text(max_size=12)), max_size=30))
+SPACES = "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "\u180e\u200b\ufeff"  # and three that are not
+EMAILS = st.builds(
+    "{}@{}{}".format,
+    st.text(st.sampled_from("ab.@" + SPACES), min_size=0, max_size=3),
+    st.text(st.sampled_from("cd." + SPACES + "é"), min_size=0, max_size=3),
+    st.lists(st.text(st.sampled_from("ef@" + SPACES), max_size=2).map(".{}".format), max_size=3).map("".join),
+)
+
+
+@given(values=st.lists(st.one_of(IPV4, DATE_TIMES, EMAILS, st.uuids().map(str), st.text(max_size=12)), max_size=30))
 def test_polars_formats_agree_with_python(values: list[str]) -> None:
     frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
     for fmt in VECTORIZED_FORMATS:
@@ -52,3 +61,9 @@ def test_polars_formats_agree_with_python(values: list[str]) -> None:
 def test_date_time_is_rfc3339_with_a_calendar(value: str) -> None:
     if is_date_time(value):
         assert value[10] in "Tt" and value[:4] != "0000" and value[-1] in "Zz0123456789"
+
+
+def test_polars_email_treats_every_python_space_as_python_does() -> None:
+    values = [f"a{c}b@c.d" for c in SPACES] + [f"ab@c.d{c}" for c in SPACES] + ["ab@c.d", "a@b", "é@ü.x"]
+    failed = pl.DataFrame({"v": values}).select(format_failed(pl.col("v"), "email")).to_series().to_list()
+    assert failed == [not FORMAT_CHECKS["email"](v) for v in values]
