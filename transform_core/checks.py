@@ -65,6 +65,7 @@ class OutcomePlan:
         checks.append(event_time_micros(value, present, arrival, spec.event_time).alias("_micros"))
         self.checks = checks
         self.outcome = self._outcome_exprs()
+        self.partition_keys = partition_exprs(pl.col("_stamp"), spec.partitioning.keys)
 
     def run(
         self, decoded: Decoded, record_ids: Sequence[str], arrival_ms: Sequence[int | None], source: pl.Series
@@ -84,7 +85,7 @@ class OutcomePlan:
             "result",
             "data",
             pl.Series("reason", reasons, dtype=pl.String),
-            *partition_exprs(pl.col("_stamp"), self.spec.partitioning.keys),
+            *self.partition_keys,
         )
 
     def _date_time(self, info: FieldInfo) -> pl.Expr:

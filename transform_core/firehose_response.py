@@ -9,6 +9,7 @@ them to the error prefix, where ``transform-core reprocess`` can pick them up.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -55,11 +56,11 @@ def build_response(
     """
     if not len(outcomes):
         return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
-    entry = _entry(partition_keys)
+    entry = _entry(tuple(partition_keys))
     if odd_rows is not None and not odd_rows and _plain(outcomes["record_id"]):
         # the usual batch: nothing to escape, so the whole body is one query, copied out once
         # (each new multi-megabyte Python buffer costs its page faults)
-        body: bytes = outcomes.select(_framed(entry).str.join(",")).to_series().cast(pl.Binary).item()
+        body: bytes = outcomes.select(_body(tuple(partition_keys))).to_series().cast(pl.Binary).item()
         if len(body) < limit:
             return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
         odd: list[int] = []
@@ -114,17 +115,19 @@ def _plain(texts: pl.Series) -> bool:
     return len(joined.translate(None, _ESCAPED_BYTES)) == len(joined)
 
 
-def _framed(entry: pl.Expr) -> pl.Expr:
-    """Entries with the response's opening on the first and its closing on the last: joined, the whole body."""
+@functools.cache
+def _body(partition_keys: tuple[str, ...]) -> pl.Expr:
+    """The whole body: the entries joined, the response's opening on the first and its closing on the last."""
     row = pl.int_range(pl.len())
     return pl.concat_str(
         pl.when(row == 0).then(pl.lit(_PREFIX.decode())).otherwise(pl.lit("")),
-        entry,
+        _entry(partition_keys),
         pl.when(row == pl.len() - 1).then(pl.lit(_SUFFIX.decode())).otherwise(pl.lit("")),
-    )
+    ).str.join(",")
 
 
-def _entry(partition_keys: Sequence[str]) -> pl.Expr:
+@functools.cache  # built once per key set: building an expression costs more than evaluating it on a small batch
+def _entry(partition_keys: tuple[str, ...]) -> pl.Expr:
     """One JSON response entry, for values that need no escaping."""
     metadata: list[pl.Expr] = [pl.lit(',"metadata":{"partitionKeys":{')]
     for i, key in enumerate(partition_keys):
