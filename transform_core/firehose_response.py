@@ -57,7 +57,11 @@ def build_response(
     if not len(outcomes):
         return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
     entry = _entry(tuple(partition_keys))
-    if odd_rows is not None and not odd_rows and _plain(outcomes["record_id"]):
+    if (
+        odd_rows is not None
+        and _plain(outcomes["record_id"])
+        and (not odd_rows or _plain(outcomes["data"].gather(list(odd_rows))))
+    ):
         # the usual batch: nothing to escape, so the whole body is one query, copied out once
         # (each new multi-megabyte Python buffer costs its page faults)
         body: bytes = outcomes.select(_body(tuple(partition_keys))).to_series().cast(pl.Binary).item()

@@ -629,3 +629,22 @@ def test_shedding_keeps_the_largest_prefix_that_fits() -> None:
 
     assert response.body == _expected_body(frame, source, keep=3)
     assert response.shed == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=outcome_frames(), data=st.data())
+def test_odd_rows_are_escaped_when_they_need_it(case: tuple[pl.DataFrame, list[str]], data: st.DataObject) -> None:
+    """Rows whose data is not base64 (any text) are escaped where needed, whichever way the body is built."""
+    frame, source = case
+    failed = [i for i, r in enumerate(frame["result"].to_list()) if r != OK]
+    odd = data.draw(st.lists(st.sampled_from(failed), unique=True) if failed else st.just([]), label="odd rows")
+    texts = data.draw(st.lists(st.text(alphabet='ab"\\\x00\x1f\té\u2028', max_size=6), min_size=len(odd), max_size=len(odd)))
+    source = list(source)
+    for i, text in zip(odd, texts, strict=True):
+        source[i] = text
+    data_column = [d if r == OK else s for d, r, s in zip(frame["data"], frame["result"], source, strict=True)]
+    frame = frame.with_columns(pl.Series("data", data_column, dtype=pl.String))
+
+    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, odd_rows=odd)
+
+    assert response.body == _expected_body(frame, source, keep=len(frame))
