@@ -74,11 +74,14 @@ class RecordBatch:
             data = list(map(_DATA, records))
         except KeyError:
             data = [r.get("data") for r in records]
-        if not all(type(d) is str for d in data):
+        # the checks below are C-level passes (map, set, min, max): no Python frame per record
+        if data and set(map(type, data)) != {str}:
             data = [d if isinstance(d, str) else "" for d in data]  # a record without data fails, alone
         arrival = list(map(_ARRIVAL, records))
         # Firehose sends epoch milliseconds; anything else (Kinesis metadata, ISO text) takes the slow path
-        if not all(type(a) is int and -_ARRIVAL_BOUND_MS <= a <= _ARRIVAL_BOUND_MS for a in arrival):
+        if arrival and not (
+            set(map(type, arrival)) == {int} and min(arrival) >= -_ARRIVAL_BOUND_MS and max(arrival) <= _ARRIVAL_BOUND_MS
+        ):
             arrival = [_arrival_ms(r) for r in records]
         return cls(record_ids=record_ids, data=data, arrival_ms=arrival)
 
