@@ -76,7 +76,7 @@ class OutcomePlan:
         # eager passes: without common subexpressions left to find, the lazy optimizer only costs time
         frame = frame.with_columns(self.parsed.values()).with_columns(self.checks).select(self.outcome)
         reasons = decoded.reasons
-        suspects = [i for i, suspect in enumerate(frame["_suspect"].to_list()) if suspect]
+        suspects = frame["_suspect"].arg_true().to_list()
         if suspects:
             for i, row in zip(suspects, frame[suspects].iter_rows(named=True), strict=True):
                 reasons[i] = self._first_failure(row, i, values)

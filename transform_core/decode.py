@@ -78,7 +78,10 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
                 records[i] = decode(payload)
             except errors as err:
                 reasons[i] = _reason(err, schema)
-    decoded = pl.Series("_decoded", [r is None for r in reasons], dtype=pl.Boolean)
+    if reasons.count(None) == len(reasons):  # the usual batch: a C-level count, no list of booleans
+        decoded = pl.repeat(True, len(reasons), dtype=pl.Boolean, eager=True).alias("_decoded")
+    else:
+        decoded = pl.Series("_decoded", [r is None for r in reasons], dtype=pl.Boolean)
     text, doubtful, extras, non_ascii = _screen(text, decoded, payloads, records, reasons, schema, enriched)
     not_base64 = [i for i, reason in enumerate(reasons) if reason is _BASE64_REASON] if raw.null_count() else []
     return Decoded(
