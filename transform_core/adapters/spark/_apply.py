@@ -28,9 +28,9 @@ from transform_core.adapters.spark._types import spark_schema
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.engine import Pipeline
 from transform_core.errors import SpecError
-from transform_core.lake.columns import SOURCE_RECORD_ID, lake_columns, table_dtypes
+from transform_core.lake.columns import SOURCE_RECORD_ID, LakeColumns, lake_columns, table_dtypes
 
-__all__ = ["SparkOutcomes", "apply_pipeline", "column"]
+__all__ = ["SparkOutcomes", "apply_pipeline", "column", "outcome_schema"]
 
 _GENERATED_ID = "__transform_core_id"
 _INTEGERS = (T.LongType, T.IntegerType, T.ShortType, T.ByteType)
@@ -116,6 +116,18 @@ def apply_pipeline(
     selected = records.select(
         column(record_id).cast("string").alias(INPUT[0]), payload.alias(INPUT[1]), _arrival(types, arrival).alias(INPUT[2])
     )
+    plan = FramePlan(base64=encoding == "base64", batch_id=batch_id, ingested_at=ingested_at or datetime.now(UTC))
+    lake, schema = outcome_schema(pipeline)
+    frame = selected.mapInArrow(partial(outcome_batches, bundle_pipeline(pipeline), plan), schema)
+    return SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
+
+
+def outcome_schema(pipeline: Pipeline) -> tuple[LakeColumns, T.StructType]:
+    """The pipeline's lake columns and the Spark schema of its outcome rows.
+
+    Raises:
+        SpecError: a schema property has the name of an outcome column (``_result``, ``_reason``, …).
+    """
     spec = pipeline.spec
     lake = lake_columns(spec, table_dtypes(spec))
     for name in lake.dtypes:
@@ -125,10 +137,7 @@ def apply_pipeline(
                 file=spec.schema_file,
                 key=f"/properties/{name}",
             )
-    plan = FramePlan(base64=encoding == "base64", batch_id=batch_id, ingested_at=ingested_at or datetime.now(UTC))
-    schema = spark_schema(outcome_columns(lake.dtypes))
-    frame = selected.mapInArrow(partial(outcome_batches, bundle_pipeline(pipeline), plan), schema)
-    return SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
+    return lake, spark_schema(outcome_columns(lake.dtypes))
 
 
 def column(name: str) -> Column:

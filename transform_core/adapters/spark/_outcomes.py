@@ -22,7 +22,7 @@ from transform_core.lake.columns import BATCH_ID, INGESTED_AT, SOURCE_RECORD_ID,
 from transform_core.lake.rows import ROW
 from transform_core.schema import rule_id
 
-__all__ = ["ARRIVAL", "INPUT", "OUTCOME", "RAW_DATA", "REASON", "RESULT", "RULE", "FramePlan", "outcome_batches"]
+__all__ = ["ARRIVAL", "INPUT", "OUTCOME", "RAW_DATA", "REASON", "RESULT", "RULE", "FramePlan", "OutcomeRun", "outcome_batches"]
 
 RESULT, REASON, RULE, RAW_DATA, ARRIVAL = "_result", "_reason", "_rule", "_raw_data", "_arrival_ms"
 #: Columns an outcome row has besides the lake columns (null where they do not apply).
@@ -53,24 +53,40 @@ def outcome_columns(lake: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
 
 def outcome_batches(bundle: PipelineBundle, plan: FramePlan, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The ``mapInArrow`` function: each input batch through the engine, as one outcome row per record."""
-    loaded = load(bundle)
-    dtypes = outcome_columns(loaded.columns.dtypes)
-    schema = arrow_schema(dtypes)
+    run = OutcomeRun(bundle, plan)
     for batch in batches:
         if batch.num_rows:
-            frame = _outcomes(loaded, plan, cast(pl.DataFrame, pl.from_arrow(batch)), dtypes)
-            yield from frame.to_arrow().cast(schema).to_batches()
+            yield from run.arrow(_record_batch(cast(pl.DataFrame, pl.from_arrow(batch)), base64=plan.base64))
 
 
-def _outcomes(loaded: Loaded, plan: FramePlan, records: pl.DataFrame, dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
+class OutcomeRun:
+    """One executor task's outcomes: the process's pipeline (loaded on first use) applied batch by batch."""
+
+    def __init__(self, bundle: PipelineBundle, plan: FramePlan) -> None:
+        self.loaded = load(bundle)
+        self.plan = plan
+        self.dtypes = outcome_columns(self.loaded.columns.dtypes)
+        self.schema = arrow_schema(self.dtypes)
+
+    def arrow(self, batch: RecordBatch) -> list[pa.RecordBatch]:
+        """The batch's outcome rows as Arrow batches of :attr:`schema` (Spark takes 32-bit offsets only)."""
+        table = _outcomes(self.loaded, self.plan, batch, self.dtypes).to_arrow().cast(self.schema)
+        batches: list[pa.RecordBatch] = table.to_batches()
+        return batches
+
+
+def _record_batch(records: pl.DataFrame, *, base64: bool) -> RecordBatch:
     record_id, data, arrival = (records.get_column(name) for name in INPUT)
-    if not plan.base64:
+    if not base64:
         data = (data if data.dtype == pl.Binary else data.cast(pl.Binary)).bin.encode("base64")
-    batch = RecordBatch(
+    return RecordBatch(
         record_ids=record_id.fill_null("").to_list(),
         data=data.fill_null("").to_list(),  # a null payload is a record too: the engine rejects it
         arrival_ms=[_plausible(ms) for ms in arrival.to_list()],  # the bounds RecordBatch applies to Firehose's
     )
+
+
+def _outcomes(loaded: Loaded, plan: FramePlan, batch: RecordBatch, dtypes: dict[str, pl.DataType]) -> pl.DataFrame:
     result = loaded.pipeline.process(batch, respond=False)
     outcomes = result.outcomes.with_row_index(ROW)
     ok = outcomes.filter(pl.col("result") == OK)

@@ -3,7 +3,8 @@
 1. Driver: the spec is loaded (a bad spec or table fails here, before any Spark work) and Spark's ``binaryFile``
    source lists the inputs.
 2. Executors: each input file's bytes become records through :mod:`transform_core.inputs` (the kinds and record
-   ids of ``transform-core reprocess``), then go through :func:`~transform_core.adapters.spark.apply_pipeline`.
+   ids of ``transform-core reprocess``), and each chunk goes through the engine in the same Python worker, as in
+   :func:`~transform_core.adapters.spark.apply_pipeline`.
 3. The outcomes are persisted once and counted by result and rule.
 4. Spark writes the Ok rows with ``partitionBy`` (Parquet, ZSTD) and the rejections (JSON lines) to the run's
    staging folder, ``<lake>/_staging/spark-<table>-<run id>/``.
@@ -23,7 +24,7 @@ import re
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Literal
@@ -35,10 +36,10 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from transform_core.adapters.spark._apply import SparkOutcomes, apply_pipeline
+from transform_core.adapters.spark._apply import SparkOutcomes, outcome_schema
 from transform_core.adapters.spark._bundle import PipelineBundle, bundle_pipeline, load
 from transform_core.adapters.spark._hadoop import HadoopFiles
-from transform_core.adapters.spark._outcomes import RESULT, RULE
+from transform_core.adapters.spark._outcomes import RESULT, RULE, FramePlan, OutcomeRun
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.engine import load_pipeline
 from transform_core.errors import SpecError
@@ -50,7 +51,6 @@ from transform_core.spec import PipelineSpec
 __all__ = ["SparkReprocessOptions", "SparkRun", "default_run_id", "spark_reprocess", "spark_session"]
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")  # as the lake writer's batch ids: it names files
-_RECORDS = "record_id string, data string, arrival_ms long"
 _STAGED = (("raw", ".parquet", ".parquet"), ("errors", ".json", ".ndjson"))  # zone, Spark's suffix, the lake's
 
 
@@ -101,6 +101,7 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
     if options.zone == "curated" and not options.dry_run:
         _storage_root(root)  # fail now, not after the raw write
     bundle = bundle_pipeline(pipeline)
+    lake, schema = outcome_schema(pipeline)
     settings = {
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(options.batch_size),  # the engine's batch
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # as the lake writer (Spark's default is INT96)
@@ -112,11 +113,11 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
             raise InputError("matches no input file", file=", ".join(inputs))
         summary = ReprocessSummary(files=len(listing), nbytes=sum(row["length"] for row in listing))
         now = datetime.now(UTC)
-        records = files.select("path", "content").mapInArrow(partial(_file_records, options.batch_size, options.kind), _RECORDS)
-        outcomes = apply_pipeline(
-            records, pipeline, record_id="record_id", arrival="arrival_ms", encoding="base64", batch_id=run_id, ingested_at=now
-        )
-        outcomes = replace(outcomes, frame=outcomes.frame.persist(StorageLevel.MEMORY_AND_DISK))
+        plan = FramePlan(base64=True, batch_id=run_id, ingested_at=now)
+        # reading and processing in one Python stage: records never make a round trip through the JVM
+        read = partial(_file_outcomes, bundle, plan, options.batch_size, options.kind)
+        frame = files.select("path", "content").mapInArrow(read, schema).persist(StorageLevel.MEMORY_AND_DISK)
+        outcomes = SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
         try:
             _count(outcomes, summary)
             curated: tuple[PartitionSummary, ...] = ()
@@ -150,8 +151,11 @@ def spark_session(master: str | None = None, conf: Mapping[str, str] | None = No
 
 
 def default_run_id(inputs: Sequence[str], options: SparkReprocessOptions) -> str:
-    """``run-`` and a hash of the inputs, the spec path and the read options: the same command, the same files."""
-    identity = [sorted(inputs), os.path.abspath(options.spec), options.kind, options.batch_size]
+    """``run-`` and a hash of the inputs, the spec's path and the read options: the same command, the same files.
+
+    The spec's path, not its content: rerunning after a fix to the spec or a table replaces the earlier run's output.
+    """
+    identity = [sorted(_absolute(path) for path in inputs), _absolute(options.spec), options.kind, options.batch_size]
     return "run-" + hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
 
@@ -162,21 +166,16 @@ def _read_files(spark: SparkSession, paths: list[str]) -> DataFrame:
         raise InputError(str(err).splitlines()[0], file=", ".join(paths)) from err
 
 
-def _file_records(batch_size: int, kind: str | None, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Executors: each file's bytes as record batches (ids, base64 payloads, arrival times), as ``reprocess`` reads them."""
+def _file_outcomes(
+    bundle: PipelineBundle, plan: FramePlan, batch_size: int, kind: str | None, batches: Iterable[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    """Executors: each file's records, read as ``reprocess`` reads them (same kinds, same ids), through the engine."""
+    run = OutcomeRun(bundle, plan)
     for batch in batches:
         contents = batch.column("content")
         for i, path in enumerate(batch.column("path").to_pylist()):
             for chunk in read_file_batches(_plain_path(path), contents[i].as_py(), batch_size=batch_size, kind=kind):
-                records = chunk.batch
-                yield pa.RecordBatch.from_arrays(
-                    [
-                        pa.array(records.record_ids, pa.string()),
-                        pa.array(records.data, pa.string()),
-                        pa.array(records.arrival_ms, pa.int64()),
-                    ],
-                    names=["record_id", "data", "arrival_ms"],
-                )
+                yield from run.arrow(chunk.batch)
 
 
 def _plain_path(uri: str) -> str:
