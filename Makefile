@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Use the machine's Python; never download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: env demo test lint bench bench-reprocess clean
+.PHONY: env demo test lint bench bench-reprocess bench-spark clean
 
 env:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
@@ -36,6 +36,11 @@ bench: env
 # kept out of `bench`); JSON under benchmarks/results/, input cached under benchmarks/.cache/.
 bench-reprocess: env
 	$(BIN)/python -m benchmarks.reprocess_bench
+
+# spark-reprocess on local[N] next to reprocess on the same million records (about 6 minutes: three rounds, each
+# starting a JVM twice); JSON under benchmarks/results/. See docs/spark.md.
+bench-spark: env
+	$(BIN)/python -m benchmarks.spark_bench
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis .benchmarks benchmarks/.cache

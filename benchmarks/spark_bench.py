@@ -1,0 +1,246 @@
+"""``python -m benchmarks.spark_bench``: spark-reprocess on local Spark next to the single-machine reprocess, same input.
+
+The input is ``benchmarks.reprocess_bench``'s: about a million IoT records (2% invalid) as four NDJSON files, generated
+once and cached under ``benchmarks/.cache/``. Each contender runs in a fresh process, timed from process start to exit
+(so the JVM's start is in Spark's time), while a sampler thread watches the process tree's memory; rounds interleave
+the contenders, and the table shows medians:
+
+- ``reprocess``: :func:`transform_core.reprocess.reprocess` writing a lake, one worker process per core;
+- ``spark local[N]``: :func:`transform_core.adapters.spark.job.spark_reprocess` on a ``local[N]`` session (N = cores)
+  writing a lake (raw zone, Parquet with ``partitionBy``, then the run's files moved in);
+- ``spark local[N] dry run``: the same, counting only.
+
+Every contender's ok / failed / dropped counts must agree. The table goes to stdout, the JSON to
+``benchmarks/results/spark-<UTC time>.json``. See docs/spark.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks.reprocess_bench import (
+    CACHE,
+    FILES,
+    RECORDS,
+    RESULTS,
+    SMOKE_RECORDS,
+    SPEC,
+    TreeSampler,
+    check_counts,
+    dataset,
+    run_transform_core,
+)
+
+__all__ = ["contenders", "main", "measure", "run_contender", "run_spark"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SPARK_MEMORY = "4g"  # the local driver JVM holds the executors and the persisted outcomes
+
+
+def _cpus() -> int:
+    return os.cpu_count() or 1
+
+
+def contenders() -> tuple[str, ...]:
+    """Contender names in table order."""
+    return ("reprocess", f"spark local[{_cpus()}]", f"spark local[{_cpus()}] dry run")
+
+
+def run_spark(files: Sequence[Path], out: Path, *, dry_run: bool, master: str) -> dict[str, Any]:
+    """``spark_reprocess`` over ``files`` on a new ``master`` session, writing a lake under ``out``; counts and timings."""
+    started = time.perf_counter()
+    from transform_core.adapters.spark.job import SparkReprocessOptions, spark_reprocess, spark_session
+
+    conf = {"spark.driver.memory": SPARK_MEMORY, "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+    spark = spark_session(master, conf)
+    spark.sparkContext.setLogLevel("ERROR")
+    session_s = time.perf_counter() - started
+    try:
+        options = SparkReprocessOptions(spec=str(SPEC), lake=str(out / "lake"), run_id="bench", dry_run=dry_run)
+        summary = spark_reprocess(spark, [str(f) for f in files], options).summary
+    finally:
+        spark.stop()
+    counts = {"records": summary.records, "ok": summary.ok, "failed": summary.failed, "dropped": summary.dropped}
+    return {**counts, "files_written": len(summary.written), "session_s": session_s}
+
+
+def run_contender(name: str, files: Sequence[Path], out: Path) -> dict[str, Any]:
+    """Run one contender by its table name."""
+    if name == "reprocess":
+        return run_transform_core(files, out, dry_run=False)
+    return run_spark(files, out, dry_run=name.endswith("dry run"), master=name.split()[1])
+
+
+def measure(name: str, files: Sequence[Path], out: Path) -> dict[str, Any]:
+    """Run a contender in a fresh process: wall seconds (start to exit), its counts and timings, the tree's memory."""
+    command = [sys.executable, "-m", "benchmarks.spark_bench", "child", name, str(out), *map(str, files)]
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=stderr)
+        sampler = TreeSampler(process.pid)
+        sampler.start()
+        returncode = process.wait()
+        wall = time.perf_counter() - started
+        sampler.stop()
+        stdout.seek(0)
+        stderr.seek(0)
+        if returncode != 0:
+            raise RuntimeError(f"{name} failed ({returncode}):\n{stderr.read().decode(errors='replace')[-3000:]}")
+        result: dict[str, Any] = json.loads(stdout.read().decode().strip().splitlines()[-1])
+    return {**result, "wall_s": wall, "tree_peak_rss_mb": sampler.tree_peak_mb, "processes": sampler.processes}
+
+
+def _child(argv: list[str]) -> None:
+    """``child NAME OUT FILE...``: run one contender, print its counts and in-process seconds as a JSON line."""
+    name, out, *files = argv
+    started = time.perf_counter()
+    result = run_contender(name, [Path(f) for f in files], Path(out))
+    sys.stdout.write(json.dumps({**result, "run_s": time.perf_counter() - started}) + "\n")
+
+
+def medians(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per contender: the counts of its first round and the median of every timing and memory figure."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name in rounds[0]:
+        runs = [r[name] for r in rounds]
+        summary[name] = dict(runs[0])
+        for key in ("wall_s", "run_s", "session_s", "tree_peak_rss_mb"):
+            if key in runs[0]:
+                summary[name][key] = statistics.median(run[key] for run in runs)
+    return summary
+
+
+def format_table(results: dict[str, dict[str, Any]], input_bytes: int) -> str:
+    """A Markdown table of medians: wall and in-process time, Spark's session start, throughput, ratio, memory."""
+    base = results["reprocess"]["wall_s"]
+    header = (
+        "contender",
+        "records",
+        "wall s",
+        "run s",
+        "session start s",
+        "rec/s",
+        "MB/s",
+        "wall vs reprocess",
+        "tree peak RSS MB",
+    )
+    rows = [header]
+    for name, r in results.items():
+        session = f"{r['session_s']:.1f}" if "session_s" in r else "–"
+        rows.append(
+            (
+                name,
+                f"{r['records']:,}",
+                f"{r['wall_s']:.1f}",
+                f"{r['run_s']:.1f}",
+                session,
+                f"{r['records'] / r['wall_s']:,.0f}",
+                f"{input_bytes / 1e6 / r['wall_s']:.1f}",
+                f"{r['wall_s'] / base:.2f}×",
+                f"{r['tree_peak_rss_mb']:,.0f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |"
+        for row in rows
+    ]
+    rule = "|" + "|".join("-" * (w + 1) + ("-" if i == 0 else ":") for i, w in enumerate(widths)) + "|"
+    return "\n".join([lines[0], rule, *lines[1:]])
+
+
+LEGEND = """\
+Medians over {rounds} interleaved round(s). wall s: process start to exit (interpreter, imports and for Spark the JVM
+included); run s: inside the process; session start s: building the SparkSession (JVM start), part of run s.
+rec/s and MB/s use wall s and the input files' bytes. wall vs reprocess: this row's wall time over reprocess's (>1:
+slower). tree peak RSS: the largest sum of VmRSS over the process tree at one sample (Spark's JVM included)."""
+
+
+def _log(message: str) -> None:
+    sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate (or reuse) the input, run the contenders in fresh processes, print the table, write the JSON."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["child"]:
+        _child(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.spark_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--records", type=int, default=None, help=f"records in the input (default {RECORDS:,}; smoke {SMOKE_RECORDS:,})"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table shows medians (default 3)")
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_RECORDS:,} records, one round: checks the machinery only")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON results")
+    args = parser.parse_args(argv)
+    records = args.records or (SMOKE_RECORDS if args.smoke else RECORDS)
+    rounds = 1 if args.smoke else args.rounds
+    _log(f"input: {records:,} records over {FILES} files (generated once, cached under {CACHE})")
+    files = dataset(records, FILES)
+    input_bytes = sum(f.stat().st_size for f in files)
+    load_before = os.getloadavg()
+    runs: list[dict[str, dict[str, Any]]] = []
+    with tempfile.TemporaryDirectory(prefix="spark-bench-") as scratch:
+        for n in range(rounds):
+            runs.append({})
+            for i, name in enumerate(contenders()):
+                _log(f"round {n + 1}/{rounds}: {name} …")
+                runs[-1][name] = measure(name, files, Path(scratch) / f"out-{n}-{i}")
+                _log(f"{name}: {runs[-1][name]['wall_s']:.1f} s")
+            check_counts(runs[-1])
+    load = {"before": load_before, "after": os.getloadavg()}
+    results = medians(runs)
+    print(format_table(results, input_bytes))
+    print()
+    first = results["reprocess"]
+    print(
+        f"{records:,} records, {input_bytes / 1e6:.0f} MB of NDJSON in {len(files)} files; ok {first['ok']:,}, rejected "
+        f"{first['failed']:,}, dropped {first['dropped']:,}; {_cpus()} CPUs, load average {load['before'][0]:.2f} before and "
+        f"{load['after'][0]:.2f} after (other work on the machine skews every row)"
+    )
+    print(LEGEND.format(rounds=rounds))
+    path = _write_json(args.results, runs, results, records, input_bytes, smoke=args.smoke, load=load)
+    _log(f"results: {path}")
+    return 0
+
+
+def _write_json(
+    folder: Path,
+    runs: list[dict[str, dict[str, Any]]],
+    results: dict[str, dict[str, Any]],
+    records: int,
+    input_bytes: int,
+    *,
+    smoke: bool,
+    load: dict[str, Any],
+) -> Path:
+    from benchmarks.report import machine
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / time.strftime("spark-%Y%m%dT%H%M%SZ.json", time.gmtime())
+    document = {
+        "machine": machine(),
+        "smoke": smoke,
+        "input": {"records": records, "files": FILES, "bytes": input_bytes},
+        "load_average": load,
+        "medians": results,
+        "rounds": runs,
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
