@@ -17,6 +17,7 @@ Every contender's ok / failed / dropped counts must agree. The table goes to std
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import statistics
@@ -232,6 +233,8 @@ def _write_json(
     path = folder / time.strftime("spark-%Y%m%dT%H%M%SZ.json", time.gmtime())
     document = {
         "machine": machine(),
+        "pyspark": importlib.metadata.version("pyspark"),
+        "java": subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr.splitlines()[:1],
         "smoke": smoke,
         "input": {"records": records, "files": FILES, "bytes": input_bytes},
         "load_average": load,
