@@ -37,6 +37,7 @@ from benchmarks.reprocess_bench import (
     SMOKE_RECORDS,
     SPEC,
     TreeSampler,
+    _log,
     check_counts,
     dataset,
     run_transform_core,
@@ -165,11 +166,6 @@ Medians over {rounds} interleaved round(s). wall s: process start to exit (inter
 included); run s: inside the process; session start s: building the SparkSession (JVM start), part of run s.
 rec/s and MB/s use wall s and the input files' bytes. wall vs reprocess: this row's wall time over reprocess's (>1:
 slower). tree peak RSS: the largest sum of VmRSS over the process tree at one sample (Spark's JVM included)."""
-
-
-def _log(message: str) -> None:
-    sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
-    sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

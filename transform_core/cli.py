@@ -129,25 +129,14 @@ def _add_reprocess(commands: argparse._SubParsersAction[argparse.ArgumentParser]
             "duplicating."
         ),
     )
-    job.add_argument("inputs", nargs="+", metavar="INPUT", help="files, globs, folders or s3://bucket/prefix URIs")
-    job.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
-    job.add_argument(
-        "--lake",
-        "--out",
-        dest="out",
-        metavar="ROOT",
-        help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)",
+    _add_job_options(
+        job,
+        inputs="files, globs, folders or s3://bucket/prefix URIs",
+        spec="pipeline spec (YAML or JSON)",
+        lake="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)",
+        batch_size="records per pipeline call (default: 50000)",
     )
-    job.add_argument("--dry-run", action="store_true", help="validate and count only; write nothing")
     job.add_argument("--workers", type=_positive_int, default=None, metavar="N", help="processes (default: one per core)")
-    job.add_argument(
-        "--batch-size", type=_positive_int, default=50_000, metavar="N", help="records per pipeline call (default: 50000)"
-    )
-    job.add_argument(
-        "--kind",
-        choices=["ndjson", "firehose-backup", "processing-failed", "errors"],
-        help="input format for every file (default: detected per file from its first line)",
-    )
     job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     job.add_argument("--quiet", action="store_true", help="no progress line")
     job.set_defaults(run=_run_reprocess)
@@ -171,6 +160,20 @@ def _run_reprocess(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     _print_summary(summary, dry_run=args.dry_run)
     return 0
+
+
+def _add_job_options(job: argparse.ArgumentParser, *, inputs: str, spec: str, lake: str, batch_size: str) -> None:
+    """The options reprocess and spark-reprocess share: what to read, with which spec, where to write."""
+    job.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs)
+    job.add_argument("--spec", required=True, metavar="PATH", help=spec)
+    job.add_argument("--lake", "--out", dest="out", metavar="ROOT", help=lake)
+    job.add_argument("--dry-run", action="store_true", help="validate and count only; write nothing")
+    job.add_argument("--batch-size", type=_positive_int, default=50_000, metavar="N", help=batch_size)
+    job.add_argument(
+        "--kind",
+        choices=["ndjson", "firehose-backup", "processing-failed", "errors"],
+        help="input format for every file (default: detected per file from its first line)",
+    )
 
 
 def _print_summary(summary: ReprocessSummary, *, dry_run: bool) -> None:
@@ -206,14 +209,12 @@ def _add_spark_reprocess(commands: argparse._SubParsersAction[argparse.ArgumentP
             "(--master, default local[*]) or through spark-submit. See docs/spark.md."
         ),
     )
-    job.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or Hadoop globs; local paths or URIs")
-    job.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON), a local file on the driver")
-    job.add_argument(
-        "--lake",
-        "--out",
-        dest="out",
-        metavar="ROOT",
-        help="lake root: a folder, s3://bucket/prefix (s3a://, hdfs://, …) (default: the spec's output.lake)",
+    _add_job_options(
+        job,
+        inputs="files, folders or Hadoop globs; local paths or URIs",
+        spec="pipeline spec (YAML or JSON), a local file on the driver",
+        lake="lake root: a folder, s3://bucket/prefix (s3a://, hdfs://, …) (default: the spec's output.lake)",
+        batch_size="records per engine call and per input chunk; record ids depend on it, as in reprocess (default: 50000)",
     )
     job.add_argument(
         "--run-id",
@@ -227,19 +228,6 @@ def _add_spark_reprocess(commands: argparse._SubParsersAction[argparse.ArgumentP
         default="raw",
         help="raw (default): write the raw zone; curated: then compact the partitions this run wrote into curated/ "
         "(dedupe, time order, one Spark task per partition; local or S3 lakes)",
-    )
-    job.add_argument("--dry-run", action="store_true", help="validate and count only; write nothing")
-    job.add_argument(
-        "--batch-size",
-        type=_positive_int,
-        default=50_000,
-        metavar="N",
-        help="records per engine call and per input chunk; record ids depend on it, as in reprocess (default: 50000)",
-    )
-    job.add_argument(
-        "--kind",
-        choices=["ndjson", "firehose-backup", "processing-failed", "errors"],
-        help="input format for every file (default: detected per file from its first line)",
     )
     job.add_argument(
         "--rows-per-file", type=_positive_int, default=250_000, metavar="N", help="most rows per Parquet file (default: 250000)"
