@@ -62,6 +62,17 @@ def test_a_run_id_that_cannot_name_a_file_is_refused_before_spark_work(tmp_path:
         spark_reprocess(NoSpark(), [str(tmp_path)], SparkReprocessOptions(spec=str(SPEC), run_id="../x"))  # type: ignore[arg-type]
 
 
+def test_a_property_named_like_an_outcome_column_is_a_spec_error(tmp_path: Path) -> None:
+    from transform_core import load_pipeline
+    from transform_core.adapters.spark._apply import outcome_schema
+
+    schema = {"type": "object", "properties": {"t": {"type": "string"}, "_reason": {"type": "string"}}}
+    pipeline = load_pipeline({"version": 1, "name": "x", "schema": schema, "event_time": {"field": "t"}})
+    with pytest.raises(SpecError, match="'_reason' has the name of a column the Spark adapter adds") as raised:
+        outcome_schema(pipeline)
+    assert raised.value.key == "/properties/_reason"
+
+
 CHILD = """
 import sys
 import transform_core.adapters.firehose
