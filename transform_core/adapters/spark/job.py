@@ -88,7 +88,8 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
     Raises:
         SpecError: the spec or a reference table is invalid (before any Spark work), or no lake root.
         InputError: an input does not exist or matches no file.
-        ValueError: a run id that is not a plain name, or ``zone="curated"`` on a lake outside local folders and S3.
+        ValueError: a run id or table name that is not a plain name, or ``zone="curated"`` on a lake outside local
+            folders and S3.
     """
     started = time.perf_counter()
     pipeline = load_pipeline(options.spec)
@@ -97,6 +98,9 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
     run_id = options.run_id or default_run_id(paths, options)
     if not _RUN_ID.fullmatch(run_id):
         raise ValueError(f"run id must be a plain name (letters, digits, '.', '_', '=', '-'), got {run_id!r}")
+    table = spec.name.replace("-", "_")  # the lake writer's table name
+    if not _RUN_ID.fullmatch(table):
+        raise ValueError(f"the table name {table!r} (from the spec's name) must be a plain name to name folders")
     root = _absolute(_lake_root(spec, options.lake))
     if options.zone == "curated" and not options.dry_run:
         _storage_root(root)  # fail now, not after the raw write
@@ -122,7 +126,6 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
             _count(outcomes, summary)
             curated: tuple[PartitionSummary, ...] = ()
             if not options.dry_run:
-                table = spec.name.replace("-", "_")
                 written, partitions = _write(spark, outcomes, spec, root, table, run_id, now, options)
                 summary.written = written
                 if options.zone == "curated" and partitions:
