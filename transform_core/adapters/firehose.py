@@ -21,9 +21,13 @@ from typing import Any
 
 import orjson
 
-from transform_core.engine import BatchResult, Pipeline, load_pipeline
-from transform_core.errors import ConfigurationEnvironmentError
-from transform_core.spec import MetricsSpec
+from transform_core.adapters.allocator import keep_freed_pages
+
+keep_freed_pages()  # before the engine's imports load Polars
+
+from transform_core.engine import BatchResult, Pipeline, load_pipeline  # noqa: E402
+from transform_core.errors import ConfigurationEnvironmentError  # noqa: E402
+from transform_core.spec import MetricsSpec  # noqa: E402
 
 __all__ = ["EMF_METRICS", "SPEC_ENV", "handler", "input_bytes", "log_line", "pipeline_from_env"]
 
