@@ -205,7 +205,7 @@ def _screen(
             keys_in_text.pop(i, None)
             if (in_text := recount[i].count(b'":')) != counts[i]:
                 keys_in_text[i] = in_text
-    candidates = sorted(i for i in keys_in_text if i not in doubtful)
+    candidates = sorted(keys_in_text)
     extras = set(candidates)
     if candidates:
         # each of these records is valid JSON, so an array of them decodes with exact boundaries
