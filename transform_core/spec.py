@@ -115,6 +115,18 @@ class PipelineSpec:
     spec_file: str
     metrics: MetricsSpec = MetricsSpec()  # frozen, so one shared default is safe
 
+    def lake_root(self, root: str | None, *, needed_by: str) -> str:
+        """``root`` if given, else ``output.lake``.
+
+        Raises:
+            SpecError: neither is there (``needed_by`` names what needed it).
+        """
+        if root is not None:
+            return root
+        if self.output.lake is None:
+            raise SpecError(f"{needed_by} needs output.lake, or a lake root passed in", file=self.spec_file, key="output.lake")
+        return str(self.output.lake)
+
 
 def load_spec(source: str | Path | Mapping[str, Any]) -> PipelineSpec:
     """Load and check a pipeline spec from a YAML/JSON file or an in-memory mapping.

@@ -29,13 +29,12 @@ SUFFIX_COLUMN = "__suffix"
 _EXAMPLES = 5  # duplicated keys quoted in an error message
 
 
-# eq=False: a DataFrame has no boolean ==, and callers (the cache) care about identity anyway.
+# eq=False: callers (the cache, the engine's reload check) care about identity, and comparing whole tables is slow.
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class ReferenceTable:
     """One loaded table: unique keys and the JSON text each key adds to a record.
 
     Attributes:
-        frame: ``__key`` (String or Int64, unique) and ``__suffix`` (String), one row per table row.
         missing_suffix: the suffix for a key that is not in the table (every field ``null``).
         values: key → JSON text of each field value, in ``spec.fields`` order.
         suffixes: key → the text spliced into a matching record (``,"site":"plant-7"``).
@@ -44,12 +43,22 @@ class ReferenceTable:
 
     spec: EnrichSpec
     key_type: KeyType
-    frame: pl.DataFrame
     missing_suffix: str
     values: dict[str | int, tuple[str, ...]] = field(repr=False)  # can be large
-    suffixes: dict[str | int, str] = field(repr=False)  # key -> its suffix, as in ``frame``
+    suffixes: dict[str | int, str] = field(repr=False)  # key -> its suffix, in table order
     field_names_json: tuple[str, ...]
     rows: int
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """``__key`` (String or Int64, unique) and ``__suffix`` (String), one row per table row (for inspection)."""
+        key_dtype = pl.Int64 if self.key_type == "integer" else pl.String
+        return pl.DataFrame(
+            [
+                pl.Series(KEY_COLUMN, list(self.suffixes), dtype=key_dtype),
+                pl.Series(SUFFIX_COLUMN, list(self.suffixes.values()), dtype=pl.String),
+            ]
+        )
 
 
 def load_table(spec: EnrichSpec, key_type: KeyType) -> ReferenceTable:
@@ -73,7 +82,6 @@ def load_table(spec: EnrichSpec, key_type: KeyType) -> ReferenceTable:
     return ReferenceTable(
         spec=spec,
         key_type=key_type,
-        frame=pl.DataFrame([keys.alias(KEY_COLUMN), pl.Series(SUFFIX_COLUMN, suffixes, dtype=pl.String)]),
         missing_suffix="".join(f",{name}:null" for name in names_json),
         values=dict(zip(keys.to_list(), texts, strict=True)),
         suffixes=dict(zip(keys.to_list(), suffixes, strict=True)),

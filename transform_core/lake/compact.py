@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 import polars as pl
 
-from transform_core.errors import SpecError
 from transform_core.lake.columns import BATCH_ID, INGESTED_AT, SOURCE_RECORD_ID, lake_columns, table_dtypes
 from transform_core.lake.storage import delete_files, is_s3, join, list_files, list_sizes, read_bytes, write_atomic
 from transform_core.spec import PipelineSpec, load_spec
@@ -100,7 +99,7 @@ def compact(
         SpecError: no root given and no ``output.lake`` in the spec.
         ValueError: ``target_rows`` below 1, or a key or event time column the raw files do not have.
     """
-    root = _root(spec, root)
+    root = spec.lake_root(root, needed_by="the curated zone")
     if target_rows < 1:
         raise ValueError(f"target_rows must be at least 1, got {target_rows}")
     job = _Job(
@@ -125,7 +124,7 @@ def compact(
 
 def curated_files(spec: PipelineSpec, root: str | None = None, *, endpoint_url: str | None = None) -> list[str]:
     """The current files of every curated partition, as their manifests list them (for ``pl.scan_parquet``)."""
-    base = join(_root(spec, root), "curated", spec.name.replace("-", "_"))
+    base = join(spec.lake_root(root, needed_by="the curated zone"), "curated", spec.name.replace("-", "_"))
     folders = sorted({_relative(base, uri).rsplit("/", 2)[0] for uri in list_files(base, endpoint_url=endpoint_url)})
     files: list[str] = []
     for dest in (join(base, *folder.split("/")) for folder in folders):
@@ -239,14 +238,6 @@ def _relative(base: str, uri: str) -> str:
     if is_s3(base):
         return uri[len(base.rstrip("/")) + 1 :]
     return Path(uri).relative_to(base).as_posix()
-
-
-def _root(spec: PipelineSpec, root: str | None) -> str:
-    if root is not None:
-        return root
-    if spec.output.lake is None:
-        raise SpecError("the curated zone needs output.lake, or a lake root passed in", file=spec.spec_file, key="output.lake")
-    return str(spec.output.lake)
 
 
 def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from transform_core.errors import QueryError, SpecError, TransformCoreError
+from transform_core.errors import QueryError, TransformCoreError
 from transform_core.lake.compact import curated_files
 from transform_core.lake.storage import is_s3, join, list_files, s3_settings
 from transform_core.spec import PipelineSpec
@@ -56,10 +56,7 @@ def lake_tables(spec: PipelineSpec, *, root: str | None = None, endpoint_url: st
     Raises:
         SpecError: no root given and no ``output.lake`` in the spec.
     """
-    if root is None:
-        if spec.output.lake is None:
-            raise SpecError("a query needs output.lake, or a lake root passed to it", file=spec.spec_file, key="output.lake")
-        root = str(spec.output.lake)
+    root = spec.lake_root(root, needed_by="a query")
     table = spec.name.replace("-", "_")
     options = _storage_options(endpoint_url) if is_s3(root) else None
     tables: dict[str, pl.LazyFrame] = {}

@@ -21,7 +21,6 @@ import orjson
 import polars as pl
 
 from transform_core.batch import FAILED, OK, RecordBatch
-from transform_core.errors import SpecError
 from transform_core.lake.columns import LakeColumns, lake_columns, table_dtypes
 from transform_core.lake.rows import ROW, LakeRows
 from transform_core.lake.storage import is_s3, join, write_atomic
@@ -67,12 +66,7 @@ class LakeWriter:
         rows_per_file: int = 250_000,
         endpoint_url: str | None = None,
     ) -> None:
-        if root is None:
-            if spec.output.lake is None:
-                raise SpecError(
-                    "the lake writer needs output.lake, or a root passed to it", file=spec.spec_file, key="output.lake"
-                )
-            root = str(spec.output.lake)
+        root = spec.lake_root(root, needed_by="the lake writer")
         if rows_per_file < 1:
             raise ValueError(f"rows_per_file must be at least 1, got {rows_per_file}")
         self.table = table if table is not None else spec.name.replace("-", "_")

@@ -42,7 +42,6 @@ from transform_core.adapters.spark._hadoop import HadoopFiles
 from transform_core.adapters.spark._outcomes import RESULT, RULE, FramePlan, OutcomeRun
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.engine import load_pipeline
-from transform_core.errors import SpecError
 from transform_core.inputs import InputError, read_file_batches
 from transform_core.lake.compact import PartitionSummary, compact
 from transform_core.reprocess import ReprocessSummary
@@ -101,7 +100,7 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
     table = spec.name.replace("-", "_")  # the lake writer's table name
     if not _RUN_ID.fullmatch(table):
         raise ValueError(f"the table name {table!r} (from the spec's name) must be a plain name to name folders")
-    root = _absolute(_lake_root(spec, options.lake))
+    root = _absolute(spec.lake_root(options.lake, needed_by="spark-reprocess"))
     if options.zone == "curated" and not options.dry_run:
         _storage_root(root)  # fail now, not after the raw write
     bundle = bundle_pipeline(pipeline)
@@ -272,14 +271,6 @@ def _compact(spark: SparkSession, bundle: PipelineBundle, root: str, partitions:
 
 def _compact_one(bundle: PipelineBundle, root: str, partition: str) -> tuple[PartitionSummary, ...]:
     return compact(load(bundle).spec, root, partitions=[partition]).partitions
-
-
-def _lake_root(spec: PipelineSpec, lake: str | None) -> str:
-    if lake is not None:
-        return lake
-    if spec.output.lake is None:
-        raise SpecError("spark-reprocess needs output.lake, or a lake root passed in", file=spec.spec_file, key="output.lake")
-    return str(spec.output.lake)
 
 
 def _absolute(path: str) -> str:
