@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from itertools import compress, count
 from typing import Any
 
 import polars as pl
@@ -76,7 +77,8 @@ class OutcomePlan:
         # eager passes: without common subexpressions left to find, the lazy optimizer only costs time
         frame = frame.with_columns(self.parsed.values()).with_columns(self.checks).select(self.outcome)
         reasons = decoded.reasons
-        suspects = frame["_suspect"].arg_true().to_list()
+        suspect = frame["_suspect"]
+        suspects = list(compress(count(), suspect.to_list())) if suspect.any() else []  # no Polars query
         if suspects:
             for i, row in zip(suspects, frame[suspects].iter_rows(named=True), strict=True):
                 reasons[i] = self._first_failure(row, i, values)

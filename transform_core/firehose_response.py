@@ -113,9 +113,10 @@ _ESCAPED_BYTES = bytes(range(0x20)) + b'"\\'
 def _plain(texts: pl.Series) -> bool:
     """True if no text needs JSON escaping: deleting what would need it from all of them deletes nothing.
 
-    (A quarter of the time of a regex character class over the column.)
+    (A quarter of the time of a regex character class over the column; joined in Python, which for a
+    batch's record ids costs less than a Polars query.)
     """
-    joined: bytes = texts.str.join("").cast(pl.Binary).item()
+    joined = "".join(filter(None, texts.to_list())).encode()  # a null needs no escaping
     return len(joined.translate(None, _ESCAPED_BYTES)) == len(joined)
 
 
