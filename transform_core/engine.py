@@ -2,8 +2,8 @@
 
 Stages, each its own module: decode (base64, UTF-8, strict typed records) → format rules →
 drop rule → event time and partition keys → enrichment → outcome frame → Firehose response.
-After the decode, the stages are Polars expressions built once per pipeline and evaluated in three eager passes
-over the batch (date-times parsed, checks, outcomes); Python only writes the reasons of the records that fail.
+After the decode, the stages are Polars expressions built once per pipeline and evaluated as one query of four steps
+over the batch (date-times parsed, checks, outcomes, partition keys); Python only writes the reasons of the records that fail.
 Records the decode marks doubtful are judged by the reference implementation, so the engine's verdicts are the
 reference's, record for record.
 """
