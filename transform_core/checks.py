@@ -238,7 +238,7 @@ def _strings(name: str, values: list[Any], info: FieldInfo) -> pl.Series:
 def _python_pattern_failed(values: list[Any], rows: list[int], info: FieldInfo) -> pl.Series:
     """Python's ``re`` for the non-ASCII values (``rows``), which the Rust translation does not cover."""
     assert info.pattern is not None
-    failed = pl.Series([False] * len(values), dtype=pl.Boolean)
+    failed = pl.Series([False], dtype=pl.Boolean).new_from_index(0, len(values))
     if not rows:
         return failed
     search = re.compile(info.pattern.python).search

@@ -117,7 +117,8 @@ def _plain(texts: pl.Series) -> bool:
     batch's record ids costs less than a Polars query.)
     """
     joined = "".join(filter(None, texts.to_list())).encode()  # a null needs no escaping
-    return len(joined.translate(None, _ESCAPED_BYTES)) == len(joined)
+    # Firehose record ids are alphanumeric: a C-level check answers for them at twice the speed
+    return joined.isalnum() or len(joined.translate(None, _ESCAPED_BYTES)) == len(joined)
 
 
 @functools.cache
