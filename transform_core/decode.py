@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress, count
-from operator import and_, attrgetter, ne
+from operator import attrgetter, ne
 from typing import Any, cast
 
 import msgspec
@@ -200,16 +200,20 @@ def _screen(
     keys_in_text = {i: cast(int, text_keys[i]) for i in extra}
     blank, non_ascii = _decoded_rows(blank, reasons, all_decoded), _decoded_rows(non_ascii, reasons, all_decoded)
     doubtful: set[int] = set()
-    rows, gaps = _spaced(text, blank, payloads)
+    rows = _spaced(text, blank, payloads)
     if rows:
         compact = [msgspec.json.format(cast(bytes, payloads[i]), indent=-1) for i in rows]  # decoded rows
         compacted = pl.Series(compact, dtype=pl.Binary).cast(pl.String)  # valid UTF-8: formatted from decoded rows
         text = compacted if len(rows) == len(text) else text.scatter(rows, compacted)
-        # whitespace between a key and its colon hid the key from the count above: count those again
-        recount = dict(zip(rows, compact, strict=True))
-        for i in rows if gaps is None else gaps:
+        # whitespace between a key and its colon hid the key from the count above: count these rows again,
+        # compacted (cheaper than finding where such whitespace sits)
+        if len(rows) <= _FEW_BLANK_ROWS:
+            recounted = [c.count(b'":') for c in compact]
+        else:
+            recounted = compacted.str.count_matches('":', literal=True).to_list()
+        for i, in_text in zip(rows, recounted, strict=True):
             keys_in_text.pop(i, None)
-            if (in_text := recount[i].count(b'":')) != counts[i]:
+            if in_text != counts[i]:
                 keys_in_text[i] = in_text
     candidates = sorted(keys_in_text)
     extras = set(candidates)
@@ -237,29 +241,24 @@ def _decoded_rows(rows: Iterable[int], reasons: list[str | None], all_decoded: b
 _TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 
 
-def _spaced(text: pl.Series, blank: list[int], payloads: list[bytes | None]) -> tuple[list[int], list[int] | None]:
-    """Of the rows holding whitespace, those where it may sit between tokens (their text needs compacting),
-    and of those, the rows where it may sit between a key and its colon (None: any of them may).
+def _spaced(text: pl.Series, blank: list[int], payloads: list[bytes | None]) -> list[int]:
+    """Of the rows holding whitespace, those where it may sit between tokens (their text needs compacting).
 
     A decoded record is an object, so padding shows as a first or last byte other than a brace. A few
     rows are searched with Python's ``re`` (a Polars regex costs more to compile, per batch, than that);
     many (spaces inside strings are common) with Polars, whose regex scans ten times faster.
     """
     if len(blank) <= _FEW_BLANK_ROWS:
-        return [i for i in blank if _padded(payloads[i]) or _BETWEEN_TOKENS.search(payloads[i]) is not None], None  # type: ignore[arg-type]
+        return [i for i in blank if _padded(payloads[i]) or _BETWEEN_TOKENS.search(payloads[i]) is not None]  # type: ignore[arg-type]
     value = pl.col("text")
-    found = (
+    between = (
         text.gather(blank)
         .to_frame("text")
-        .select(
-            between=value.str.contains(_BETWEEN_TOKENS.pattern.decode())
-            | ~value.str.starts_with("{")
-            | ~value.str.ends_with("}"),
-            gap=value.str.contains(r'"[ \t\n\r]+:'),
-        )
+        .select(value.str.contains(_BETWEEN_TOKENS.pattern.decode()) | ~value.str.starts_with("{") | ~value.str.ends_with("}"))
+        .to_series()
+        .to_list()
     )
-    between = found["between"].to_list()
-    return list(compress(blank, between)), list(compress(blank, map(and_, between, found["gap"].to_list())))
+    return list(compress(blank, between))
 
 
 def _padded(payload: bytes | None) -> bool:
