@@ -151,7 +151,8 @@ class ReferencePipeline:
         else:
             if not isinstance(raw, int | float) or isinstance(raw, bool):
                 raise _Reject(path, f"expected epoch {spec.format.removeprefix('epoch_')}, got {_json_type(raw)}", "event_time")
-            micros = math.floor(float(raw) * (1e6 if spec.format == "epoch_seconds" else 1e3))
+            scaled = float(raw) * (1e6 if spec.format == "epoch_seconds" else 1e3)
+            micros = math.floor(scaled) if math.isfinite(scaled) else MAX_EPOCH_US + 1  # 1e308 s overflows: out of range
         if not MIN_EPOCH_US <= micros <= MAX_EPOCH_US:
             raise _Reject(path, "event time is outside the years 0001-9999 in UTC", "event_time")
         utc = _EPOCH + timedelta(microseconds=micros)

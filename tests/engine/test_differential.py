@@ -146,3 +146,14 @@ def test_enrichment_overwrites_a_same_named_property_in_place() -> None:
     assert list(json.loads(text))[:2] == ["site", "event_id"]
     assert json.loads(text)["site"] != "mine"
     assert text.count('"site"') == 1
+
+
+@pytest.mark.parametrize("value", [b"1e308", b"-1e308", b"1.7976931348623157e308", b"1e300", b"253402300800"])
+def test_an_epoch_too_large_for_microseconds_is_a_rejection_not_a_crash(value: bytes) -> None:
+    # the record with a nested extra property is judged by the reference, whose arithmetic overflowed to inf
+    plain = b'{"value":' + value + b"}"
+    doubtful = b'{"value":' + value + b',"extra":{"nested":1}}'
+    data = [base64.b64encode(p).decode() for p in (plain, doubtful)]
+    outcomes = assert_agree("epoch-seconds", RecordBatch(record_ids=["a", "b"], data=data, arrival_ms=[None, None]))
+    assert outcomes["result"].to_list() == ["ProcessingFailed"] * 2
+    assert all(reason.startswith("$.value: ") and reason.endswith("(event_time)") for reason in outcomes["reason"])
