@@ -77,7 +77,10 @@ class RecordBatch:
         # the checks below are C-level passes (map, set, min, max): no Python frame per record
         if data and set(map(type, data)) != {str}:
             data = [d if isinstance(d, str) else "" for d in data]  # a record without data fails, alone
-        arrival = list(map(_ARRIVAL, records))
+        try:
+            arrival = list(map(_ARRIVAL, records))  # a C getter is four times faster than calling .get
+        except KeyError:
+            arrival = list(map(_ARRIVAL_OR_NONE, records))
         # Firehose sends epoch milliseconds; anything else (Kinesis metadata, ISO text) takes the slow path
         if arrival and not (
             set(map(type, arrival)) == {int} and min(arrival) >= -_ARRIVAL_BOUND_MS and max(arrival) <= _ARRIVAL_BOUND_MS
@@ -119,7 +122,8 @@ class RecordBatch:
 _ARRIVAL_BOUND_MS = 10**15  # beyond year ~33,000: garbage, read as absent (and ms * 1000 stays in int64)
 _RECORD_ID = itemgetter("recordId")
 _DATA = itemgetter("data")
-_ARRIVAL = methodcaller("get", "approximateArrivalTimestamp")
+_ARRIVAL = itemgetter("approximateArrivalTimestamp")
+_ARRIVAL_OR_NONE = methodcaller("get", "approximateArrivalTimestamp")
 
 
 def _arrival_ms(record: Mapping[str, Any]) -> int | None:
