@@ -68,24 +68,28 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
         text, not_utf8 = _utf8_text(payloads)
     reasons: list[str | None] = [None] * len(payloads)
     records: list[Any] = [schema.rejected] * len(payloads)
+    failed: list[int] = []  # the rows with a reason, and of those the ones whose data is not base64
+    not_base64: list[int] = []
     decode = schema.decoder.decode
     errors = (msgspec.DecodeError, UnicodeDecodeError)
     for i, payload in enumerate(payloads):
         if payload is None:
             reasons[i] = _BASE64_REASON
+            not_base64.append(i)
+            failed.append(i)
         elif i in not_utf8:  # msgspec does not check the bytes of properties it skips
             reasons[i] = format_reason("$", f"not valid UTF-8 at byte {not_utf8[i]}", "utf8")
+            failed.append(i)
         else:
             try:
                 records[i] = decode(payload)
             except errors as err:
                 reasons[i] = _reason(err, schema)
-    if reasons.count(None) == len(reasons):  # the usual batch: a C-level count, no list of booleans
-        decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
-    else:
-        decoded = pl.Series("_decoded", [r is None for r in reasons], dtype=pl.Boolean)
+                failed.append(i)
+    decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
+    if failed:
+        decoded.scatter(failed, False)
     text, doubtful, extras, non_ascii = _screen(text, decoded, payloads, records, reasons, schema, enriched)
-    not_base64 = [i for i, reason in enumerate(reasons) if reason is _BASE64_REASON] if raw.null_count() else []
     return Decoded(
         undeclared=sorted(set(extras) | set(doubtful)),
         decoded=decoded,
