@@ -25,6 +25,7 @@ LAMBDA_RESPONSE_LIMIT = 6_000_000
 SHED_REASON = "$: the enriched record does not fit in Lambda's 6 MB response; returned for reprocessing (response_size)"
 
 _PREFIX = b'{"records":['
+_FRAMED_FROM = 2000  # records; below, framing the body in Python is cheaper
 _SUFFIX = b"]}"
 
 
@@ -62,9 +63,13 @@ def build_response(
         and _plain(outcomes["record_id"])
         and (not odd_rows or _plain(outcomes["data"].gather(list(odd_rows))))
     ):
-        # the usual batch: nothing to escape, so the whole body is one query, copied out once
-        # (each new multi-megabyte Python buffer costs its page faults)
-        body: bytes = outcomes.select(_body(tuple(partition_keys))).to_series().cast(pl.Binary).item()
+        # the usual batch: nothing to escape, so the body is one query; a large one is framed in the query and
+        # copied out once (each multi-megabyte copy costs its page faults), a small one framed in Python (the
+        # framing expressions cost more than the copy)
+        if len(outcomes) >= _FRAMED_FROM:
+            body: bytes = outcomes.select(_body(tuple(partition_keys))).to_series().cast(pl.Binary).item()
+        else:
+            body = b"".join((_PREFIX, outcomes.select(entry.str.join(",")).to_series().cast(pl.Binary).item(), _SUFFIX))
         if len(body) < limit:
             return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
         odd: list[int] = []

@@ -26,7 +26,7 @@ from transform_core import RecordBatch, SpecError, TransformCoreError, load_pipe
 from transform_core.adapters import firehose
 from transform_core.batch import DROPPED, FAILED, OK, outcome_schema
 from transform_core.errors import ConfigurationEnvironmentError
-from transform_core.firehose_response import SHED_REASON, build_response
+from transform_core.firehose_response import _FRAMED_FROM, SHED_REASON, build_response
 from transform_core.generate import firehose_event, iot_payloads
 
 REPO = Path(__file__).resolve().parents[2]
@@ -648,3 +648,15 @@ def test_odd_rows_are_escaped_when_they_need_it(case: tuple[pl.DataFrame, list[s
     response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, odd_rows=odd)
 
     assert response.body == _expected_body(frame, source, keep=len(frame))
+
+
+@pytest.mark.parametrize("rows", [1, _FRAMED_FROM - 1, _FRAMED_FROM, _FRAMED_FROM + 1])
+def test_the_usual_body_is_the_same_framed_in_the_query_or_in_python(generated_batch: RecordBatch, rows: int) -> None:
+    outcomes = load_pipeline(EXAMPLE_SPEC).process(generated_batch).outcomes
+    copies = rows // len(outcomes) + 1
+    frame = pl.concat([outcomes] * copies).head(rows)
+    source = (list(generated_batch.data) * copies)[:rows]
+
+    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, odd_rows=[])
+
+    assert response.body == _expected_body(frame, source, keep=rows)
