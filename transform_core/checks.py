@@ -94,7 +94,7 @@ class OutcomePlan:
         if suspects:
             for i, row in zip(suspects, frame[suspects].iter_rows(named=True), strict=True):
                 reasons[i] = self._first_failure(row, i, values)
-            frame = frame.with_columns(pl.Series("reason", reasons, dtype=pl.String))
+            frame.replace_column(frame.get_column_index("reason"), pl.Series("reason", reasons, dtype=pl.String))
         return frame[self.columns]
 
     def _date_time(self, info: FieldInfo) -> pl.Expr:
