@@ -178,8 +178,8 @@ def _screen(
 ) -> tuple[pl.Series, list[int], list[int], list[int]]:
     """Compact the spaced records; find the doubtful ones, and those with top-level extras.
 
-    One Polars query counts and flags every record (each further Polars call costs ~50 µs, which is what a
-    500-record batch pays per record-level operation).
+    One Polars query counts and flags every record: each further query would cost ~50 µs whatever the batch size,
+    which a 500-record batch feels.
     """
     if schema.root_is_raw:
         rows = decoded.arg_true().to_list()
