@@ -18,7 +18,9 @@ enforces). Escapes stay on the fast path: the checks read decoded values.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import compress, count
 from operator import attrgetter, ne
@@ -28,6 +30,7 @@ import msgspec
 import orjson
 import polars as pl
 
+from transform_core.background import background
 from transform_core.schema import CompiledSchema, format_reason, reason_from_msgspec
 
 __all__ = ["Decoded", "decode_batch", "extract"]
@@ -66,6 +69,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
     not_utf8: dict[int, int] = {}
     if text is None:  # some payload is not UTF-8
         text, not_utf8 = _utf8_text(payloads)
+    flags = text_flags(text)  # a Polars query: it runs while the records are decoded below
     reasons: list[str | None] = [None] * len(payloads)
     records: list[Any] = [schema.rejected] * len(payloads)
     failed: list[int] = []  # the rows with a reason, and of those the ones whose data is not base64
@@ -89,7 +93,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
     decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
     if failed:
         decoded.scatter(failed, False)
-    text, doubtful, extras, non_ascii = _screen(text, decoded, payloads, records, reasons, schema, enriched)
+    text, doubtful, extras, non_ascii = _screen(text, flags.result(), decoded, payloads, records, reasons, schema, enriched)
     return Decoded(
         undeclared=sorted(set(extras) | set(doubtful)),
         decoded=decoded,
@@ -169,6 +173,7 @@ def _reason(err: Exception, schema: CompiledSchema) -> str:
 
 def _screen(
     text: pl.Series,
+    flags: TextFlags,
     decoded: pl.Series,
     payloads: list[bytes | None],
     records: list[Any],
@@ -185,20 +190,7 @@ def _screen(
         rows = decoded.arg_true().to_list()
         return text, rows, [], rows
     counts = list(map(schema.key_counter, records))
-    value = pl.col("text")
-    # whole columns come back as one row of lists: picking rows out in Polars costs less than in Python
-    text_keys, blank, non_ascii = (
-        text.to_frame("text")
-        .select(
-            keys=value.str.count_matches('":', literal=True).implode(),  # null where there is no text
-            blank=value.str.contains(r"[ \t\n\r]").arg_true().implode(),
-            # an escape can hide a non-ASCII character in ASCII text
-            non_ascii=((value.str.len_bytes() != value.str.len_chars()) | value.str.contains("\\", literal=True))
-            .arg_true()
-            .implode(),
-        )
-        .row(0)
-    )
+    text_keys, blank, non_ascii = flags
     all_decoded = reasons.count(None) == len(reasons)
     extra = _decoded_rows(compress(count(), map(ne, text_keys, counts)), reasons, all_decoded)
     keys_in_text = {i: cast(int, text_keys[i]) for i in extra}
@@ -235,6 +227,48 @@ def _screen(
     for name in enriched & schema.top_level:  # a declared property the enrichment overwrites
         doubtful.update(i for i, value in enumerate(extract(records, schema.fields[name].attrs)) if value is not None)
     return text, sorted(i for i in doubtful if reasons[i] is None), sorted(extras), non_ascii
+
+
+TextFlags = tuple[list[int | None], list[int], list[int]]
+
+
+def text_flags(text: pl.Series) -> Future[TextFlags]:
+    """Each record's key count (``":`` in its text), the rows holding whitespace, and those that may hold non-ASCII.
+
+    One Polars query, run by the background thread when the batch is large enough for running it alongside
+    the decode (Polars releases the GIL while it computes) to pay for the hand-over.
+    """
+    if len(text) < _OVERLAP_FROM:
+        done: Future[TextFlags] = Future()
+        done.set_result(_text_flags(text))
+        return done
+    started = threading.Event()
+    future = background().submit(_text_flags, text, started)
+    # wait (without the GIL) until the query is under way: else the thread could wait for this one to give up
+    # the GIL, which a long decode loop does only every few milliseconds
+    started.wait()
+    return future
+
+
+def _text_flags(text: pl.Series, started: threading.Event | None = None) -> TextFlags:
+    value = pl.col("text")
+    frame = text.to_frame("text")
+    query = dict(
+        keys=value.str.count_matches('":', literal=True).implode(),  # null where there is no text
+        blank=value.str.contains(r"[ \t\n\r]").arg_true().implode(),
+        # an escape can hide a non-ASCII character in ASCII text
+        non_ascii=((value.str.len_bytes() != value.str.len_chars()) | value.str.contains("\\", literal=True))
+        .arg_true()
+        .implode(),
+    )
+    if started is not None:
+        started.set()
+    # whole columns come back as one row of lists: picking rows out in Polars costs less than in Python
+    flags: TextFlags = frame.select(**query).row(0)
+    return flags
+
+
+_OVERLAP_FROM = 100  # records
 
 
 def _decoded_rows(rows: Iterable[int], reasons: list[str | None], all_decoded: bool) -> list[int]:
