@@ -1,25 +1,51 @@
 """One worker thread, for a Polars query to run while Python works on something else.
 
-Polars releases the GIL while it computes, so a query submitted here overlaps with Python-level work in the
-calling thread (the msgspec decode, say): on two or more CPUs the query's time is hidden; on one it costs
-only the hand-over. The thread is created on first use and forgotten in a forked child (threads do not
-survive ``fork``; the child makes its own).
+Polars releases the GIL while it computes, so a query handed to :func:`overlapped` runs alongside the
+Python-level work that follows in the calling thread (the msgspec decode, building the next columns): on
+two or more CPUs its time is hidden, on one it costs only the hand-over. The thread is created on first
+use and forgotten in a forked child (threads do not survive ``fork``; the child makes its own).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
-__all__ = ["background"]
+__all__ = ["OVERLAP_FROM", "overlapped"]
+
+T = TypeVar("T")
+
+#: Batches of fewer records run their queries inline: the hand-over (two thread switches) would cost more.
+OVERLAP_FROM = 100
 
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
 
-def background() -> ThreadPoolExecutor:
-    """The process's single background worker."""
+def overlapped(query: Callable[..., T], *args: Any, rows: int) -> Future[T]:
+    """``query(*args)``, run by the background thread if the batch has ``rows >= OVERLAP_FROM``, else now."""
+    if rows < OVERLAP_FROM:
+        done: Future[T] = Future()
+        done.set_result(query(*args))
+        return done
+    started = threading.Event()
+
+    def run() -> T:
+        started.set()
+        return query(*args)
+
+    future = _background().submit(run)
+    # wait (without the GIL) until the thread is under way: else it could wait for this thread to give the GIL
+    # up, which a long Python loop does only every few milliseconds; from here the thread holds the GIL only
+    # until Polars releases it
+    started.wait()
+    return future
+
+
+def _background() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
         with _lock:

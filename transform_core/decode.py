@@ -18,7 +18,6 @@ enforces). Escapes stay on the fast path: the checks read decoded values.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ import msgspec
 import orjson
 import polars as pl
 
-from transform_core.background import background
+from transform_core.background import overlapped
 from transform_core.schema import CompiledSchema, format_reason, reason_from_msgspec
 
 __all__ = ["Decoded", "decode_batch", "extract"]
@@ -235,22 +234,12 @@ TextFlags = tuple[list[int | None], list[int], list[int]]
 def text_flags(text: pl.Series) -> Future[TextFlags]:
     """Each record's key count (``":`` in its text), the rows holding whitespace, and those that may hold non-ASCII.
 
-    One Polars query, run by the background thread when the batch is large enough for running it alongside
-    the decode (Polars releases the GIL while it computes) to pay for the hand-over.
+    One Polars query, overlapped with the decode that follows it (see :mod:`transform_core.background`).
     """
-    if len(text) < _OVERLAP_FROM:
-        done: Future[TextFlags] = Future()
-        done.set_result(_text_flags(text))
-        return done
-    started = threading.Event()
-    future = background().submit(_text_flags, text, started)
-    # wait (without the GIL) until the query is under way: else the thread could wait for this one to give up
-    # the GIL, which a long decode loop does only every few milliseconds
-    started.wait()
-    return future
+    return overlapped(_text_flags, text, rows=len(text))
 
 
-def _text_flags(text: pl.Series, started: threading.Event | None = None) -> TextFlags:
+def _text_flags(text: pl.Series) -> TextFlags:
     value = pl.col("text")
     frame = text.to_frame("text")
     query = dict(
@@ -261,14 +250,9 @@ def _text_flags(text: pl.Series, started: threading.Event | None = None) -> Text
         .arg_true()
         .implode(),
     )
-    if started is not None:
-        started.set()
     # whole columns come back as one row of lists: picking rows out in Polars costs less than in Python
     flags: TextFlags = frame.select(**query).row(0)
     return flags
-
-
-_OVERLAP_FROM = 100  # records
 
 
 def _decoded_rows(rows: Iterable[int], reasons: list[str | None], all_decoded: bool) -> list[int]:
