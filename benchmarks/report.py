@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpus import usable_cpus
+
 __all__ = ["LAMBDA_MEMORY_MB", "PRICE_PER_GB_S", "Row", "cost_per_million", "format_table", "machine", "write_json"]
 
 LAMBDA_MEMORY_MB = 1769  # about one vCPU
@@ -134,8 +136,11 @@ def legend(rounds: dict[str, int], pyarrow: bool | None) -> str:
             "e2e ms = process start to exit (interpreter start included), handler ms = first invocation e2e."
             + ("" if pyarrow is None else f" transform-core's Lambda import path imports pyarrow: {'yes' if pyarrow else 'no'}."),
             f"$/M rec = e2e median × {LAMBDA_MEMORY_MB:,} MB ({LAMBDA_MEMORY_MB / 1024:.3f} GB) × ${PRICE_PER_GB_S:.10f} per GB-s "
-            "(Lambda x86) per million records; request charges not included.",
-            f"machine: {m['cpus']} CPUs {m['cpu']}, Python {m['python']}, "
+            "(Lambda x86) per million records; request charges not included. A function of that size has one vCPU: "
+            "`python -m benchmarks --cpus 1` measures what it gets.",
+            f"machine: {m['cpus']} CPUs"
+            + (f" (pinned with --cpus, of {m['machine_cpus']})" if m["cpus"] != m["machine_cpus"] else "")
+            + f" {m['cpu']}, Python {m['python']}, "
             + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
         ]
     )
@@ -157,7 +162,8 @@ def machine() -> dict[str, Any]:
             packages[name] = "-"
     return {
         "cpu": cpu,
-        "cpus": os.cpu_count(),
+        "cpus": usable_cpus(),
+        "machine_cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": packages,

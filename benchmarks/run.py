@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.compare import assert_same_response
+from benchmarks.cpus import usable_cpus
 from benchmarks.measure import run_child, time_rounds
 from benchmarks.peers import CONTENDERS, Handler, NotApplicable, call, make_handler
 from benchmarks.report import Row, add_ratios, format_table, legend, write_json
@@ -102,6 +103,13 @@ def cold_start(workload: Workload, event_file: Path, repeats: int) -> tuple[list
     return rows, raw
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the suite and print the table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
@@ -110,7 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-rounds", type=int, help="rounds for the 500-record workloads (default 21; smoke 2)")
     parser.add_argument("--no-processes", action="store_true", help="skip peak RSS and cold start (fresh processes)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON results")
+    parser.add_argument(
+        "--cpus",
+        type=_positive,
+        help="run on the first N CPUs only (1 = what a Lambda function of up to 1,769 MB gets); "
+        "applied by `python -m benchmarks` before Polars loads",
+    )
     args = parser.parse_args(argv)
+    if args.cpus is not None and usable_cpus() != args.cpus:
+        parser.error(f"--cpus {args.cpus}: this process may use {usable_cpus()} CPUs (run it as `python -m benchmarks`)")
     rounds = args.rounds or (2 if args.smoke else 7)
     small_rounds = args.small_rounds or (2 if args.smoke else 21)
     _log(f"building workloads ({'smoke' if args.smoke else 'full'})")

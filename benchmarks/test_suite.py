@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,8 @@ from benchmarks import run, wide
 from benchmarks.measure import run_child
 from benchmarks.peers import CONTENDERS
 from benchmarks.workloads import IOT_SPEC, NAMES, build, write_events
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wide_files_match_the_generator() -> None:
@@ -45,3 +50,17 @@ def test_runner_prints_one_table(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(table) == 2 + len(NAMES) * len(CONTENDERS)
     document = json.loads(next(tmp_path.glob("bench-*.json")).read_text(encoding="utf-8"))
     assert {row["contender"] for row in document["rows"]} == set(CONTENDERS)
+
+
+def test_cpus_option_pins_the_process_before_polars_sizes_its_pool() -> None:
+    code = (
+        "import os, sys; from benchmarks.cpus import pin_from_argv; pin_from_argv(['--smoke', '--cpus', '1']); "
+        "import polars; print(len(os.sched_getaffinity(0)), polars.thread_pool_size())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["1", "1"]
+
+
+def test_cpus_option_refuses_a_process_that_was_not_pinned() -> None:
+    with pytest.raises(SystemExit):
+        run.main(["--smoke", "--no-processes", "--cpus", str(len(os.sched_getaffinity(0)) + 1)])
