@@ -189,13 +189,13 @@ def _screen(
         rows = decoded.arg_true().to_list()
         return text, rows, [], rows
     counts = list(map(schema.key_counter, records))
-    text_keys, blank, non_ascii = flags
+    text_keys, blank, non_ascii, between = flags
     all_decoded = reasons.count(None) == len(reasons)
     extra = _decoded_rows(compress(count(), map(ne, text_keys, counts)), reasons, all_decoded)
     keys_in_text = {i: cast(int, text_keys[i]) for i in extra}
     blank, non_ascii = _decoded_rows(blank, reasons, all_decoded), _decoded_rows(non_ascii, reasons, all_decoded)
     doubtful: set[int] = set()
-    rows = _spaced(text, blank, payloads)
+    rows = _spaced(blank, payloads) if between is None else _decoded_rows(between, reasons, all_decoded)
     if rows:
         compact = [msgspec.json.format(cast(bytes, payloads[i]), indent=-1) for i in rows]  # decoded rows
         compacted = pl.Series(compact, dtype=pl.Binary).cast(pl.String)  # valid UTF-8: formatted from decoded rows
@@ -228,31 +228,35 @@ def _screen(
     return text, sorted(i for i in doubtful if reasons[i] is None), sorted(extras), non_ascii
 
 
-TextFlags = tuple[list[int | None], list[int], list[int]]
+# key counts, rows with whitespace, rows that may hold non-ASCII, and (for many blank rows) those with it between tokens
+TextFlags = tuple[list[int | None], list[int], list[int], list[int] | None]
 
 
 def text_flags(text: pl.Series) -> Future[TextFlags]:
-    """Each record's key count (``":`` in its text), the rows holding whitespace, and those that may hold non-ASCII.
+    """Each record's key count (``":`` in its text), the rows holding whitespace, those that may hold non-ASCII, and
+    when many rows hold whitespace, those where it may sit between tokens.
 
-    One Polars query, overlapped with the decode that follows it (see :mod:`transform_core.background`).
+    Polars queries, overlapped with the decode that follows (see :mod:`transform_core.background`).
     """
     return overlapped(_text_flags, text, rows=len(text))
 
 
 def _text_flags(text: pl.Series) -> TextFlags:
     value = pl.col("text")
-    frame = text.to_frame("text")
-    query = dict(
-        keys=value.str.count_matches('":', literal=True).implode(),  # null where there is no text
-        blank=value.str.contains(r"[ \t\n\r]").arg_true().implode(),
-        # an escape can hide a non-ASCII character in ASCII text
-        non_ascii=((value.str.len_bytes() != value.str.len_chars()) | value.str.contains("\\", literal=True))
-        .arg_true()
-        .implode(),
-    )
     # whole columns come back as one row of lists: picking rows out in Polars costs less than in Python
-    flags: TextFlags = frame.select(**query).row(0)
-    return flags
+    keys, blank, non_ascii = (
+        text.to_frame("text")
+        .select(
+            keys=value.str.count_matches('":', literal=True).implode(),  # null where there is no text
+            blank=value.str.contains(r"[ \t\n\r]").arg_true().implode(),
+            # an escape can hide a non-ASCII character in ASCII text
+            non_ascii=((value.str.len_bytes() != value.str.len_chars()) | value.str.contains("\\", literal=True))
+            .arg_true()
+            .implode(),
+        )
+        .row(0)
+    )
+    return keys, blank, non_ascii, _between_tokens(text, blank) if len(blank) > _FEW_BLANK_ROWS else None
 
 
 def _decoded_rows(rows: Iterable[int], reasons: list[str | None], all_decoded: bool) -> list[int]:
@@ -263,15 +267,18 @@ def _decoded_rows(rows: Iterable[int], reasons: list[str | None], all_decoded: b
 _TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 
 
-def _spaced(text: pl.Series, blank: list[int], payloads: list[bytes | None]) -> list[int]:
-    """Of the rows holding whitespace, those where it may sit between tokens (their text needs compacting).
+def _spaced(blank: list[int], payloads: list[bytes | None]) -> list[int]:
+    """Of a few rows holding whitespace, those where it may sit between tokens (their text needs compacting).
 
-    A decoded record is an object, so padding shows as a first or last byte other than a brace. A few
-    rows are searched with Python's ``re`` (a Polars regex costs more to compile, per batch, than that);
-    many (spaces inside strings are common) with Polars, whose regex scans ten times faster.
+    A decoded record is an object, so padding shows as a first or last byte other than a brace. A few rows are
+    searched with Python's ``re`` (a Polars regex costs more to compile, per batch, than that); many (spaces inside
+    strings are common) with Polars, whose regex scans ten times faster (:func:`_between_tokens`).
     """
-    if len(blank) <= _FEW_BLANK_ROWS:
-        return [i for i in blank if _padded(payloads[i]) or _BETWEEN_TOKENS.search(payloads[i]) is not None]  # type: ignore[arg-type]
+    return [i for i in blank if _padded(payloads[i]) or _BETWEEN_TOKENS.search(payloads[i]) is not None]  # type: ignore[arg-type]
+
+
+def _between_tokens(text: pl.Series, blank: list[int]) -> list[int]:
+    """Of many rows holding whitespace, those where it may sit between tokens (see :func:`_spaced`)."""
     value = pl.col("text")
     between = (
         text.gather(blank)
