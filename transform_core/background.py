@@ -21,6 +21,7 @@ T = TypeVar("T")
 #: Batches of fewer records run their queries inline: the hand-over (two thread switches) would cost more.
 OVERLAP_FROM = 100
 
+_START_TIMEOUT_S = 1.0
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
@@ -40,8 +41,10 @@ def overlapped(query: Callable[..., T], *args: Any, rows: int) -> Future[T]:
     future = _background().submit(run)
     # wait (without the GIL) until the thread is under way: else it could wait for this thread to give the GIL
     # up, which a long Python loop does only every few milliseconds; from here the thread holds the GIL only
-    # until Polars releases it
-    started.wait()
+    # until Polars releases it. A thread that does not start (it should within microseconds) is not waited for.
+    if not started.wait(_START_TIMEOUT_S) and future.cancel():
+        future = Future()
+        future.set_result(query(*args))
     return future
 
 

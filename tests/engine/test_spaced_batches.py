@@ -1,7 +1,7 @@
 """Batches where many records carry whitespace: the engine finds the records to compact with Polars then.
 
-With few such records the decode stage asks Python's ``re``; past a threshold it asks Polars, and counts the
-keys of a compacted record again only where whitespace sits between a key and its colon. The differential
+With few such records the decode stage asks Python's ``re``; past a threshold it asks Polars (in the background
+thread, alongside the decode), and counts the keys of every compacted record again. The differential
 batches are too small to cross that threshold, so these tests build large ones: each drawn record
 re-spaced in several styles, duplicates and additional properties included, judged against the reference.
 """

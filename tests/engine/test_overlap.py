@@ -1,0 +1,43 @@
+"""The queries overlapped in the background thread give what the same queries give inline.
+
+Batches from ``OVERLAP_FROM`` records on run some Polars queries in the background thread; the Hypothesis
+batches of the differential tests are smaller, so here the threshold is lowered to make them cross it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from polars.testing import assert_frame_equal
+
+from tests.engine.strategies import batches
+from tests.engine.test_differential import SPECS, assert_agree, pipelines
+from transform_core import RecordBatch, background
+from transform_core.generate import firehose_event, iot_payloads
+
+
+def _same_inline_and_overlapped(name: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, _ = pipelines(name)
+    with monkeypatch.context() as patch:
+        patch.setattr(background, "OVERLAP_FROM", 10**9)
+        inline = engine.process(batch)
+    with monkeypatch.context() as patch:
+        patch.setattr(background, "OVERLAP_FROM", 1)
+        overlapped = engine.process(batch)
+        assert_agree(name, batch)
+    assert overlapped.body == inline.body
+    assert_frame_equal(overlapped.outcomes, inline.outcomes)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@settings(
+    max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+)
+@given(batch=batches())
+def test_drawn_batches_agree_overlapped(name: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch) -> None:
+    _same_inline_and_overlapped(name, batch, monkeypatch)
+
+
+def test_a_generated_batch_agrees_overlapped(monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = RecordBatch.from_firehose_event(firehose_event(iot_payloads(600, 0.2, seed=11)))
+    _same_inline_and_overlapped("iot-example", batch, monkeypatch)

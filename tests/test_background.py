@@ -1,0 +1,66 @@
+"""The background thread that overlaps a Polars query with the Python work after it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import pytest
+
+from transform_core import background
+from transform_core.background import OVERLAP_FROM, overlapped
+
+
+def _thread_name() -> str:
+    return threading.current_thread().name
+
+
+def test_a_small_batch_runs_its_query_inline() -> None:
+    assert overlapped(_thread_name, rows=OVERLAP_FROM - 1).result() == threading.current_thread().name
+
+
+def test_a_large_batch_runs_its_query_in_the_background_thread() -> None:
+    assert overlapped(_thread_name, rows=OVERLAP_FROM).result().startswith("transform-core")
+
+
+def test_the_caller_goes_on_while_the_query_runs() -> None:
+    release = threading.Event()
+    future = overlapped(release.wait, 5.0, rows=OVERLAP_FROM)  # blocks until this thread gets past the call
+    assert not future.done()
+    release.set()
+    assert future.result() is True
+
+
+def test_an_error_in_the_query_reaches_the_caller() -> None:
+    def fail() -> None:
+        raise ValueError("bad query")
+
+    with pytest.raises(ValueError, match="bad query"):
+        overlapped(fail, rows=OVERLAP_FROM).result()
+
+
+def test_a_thread_that_does_not_start_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    busy = threading.Event()
+    blocker = overlapped(busy.wait, 5.0, rows=OVERLAP_FROM)  # occupies the one worker
+    monkeypatch.setattr(background, "_START_TIMEOUT_S", 0.05)
+    started = time.perf_counter()
+    name = overlapped(_thread_name, rows=OVERLAP_FROM).result()
+    assert name == threading.current_thread().name and time.perf_counter() - started < 1.0
+    busy.set()
+    assert blocker.result() is True
+
+
+def _in_child(queue: multiprocessing.Queue[str]) -> None:
+    queue.put(overlapped(_thread_name, rows=OVERLAP_FROM).result(timeout=5))
+
+
+def test_a_forked_child_makes_its_own_thread() -> None:
+    overlapped(_thread_name, rows=OVERLAP_FROM).result()  # the parent's thread exists before the fork
+    context = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[str] = context.Queue()
+    child = context.Process(target=_in_child, args=(queue,))
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
+    assert queue.get(timeout=1).startswith("transform-core")
