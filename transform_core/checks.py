@@ -1,9 +1,10 @@
 """The stages after the decode — checks, then the outcome — as one Polars query over one frame.
 
 Format and pattern rules, the drop rule, the event time, the enrichment lookups, and then each
-record's result, data and partition keys are expressions over one frame, evaluated in four
-steps of one query (a date-time field used by a format rule and by the partition is parsed once, in the
-first). The expressions are built once per pipeline (:class:`OutcomePlan`);
+record's result, data and partition keys are expressions over one frame, evaluated in three
+steps of one query. A date-time field used by a format rule and by the partition is parsed once, before,
+in the background thread while the other input columns are built (:mod:`transform_core.background`).
+The expressions are built once per pipeline (:class:`OutcomePlan`);
 a batch only supplies the input columns. Python then visits the records that failed, to write
 their reasons in the reference's order of checks: schema rules (pattern, format), drop, event
 time, enrichment.
