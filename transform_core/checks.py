@@ -45,7 +45,7 @@ class OutcomePlan:
         self.fields: dict[tuple[str, ...], tuple[str, FieldInfo]] = {}  # string columns, one per field
         self.rejecting = [t for t, table in enumerate(tables) if table.spec.on_missing == "reject"]
         checks: list[pl.Expr] = []
-        self.parsed: dict[str, pl.Expr] = {}  # date-time fields parsed once, in a first step
+        self.parsed: dict[str, pl.Expr] = {}  # date-time fields parsed once, before the query
         for i, info in enumerate(schema.format_fields):
             assert info.format is not None
             if info.format == "date-time":
@@ -111,7 +111,7 @@ class OutcomePlan:
         return frame[self.columns]
 
     def _date_time(self, info: FieldInfo) -> pl.Expr:
-        """Epoch microseconds of a date-time field (null unless valid), computed in the first step."""
+        """Epoch microseconds of a date-time field (null unless valid), computed before the query."""
         name = f"_parsed{len(self.parsed)}"
         column = self._strings(info).meta.output_name()
         if column not in self.parsed:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import compress, count
 from operator import attrgetter, ne
@@ -68,7 +67,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
     not_utf8: dict[int, int] = {}
     if text is None:  # some payload is not UTF-8
         text, not_utf8 = _utf8_text(payloads)
-    flags = text_flags(text)  # a Polars query: it runs while the records are decoded below
+    flags = overlapped(_text_flags, text, rows=len(text))  # Polars queries, run while the records are decoded
     reasons: list[str | None] = [None] * len(payloads)
     records: list[Any] = [schema.rejected] * len(payloads)
     failed: list[int] = []  # the rows with a reason, and of those the ones whose data is not base64
@@ -232,16 +231,10 @@ def _screen(
 TextFlags = tuple[list[int | None], list[int], list[int], list[int] | None]
 
 
-def text_flags(text: pl.Series) -> Future[TextFlags]:
-    """Each record's key count (``":`` in its text), the rows holding whitespace, those that may hold non-ASCII, and
-    when many rows hold whitespace, those where it may sit between tokens.
-
-    Polars queries, overlapped with the decode that follows (see :mod:`transform_core.background`).
-    """
-    return overlapped(_text_flags, text, rows=len(text))
-
-
 def _text_flags(text: pl.Series) -> TextFlags:
+    """Each record's key count (``":`` in its text), the rows holding whitespace, those that may hold non-ASCII, and
+    when many rows hold whitespace, those where it may sit between tokens: Polars queries, which the decode
+    overlaps with its msgspec pass (see :mod:`transform_core.background`)."""
     value = pl.col("text")
     # whole columns come back as one row of lists: picking rows out in Polars costs less than in Python
     keys, blank, non_ascii = (

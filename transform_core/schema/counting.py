@@ -60,7 +60,7 @@ def _struct_counter(info: mi.StructType) -> Counter:
     records are counted inline (a call per record costs as much as several tests).
     """
     namespace: dict[str, Any] = {"U": _UNSET}
-    lines = ["def count(r, U=U):", "    n = 0"]
+    lines = ["def count(r, U=U):"]
     _count_fields(info, "r", 1, lines, namespace)
     lines.append("    return n")
     exec("\n".join(lines), namespace)  # the names are the f0, f1, … attributes we generated, never user text
@@ -69,26 +69,26 @@ def _struct_counter(info: mi.StructType) -> Counter:
 
 
 def _count_fields(info: mi.StructType, var: str, depth: int, lines: list[str], namespace: dict[str, Any]) -> None:
-    """Append the lines adding the properties set in the record ``var`` (at indentation ``depth``) to ``n``."""
+    """Append the lines adding to ``n`` the properties set in the record ``var``, at indentation ``depth``;
+    counters of other property-holding values go into ``namespace``."""
     pad = "    " * depth
     required = sum(1 for f in info.fields if f.required)
     # an optional field defaults to None, or to UNSET where null is a valid value
     # (msgspec.inspect shows an UNSET default as NODEFAULT on a field that is not required)
     terms = [f"({var}.{f.name} is not {'None' if f.default is None else 'U'})" for f in info.fields if not f.required]
-    lines.append(f"{pad}n += {' + '.join([str(required), *terms])}")
+    lines.append(f"{pad}n {'=' if depth == 1 else '+='} {' + '.join([str(required), *terms])}")
     for f in info.fields:
         counter = None if isinstance(f.type, mi.StructType) else _counter(f.type)
         if counter is None and not isinstance(f.type, mi.StructType):
             continue
-        inner = f"x{len(namespace)}"
-        lines.append(f"{pad}{inner} = {var}.{f.name}")
-        lines.append(f"{pad}if {inner} is not U and {inner} is not None:")
+        value = f"x{len(lines)}"  # one name per line of code: never reused
+        lines.append(f"{pad}{value} = {var}.{f.name}")
+        lines.append(f"{pad}if {value} is not U and {value} is not None:")
         if isinstance(f.type, mi.StructType):
-            namespace[inner] = None  # reserve the name
-            _count_fields(f.type, inner, depth + 1, lines, namespace)
+            _count_fields(f.type, value, depth + 1, lines, namespace)
         else:
-            namespace[f"c_{inner}"] = counter
-            lines.append(f"{pad}    n += c_{inner}({inner})")
+            namespace[f"count_{value}"] = counter
+            lines.append(f"{pad}    n += count_{value}({value})")
 
 
 def _dispatch(info: mi.UnionType) -> Counter:
