@@ -181,8 +181,8 @@ def _screen(
 ) -> tuple[pl.Series, list[int], list[int], list[int]]:
     """Compact the spaced records; find the doubtful ones, and those with top-level extras.
 
-    One Polars query counts and flags every record: each further query would cost ~50 µs whatever the batch size,
-    which a 500-record batch feels.
+    ``flags`` (:func:`_text_flags`) count and flag every record in as few Polars queries as can do it: each
+    further query would cost ~50 µs whatever the batch size, which a 500-record batch feels.
     """
     if schema.root_is_raw:
         rows = decoded.arg_true().to_list()
