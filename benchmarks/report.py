@@ -13,7 +13,16 @@ from typing import Any
 
 from benchmarks.cpus import usable_cpus
 
-__all__ = ["LAMBDA_MEMORY_MB", "PRICE_PER_GB_S", "Row", "cost_per_million", "format_table", "machine", "write_json"]
+__all__ = [
+    "LAMBDA_MEMORY_MB",
+    "PRICE_PER_GB_S",
+    "Row",
+    "cost_per_million",
+    "format_table",
+    "machine",
+    "write_json",
+    "write_result",
+]
 
 LAMBDA_MEMORY_MB = 1769  # about one vCPU
 PRICE_PER_GB_S = 0.0000166667  # Lambda x86 price per GB-second (first pricing tier)
@@ -172,8 +181,6 @@ def machine() -> dict[str, Any]:
 
 def write_json(folder: Path, rows: list[Row], extra: dict[str, Any]) -> Path:
     """Write ``bench-<UTC time>.json`` with every row, the samples' settings and the machine."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / time.strftime("bench-%Y%m%dT%H%M%SZ.json", time.gmtime())
     rows_out = []
     for r in rows:
         entry = asdict(r)
@@ -187,5 +194,12 @@ def write_json(folder: Path, rows: list[Row], extra: dict[str, Any]) -> Path:
         "rows": rows_out,
         **extra,
     }
+    return write_result(folder, "bench", document)
+
+
+def write_result(folder: Path, kind: str, document: dict[str, Any]) -> Path:
+    """Write ``document`` as ``<kind>-<UTC time>.json`` under ``folder`` (made if missing); the suites' results."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / time.strftime(f"{kind}-%Y%m%dT%H%M%SZ.json", time.gmtime())
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path

@@ -32,6 +32,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpus import usable_cpus
+
 __all__ = ["SPEC", "dataset", "main", "run_contender", "run_reference", "run_transform_core"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,13 +49,9 @@ COUNTS = ("records", "ok", "failed", "dropped")
 SAMPLE_S = 0.05
 
 
-def _cpus() -> int:
-    return os.cpu_count() or 1
-
-
 def contenders() -> tuple[str, ...]:
     """Contender names in table order."""
-    return ("transform-core", "transform-core dry run", "reference 1 proc", f"reference {_cpus()} procs")
+    return ("transform-core", "transform-core dry run", "reference 1 proc", f"reference {usable_cpus()} procs")
 
 
 # --- the input -------------------------------------------------------------------------------------------------------
@@ -70,7 +68,7 @@ def dataset(records: int, files: int = FILES, folder: Path = CACHE) -> list[Path
         return paths
     target.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")  # the caller may have Polars' threads running; never fork it
-    with ProcessPoolExecutor(max_workers=min(files, _cpus()), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=min(files, usable_cpus()), mp_context=context) as pool:
         list(pool.map(_write_part, paths, sizes, range(files)))
     manifest.write_text(json.dumps(expected) + "\n", encoding="utf-8")
     return paths
@@ -154,7 +152,7 @@ def run_contender(name: str, files: Sequence[Path], out: Path) -> dict[str, int]
     """Run one contender by its table name."""
     if name.startswith("transform-core"):
         return run_transform_core(files, out, dry_run=name.endswith("dry run"))
-    return run_reference(files, out, workers=1 if name == "reference 1 proc" else _cpus())
+    return run_reference(files, out, workers=1 if name == "reference 1 proc" else usable_cpus())
 
 
 def _child(argv: list[str]) -> None:
@@ -372,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(results.values()))
     print(
         f"{records:,} records, {input_bytes / 1e6:.0f} MB of NDJSON in {len(files)} files; "
-        f"ok {first['ok']:,}, rejected {first['failed']:,}, dropped {first['dropped']:,}; {_cpus()} CPUs, "
+        f"ok {first['ok']:,}, rejected {first['failed']:,}, dropped {first['dropped']:,}; {usable_cpus()} CPUs, "
         f"load average {load['before'][0]:.2f} before and {load['after'][0]:.2f} after (other work skews every row)"
     )
     print(LEGEND.format(sample=int(SAMPLE_S * 1000)))
@@ -391,10 +389,8 @@ def _write_json(
     smoke: bool,
     load: dict[str, Any],
 ) -> Path:
-    from benchmarks.report import machine
+    from benchmarks.report import machine, write_result
 
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / time.strftime("reprocess-%Y%m%dT%H%M%SZ.json", time.gmtime())
     document = {
         "machine": machine(),
         "smoke": smoke,
@@ -406,8 +402,7 @@ def _write_json(
             for name, r in results.items()
         },
     }
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_result(folder, "reprocess", document)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from benchmarks.cpus import usable_cpus
 from transform_core import RecordBatch, load_pipeline
 from transform_core.generate import firehose_event, iot_payloads
 
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = pipeline.process_firehose(json.loads(body)).body
     assert pipeline.process_firehose_bytes(body).body == expected  # same response before timing anything
     print(
-        f"event: {args.records} records, {len(body) / 1e6:.2f} MB; response {len(expected) / 1e6:.2f} MB; {os.cpu_count()} cores"
+        f"event: {args.records} records, {len(body) / 1e6:.2f} MB; response {len(expected) / 1e6:.2f} MB; {usable_cpus()} cores"
     )
 
     parsers: dict[str, Callable[[bytes], Any]] = {"json.loads": json.loads, "orjson.loads": orjson.loads}

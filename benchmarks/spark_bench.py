@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cpus import usable_cpus
 from benchmarks.reprocess_bench import (
     CACHE,
     FILES,
@@ -49,13 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SPARK_MEMORY = "4g"  # the local driver JVM holds the executors and the persisted outcomes
 
 
-def _cpus() -> int:
-    return os.cpu_count() or 1
-
-
 def contenders() -> tuple[str, ...]:
     """Contender names in table order."""
-    return ("reprocess", f"spark local[{_cpus()}]", f"spark local[{_cpus()}] dry run")
+    return ("reprocess", f"spark local[{usable_cpus()}]", f"spark local[{usable_cpus()}] dry run")
 
 
 def run_spark(files: Sequence[Path], out: Path, *, dry_run: bool, master: str) -> dict[str, Any]:
@@ -204,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     first = results["reprocess"]
     print(
         f"{records:,} records, {input_bytes / 1e6:.0f} MB of NDJSON in {len(files)} files; ok {first['ok']:,}, rejected "
-        f"{first['failed']:,}, dropped {first['dropped']:,}; {_cpus()} CPUs, load average {load['before'][0]:.2f} before and "
+        f"{first['failed']:,}, dropped {first['dropped']:,}; {usable_cpus()} CPUs, load average {load['before'][0]:.2f} before and "
         f"{load['after'][0]:.2f} after (other work on the machine skews every row)"
     )
     print(LEGEND.format(rounds=rounds))
@@ -223,10 +220,8 @@ def _write_json(
     smoke: bool,
     load: dict[str, Any],
 ) -> Path:
-    from benchmarks.report import machine
+    from benchmarks.report import machine, write_result
 
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / time.strftime("spark-%Y%m%dT%H%M%SZ.json", time.gmtime())
     document = {
         "machine": machine(),
         "pyspark": importlib.metadata.version("pyspark"),
@@ -237,8 +232,7 @@ def _write_json(
         "medians": results,
         "rounds": runs,
     }
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_result(folder, "spark", document)
 
 
 if __name__ == "__main__":
