@@ -68,26 +68,7 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
     if text is None:  # some payload is not UTF-8
         text, not_utf8 = _utf8_text(payloads)
     flags = overlapped(_text_flags, text, rows=len(text))  # Polars queries, run while the records are decoded
-    reasons: list[str | None] = [None] * len(payloads)
-    records: list[Any] = [schema.rejected] * len(payloads)
-    failed: list[int] = []  # the rows with a reason, and of those the ones whose data is not base64
-    not_base64: list[int] = []
-    decode = schema.decoder.decode
-    errors = (msgspec.DecodeError, UnicodeDecodeError)
-    for i, payload in enumerate(payloads):
-        if payload is None:
-            reasons[i] = _BASE64_REASON
-            not_base64.append(i)
-            failed.append(i)
-        elif i in not_utf8:  # msgspec does not check the bytes of properties it skips
-            reasons[i] = format_reason("$", f"not valid UTF-8 at byte {not_utf8[i]}", "utf8")
-            failed.append(i)
-        else:
-            try:
-                records[i] = decode(payload)
-            except errors as err:
-                reasons[i] = _reason(err, schema)
-                failed.append(i)
+    records, reasons, failed, not_base64 = _decode_records(payloads, not_utf8, schema)
     decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
     if failed:
         decoded.scatter(failed, False)
@@ -130,6 +111,52 @@ def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = Tru
             value = getattr(value, name)
         values.append(None if value is _UNSET else value)
     return values
+
+
+def _decode_records(
+    payloads: list[bytes | None], not_utf8: dict[int, int], schema: CompiledSchema
+) -> tuple[list[Any], list[str | None], list[int], list[int]]:
+    """Each payload decoded into a record (``schema.rejected`` where it fails), each failure's reason, the failed rows
+    and of those the ones whose data is not base64."""
+    n = len(payloads)
+    reasons: list[str | None] = [None] * n
+    records: list[Any] = [schema.rejected] * n
+    failed: list[int] = []
+    not_base64: list[int] = []
+    decode = schema.decoder.decode
+    errors = (msgspec.DecodeError, UnicodeDecodeError)
+    start = 0
+    if not not_utf8:
+        # records that all decode do so a chunk per C-level map (no Python step per record: 0.5 ms on 9,000); the
+        # first chunk holding a failure sends itself and the rest of the batch record by record, for the reasons
+        while start < n:
+            part = payloads[start : start + _MAPPED_CHUNK]
+            if None in part:
+                break
+            try:
+                records[start : start + len(part)] = map(decode, part)  # assigned only if every record decodes
+            except errors:
+                break
+            start += len(part)
+    for i in range(start, n):
+        payload = payloads[i]
+        if payload is None:
+            reasons[i] = _BASE64_REASON
+            not_base64.append(i)
+            failed.append(i)
+        elif i in not_utf8:  # msgspec does not check the bytes of properties it skips
+            reasons[i] = format_reason("$", f"not valid UTF-8 at byte {not_utf8[i]}", "utf8")
+            failed.append(i)
+        else:
+            try:
+                records[i] = decode(payload)
+            except errors as err:
+                reasons[i] = _reason(err, schema)
+                failed.append(i)
+    return records, reasons, failed, not_base64
+
+
+_MAPPED_CHUNK = 1024  # records; a failure wastes at most the decode of the chunk's records before it
 
 
 def _base64_decode(data: pl.Series) -> tuple[pl.Series, pl.Series | None]:

@@ -90,9 +90,7 @@ class Pipeline:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
         body, shed = b"", 0
         if respond:
-            response = build_response(
-                outcomes, source, self._keys, odd_rows=decoded.not_base64, record_ids=batch.record_ids
-            )
+            response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64, record_ids=batch.record_ids)
             body, outcomes, shed = response.body, response.outcomes, response.shed
         result = outcomes["result"]
         failed, dropped = int((result == FAILED).sum()), int((result == DROPPED).sum())
