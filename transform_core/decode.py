@@ -134,7 +134,7 @@ def _decode_records(
             if None in part:
                 break
             try:
-                records[start : start + len(part)] = map(decode, part)  # assigned only if every record decodes
+                records[start : start + len(part)] = map(decode, cast(list[bytes], part))  # assigned only if every record decodes
             except errors:
                 break
             start += len(part)
