@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import compress, count
 from typing import Any
 
 import polars as pl
@@ -75,6 +74,13 @@ class OutcomePlan:
         by_name = {name: info for name, info in self.fields.values()}
         self._parse_reads = [(name, by_name[name]) for name in self.parsed]  # the string columns the parse reads
         self._parse_exprs = list(self.parsed.values())
+        self._failure_columns = [  # what _first_failure reads
+            *[f"_pattern{i}_failed" for i in range(len(schema.pattern_fields))],
+            *[f"_format{i}_failed" for i in range(len(schema.format_fields))],
+            "_drop",
+            "_micros",
+            *[f"_suffix{t}" for t in self.rejecting],
+        ]
 
     def run(
         self, decoded: Decoded, record_ids: Sequence[str], arrival_ms: Sequence[int | None], source: pl.Series
@@ -103,9 +109,9 @@ class OutcomePlan:
             .collect(optimizations=_AS_WRITTEN)
         )
         suspect = frame["_suspect"]
-        suspects = list(compress(count(), suspect.to_list())) if suspect.any() else []  # no Polars query
-        if suspects:
-            for i, row in zip(suspects, frame[suspects].iter_rows(named=True), strict=True):
+        if suspect.any():
+            suspects = suspect.arg_true().to_list()
+            for i, row in zip(suspects, frame[suspects, self._failure_columns].iter_rows(named=True), strict=True):
                 reasons[i] = self._first_failure(row, i, values)
             frame.replace_column(frame.get_column_index("reason"), pl.Series("reason", reasons, dtype=pl.String))
         return frame[self.columns]
