@@ -120,25 +120,33 @@ def _decode_records(
     and of those the ones whose data is not base64."""
     n = len(payloads)
     reasons: list[str | None] = [None] * n
-    records: list[Any] = [schema.rejected] * n
+    records: list[Any] = []
     failed: list[int] = []
     not_base64: list[int] = []
     decode = schema.decoder.decode
     errors = (msgspec.DecodeError, UnicodeDecodeError)
-    start = 0
     if not not_utf8:
-        # records that all decode do so a chunk per C-level map (no Python step per record: 0.5 ms on 9,000); the
-        # first chunk holding a failure sends itself and the rest of the batch record by record, for the reasons
-        while start < n:
-            part = payloads[start : start + _MAPPED_CHUNK]
-            if None in part:
-                break
+        # while failures are sparse, one C-level map decodes the records (no Python step per record: 0.6 ms on
+        # 9,000) and is resumed after each failure: list.extend keeps what the map gave before it raised
+        mapped = map(decode, cast(list[bytes], payloads))
+        while True:
             try:
-                records[start : start + len(part)] = map(decode, cast(list[bytes], part))  # assigned only if every record decodes
-            except errors:
+                records.extend(mapped)
                 break
-            start += len(part)
-    for i in range(start, n):
+            except (*errors, TypeError) as err:  # TypeError: a None payload, whose data is not base64
+                i = len(records)
+                records.append(schema.rejected)
+                failed.append(i)
+                if payloads[i] is None:
+                    reasons[i] = _BASE64_REASON
+                    not_base64.append(i)
+                else:
+                    reasons[i] = _reason(err, schema)
+                if i >= _DENSE_AFTER and len(failed) * _DENSE_SHARE > i:  # dense: a raise costs more than a loop step
+                    break
+    start = len(records)
+    records += [schema.rejected] * (n - start)
+    for i in range(start, n):  # record by record, failures handled inline (a call each costs 0.5 ms at 50% invalid)
         payload = payloads[i]
         if payload is None:
             reasons[i] = _BASE64_REASON
@@ -156,7 +164,9 @@ def _decode_records(
     return records, reasons, failed, not_base64
 
 
-_MAPPED_CHUNK = 1024  # records; a failure wastes at most the decode of the chunk's records before it
+# the map is left for a loop once more than one record in _DENSE_SHARE has failed, from the _DENSE_AFTER-th record on
+_DENSE_AFTER = 64
+_DENSE_SHARE = 16
 
 
 def _base64_decode(data: pl.Series) -> tuple[pl.Series, pl.Series | None]:

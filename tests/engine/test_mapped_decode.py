@@ -1,6 +1,6 @@
-"""Records are decoded a chunk per ``map`` call while they all decode; from the first chunk holding a failure on,
-record by record. The differential batches are smaller than a chunk, so here chunks are made small enough for
-drawn batches to span several, with failures in any of them.
+"""Records are decoded by one ``map`` that is resumed after each failure while failures are sparse; once they are
+dense, record by record. The differential batches are small and mostly below the switch, so here it is moved:
+never taken (every failure resumes the map), or taken at once.
 """
 
 from __future__ import annotations
@@ -15,28 +15,35 @@ from tests.engine.test_differential import SPECS, assert_agree
 from transform_core import RecordBatch, decode
 from transform_core.generate import iot_payloads
 
+SWITCH = {"never": (10**9, 1), "at once": (1, 2)}  # (_DENSE_AFTER, _DENSE_SHARE)
 
+
+@pytest.mark.parametrize("switch", sorted(SWITCH))
 @pytest.mark.parametrize("name", sorted(SPECS))
 @settings(
-    max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+    max_examples=20, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
 )
 @given(batch=batches())
-def test_drawn_batches_agree_in_small_chunks(name: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decode, "_MAPPED_CHUNK", 3)
+def test_drawn_batches_agree_whenever_the_map_is_left(
+    name: str, switch: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    after, share = SWITCH[switch]
+    monkeypatch.setattr(decode, "_DENSE_AFTER", after)
+    monkeypatch.setattr(decode, "_DENSE_SHARE", share)
     assert_agree(name, batch)
 
 
-@pytest.mark.parametrize("bad", [0, 5, 13, 19])
-def test_a_failure_in_any_chunk_is_that_records_alone(bad: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(decode, "_MAPPED_CHUNK", 4)
-    payloads = [p.data for p in iot_payloads(20, 0.0, seed=5)]
-    payloads[bad] = payloads[bad][:-1]  # truncated JSON
-    batch = RecordBatch(
-        record_ids=[f"r{i}" for i in range(20)],
-        data=[base64.b64encode(p).decode() for p in payloads],
-        arrival_ms=[1_700_000_000_000] * 20,
-    )
+@pytest.mark.parametrize("switch", sorted(SWITCH))
+@pytest.mark.parametrize("bad", [[0], [5, 6], [13], [19], [0, 2, 4, 19]])
+def test_each_failure_is_that_records_alone(bad: list[int], switch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    after, share = SWITCH[switch]
+    monkeypatch.setattr(decode, "_DENSE_AFTER", after)
+    monkeypatch.setattr(decode, "_DENSE_SHARE", share)
+    data = [base64.b64encode(p.data).decode() for p in iot_payloads(20, 0.0, seed=5)]
+    for k, i in enumerate(bad):  # truncated JSON and data that is not base64, in turn
+        data[i] = base64.b64encode(base64.b64decode(data[i])[:-1]).decode() if k % 2 == 0 else "not base64!"
+    batch = RecordBatch(record_ids=[f"r{i}" for i in range(20)], data=data, arrival_ms=[1_700_000_000_000] * 20)
     outcomes = assert_agree("iot-example", batch)
     results = outcomes["result"].to_list()
-    assert [i for i, r in enumerate(results) if r == "ProcessingFailed"] == [bad]
-    assert "json" in outcomes["reason"][bad]
+    assert [i for i, r in enumerate(results) if r == "ProcessingFailed"] == bad
+    assert all(("json" if k % 2 == 0 else "base64") in outcomes["reason"][i] for k, i in enumerate(bad))
