@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -156,11 +156,16 @@ def run_contender(name: str, files: Sequence[Path], out: Path) -> dict[str, int]
 
 
 def _child(argv: list[str]) -> None:
-    """``child NAME OUT FILE...``: run one contender, print its counts and in-process seconds as a JSON line."""
+    run_child(argv, run_contender)
+
+
+def run_child(argv: list[str], run: Callable[[str, list[Path], Path], dict[str, Any]]) -> None:
+    """``child NAME OUT FILE...``: run one contender, print what it returns and its in-process seconds as a JSON line
+    (the other side of :func:`measure`)."""
     name, out, *files = argv
     started = time.perf_counter()
-    counts = run_contender(name, [Path(f) for f in files], Path(out))
-    sys.stdout.write(json.dumps({**counts, "run_s": time.perf_counter() - started}) + "\n")
+    result = run(name, [Path(f) for f in files], Path(out))
+    sys.stdout.write(json.dumps({**result, "run_s": time.perf_counter() - started}) + "\n")
 
 
 # --- measuring a child process ---------------------------------------------------------------------------------------
@@ -236,9 +241,10 @@ def _status(pid: int) -> dict[str, int]:
         return {}
 
 
-def measure(name: str, files: Sequence[Path], out: Path) -> dict[str, Any]:
-    """Run a contender in a fresh process; wall seconds (start to exit), its counts and the tree's memory."""
-    command = [sys.executable, "-m", "benchmarks.reprocess_bench", "child", name, str(out), *map(str, files)]
+def measure(name: str, files: Sequence[Path], out: Path, *, module: str = "benchmarks.reprocess_bench") -> dict[str, Any]:
+    """Run a contender in a fresh process (``python -m MODULE child …``, see :func:`run_child`): wall seconds (start
+    to exit), what the child printed and the tree's memory."""
+    command = [sys.executable, "-m", module, "child", name, str(out), *map(str, files)]
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=stderr)
@@ -331,6 +337,15 @@ The reference writes Ok records as NDJSON and only counts rejected and dropped o
 (Parquet and errors/ NDJSON) except in the dry run."""
 
 
+def input_line(records: int, input_bytes: int, files: int, counts: dict[str, Any], load: dict[str, Any]) -> str:
+    """The line under a table: the input, what became of its records, the CPUs and the load around the run."""
+    return (
+        f"{records:,} records, {input_bytes / 1e6:.0f} MB of NDJSON in {files} files; ok {counts['ok']:,}, rejected "
+        f"{counts['failed']:,}, dropped {counts['dropped']:,}; {usable_cpus()} CPUs, load average "
+        f"{load['before'][0]:.2f} before and {load['after'][0]:.2f} after (other work on the machine skews every row)"
+    )
+
+
 def _log(message: str) -> None:
     sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {message}\n")
     sys.stderr.flush()
@@ -367,12 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     check_counts(results)
     print(format_table(results, input_bytes))
     print()
-    first = next(iter(results.values()))
-    print(
-        f"{records:,} records, {input_bytes / 1e6:.0f} MB of NDJSON in {len(files)} files; "
-        f"ok {first['ok']:,}, rejected {first['failed']:,}, dropped {first['dropped']:,}; {usable_cpus()} CPUs, "
-        f"load average {load['before'][0]:.2f} before and {load['after'][0]:.2f} after (other work skews every row)"
-    )
+    print(input_line(records, input_bytes, len(files), next(iter(results.values())), load))
     print(LEGEND.format(sample=int(SAMPLE_S * 1000)))
     path = _write_json(args.results, results, records, files, input_bytes, smoke=args.smoke, load=load)
     _log(f"results: {path}")

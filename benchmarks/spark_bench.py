@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import json
 import os
 import statistics
 import subprocess
@@ -37,12 +36,14 @@ from benchmarks.reprocess_bench import (
     RESULTS,
     SMOKE_RECORDS,
     SPEC,
-    TreeSampler,
     _log,
     check_counts,
     dataset,
+    input_line,
+    run_child,
     run_transform_core,
 )
+from benchmarks.reprocess_bench import measure as measure_child
 
 __all__ = ["contenders", "main", "measure", "run_contender", "run_spark"]
 
@@ -82,29 +83,11 @@ def run_contender(name: str, files: Sequence[Path], out: Path) -> dict[str, Any]
 
 def measure(name: str, files: Sequence[Path], out: Path) -> dict[str, Any]:
     """Run a contender in a fresh process: wall seconds (start to exit), its counts and timings, the tree's memory."""
-    command = [sys.executable, "-m", "benchmarks.spark_bench", "child", name, str(out), *map(str, files)]
-    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=stderr)
-        sampler = TreeSampler(process.pid)
-        sampler.start()
-        returncode = process.wait()
-        wall = time.perf_counter() - started
-        sampler.stop()
-        stdout.seek(0)
-        stderr.seek(0)
-        if returncode != 0:
-            raise RuntimeError(f"{name} failed ({returncode}):\n{stderr.read().decode(errors='replace')[-3000:]}")
-        result: dict[str, Any] = json.loads(stdout.read().decode().strip().splitlines()[-1])
-    return {**result, "wall_s": wall, "tree_peak_rss_mb": sampler.tree_peak_mb, "processes": sampler.processes}
+    return measure_child(name, files, out, module="benchmarks.spark_bench")
 
 
 def _child(argv: list[str]) -> None:
-    """``child NAME OUT FILE...``: run one contender, print its counts and in-process seconds as a JSON line."""
-    name, out, *files = argv
-    started = time.perf_counter()
-    result = run_contender(name, [Path(f) for f in files], Path(out))
-    sys.stdout.write(json.dumps({**result, "run_s": time.perf_counter() - started}) + "\n")
+    run_child(argv, run_contender)
 
 
 def medians(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -198,12 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     results = medians(runs)
     print(format_table(results, input_bytes))
     print()
-    first = results["reprocess"]
-    print(
-        f"{records:,} records, {input_bytes / 1e6:.0f} MB of NDJSON in {len(files)} files; ok {first['ok']:,}, rejected "
-        f"{first['failed']:,}, dropped {first['dropped']:,}; {usable_cpus()} CPUs, load average {load['before'][0]:.2f} before and "
-        f"{load['after'][0]:.2f} after (other work on the machine skews every row)"
-    )
+    print(input_line(records, input_bytes, len(files), results["reprocess"], load))
     print(LEGEND.format(rounds=rounds))
     path = _write_json(args.results, runs, results, records, input_bytes, smoke=args.smoke, load=load)
     _log(f"results: {path}")
