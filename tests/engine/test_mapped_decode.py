@@ -18,6 +18,12 @@ from transform_core.generate import iot_payloads
 SWITCH = {"never": (10**9, 1), "at once": (1, 2)}  # (_DENSE_AFTER, _DENSE_SHARE)
 
 
+def _move_switch(monkeypatch: pytest.MonkeyPatch, switch: str) -> None:
+    after, share = SWITCH[switch]
+    monkeypatch.setattr(decode, "_DENSE_AFTER", after)
+    monkeypatch.setattr(decode, "_DENSE_SHARE", share)
+
+
 @pytest.mark.parametrize("switch", sorted(SWITCH))
 @pytest.mark.parametrize("name", sorted(SPECS))
 @settings(
@@ -27,18 +33,14 @@ SWITCH = {"never": (10**9, 1), "at once": (1, 2)}  # (_DENSE_AFTER, _DENSE_SHARE
 def test_drawn_batches_agree_whenever_the_map_is_left(
     name: str, switch: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    after, share = SWITCH[switch]
-    monkeypatch.setattr(decode, "_DENSE_AFTER", after)
-    monkeypatch.setattr(decode, "_DENSE_SHARE", share)
+    _move_switch(monkeypatch, switch)
     assert_agree(name, batch)
 
 
 @pytest.mark.parametrize("switch", sorted(SWITCH))
 @pytest.mark.parametrize("bad", [[0], [5, 6], [13], [19], [0, 2, 4, 19]])
 def test_each_failure_is_that_records_alone(bad: list[int], switch: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    after, share = SWITCH[switch]
-    monkeypatch.setattr(decode, "_DENSE_AFTER", after)
-    monkeypatch.setattr(decode, "_DENSE_SHARE", share)
+    _move_switch(monkeypatch, switch)
     data = [base64.b64encode(p.data).decode() for p in iot_payloads(20, 0.0, seed=5)]
     for k, i in enumerate(bad):  # truncated JSON and data that is not base64, in turn
         data[i] = base64.b64encode(base64.b64decode(data[i])[:-1]).decode() if k % 2 == 0 else "not base64!"

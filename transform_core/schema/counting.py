@@ -9,7 +9,7 @@ code costs a fraction of re-encoding each record.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import msgspec.inspect as mi
@@ -78,14 +78,15 @@ def _count_fields(info: mi.StructType, var: str, depth: int, lines: list[str], n
     terms = [f"({var}.{f.name} is not {'None' if f.default is None else 'U'})" for f in info.fields if not f.required]
     lines.append(f"{pad}n {'=' if depth == 1 else '+='} {' + '.join([str(required), *terms])}")
     for f in info.fields:
-        counter = None if isinstance(f.type, mi.StructType) else _counter(f.type)
-        if counter is None and not isinstance(f.type, mi.StructType):
-            continue
+        nested = isinstance(f.type, mi.StructType)  # counted inline
+        counter = None if nested else _counter(f.type)  # counted by a call
+        if not nested and counter is None:
+            continue  # the value holds no properties
         value = f"x{len(lines)}"  # one name per line of code: never reused
         lines.append(f"{pad}{value} = {var}.{f.name}")
         lines.append(f"{pad}if {value} is not U and {value} is not None:")
-        if isinstance(f.type, mi.StructType):
-            _count_fields(f.type, value, depth + 1, lines, namespace)
+        if counter is None:
+            _count_fields(cast(mi.StructType, f.type), value, depth + 1, lines, namespace)
         else:
             namespace[f"count_{value}"] = counter
             lines.append(f"{pad}    n += count_{value}({value})")
