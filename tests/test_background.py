@@ -9,7 +9,7 @@ import time
 import pytest
 
 from transform_core import background
-from transform_core.background import OVERLAP_FROM, overlapped
+from transform_core.background import OVERLAP_FROM, RELEASE_FROM, overlapped, released
 
 
 def _thread_name() -> str:
@@ -64,3 +64,30 @@ def test_a_forked_child_makes_its_own_thread() -> None:
     child.join(10)
     assert child.exitcode == 0
     assert queue.get(timeout=1).startswith("transform-core")
+
+
+class _Freed:
+    """Records the thread that frees it."""
+
+    def __init__(self, threads: list[str]) -> None:
+        self.threads = threads
+
+    def __del__(self) -> None:
+        self.threads.append(threading.current_thread().name)
+
+
+def test_a_large_list_is_freed_by_the_background_thread() -> None:
+    threads: list[str] = []
+    objects = [_Freed(threads) for _ in range(RELEASE_FROM)]
+    released(objects).result()
+    assert objects == []
+    assert len(threads) == RELEASE_FROM and all(name.startswith("transform-core") for name in threads)
+
+
+def test_a_small_list_is_left_to_its_holder() -> None:
+    threads: list[str] = []
+    objects = [_Freed(threads) for _ in range(RELEASE_FROM - 1)]
+    released(objects).result()
+    assert len(objects) == RELEASE_FROM - 1 and not threads
+    del objects
+    assert threads == [threading.current_thread().name] * (RELEASE_FROM - 1)

@@ -3,7 +3,8 @@
 Polars releases the GIL while it computes, so a query handed to :func:`overlapped` runs alongside the
 Python-level work that follows in the calling thread (the msgspec decode, building the next columns): on
 two or more CPUs its time is hidden, on one it costs only the hand-over. The thread is created on first
-use and forgotten in a forked child (threads do not survive ``fork``; the child makes its own).
+use and forgotten in a forked child (threads do not survive ``fork``; the child makes its own). The same thread
+frees a large batch's decoded records (:func:`released`) while the caller waits for its main query.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-__all__ = ["OVERLAP_FROM", "overlapped"]
+__all__ = ["OVERLAP_FROM", "RELEASE_FROM", "overlapped", "released"]
 
 T = TypeVar("T")
 
 #: Batches of fewer records run their queries inline: the hand-over (two thread switches) would cost more.
 OVERLAP_FROM = 100
+
+#: Smaller lists are freed where they fall: a hand-over costs about as much as freeing a thousand small records.
+RELEASE_FROM = 1000
 
 _START_TIMEOUT_S = 1.0
 _executor: ThreadPoolExecutor | None = None
@@ -46,6 +50,20 @@ def overlapped(query: Callable[..., T], *args: Any, rows: int) -> Future[T]:
         future = Future()
         future.set_result(query(*args))
     return future
+
+
+def released(objects: list[Any]) -> Future[None]:
+    """Empty ``objects`` (freeing what only they held) in the worker thread, if there are ``RELEASE_FROM`` or more.
+
+    Meant to be called just before a long Polars call: the worker takes the GIL when the caller lets it go there,
+    so the freeing (1.4 ms for a 5 MB batch's decoded records, 2.9 ms for wide ones) happens during the query
+    instead of after it. Not started (the hand-over would wait for it): wait on the future before returning.
+    """
+    if len(objects) < RELEASE_FROM:
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+    return _background().submit(objects.clear)
 
 
 def _background() -> ThreadPoolExecutor:

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from transform_core.background import overlapped
+from transform_core.background import overlapped, released
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
@@ -74,6 +74,11 @@ class OutcomePlan:
         by_name = {name: info for name, info in self.fields.values()}
         self._parse_reads = [(name, by_name[name]) for name in self.parsed]  # the string columns the parse reads
         self._parse_exprs = list(self.parsed.values())
+        self._reason_reads = [  # the fields whose values _first_failure reads
+            *schema.format_fields,
+            bindings.event_time,
+            *[bindings.enrich_keys[t] for t in self.rejecting],
+        ]
         self._failure_columns = [  # what _first_failure reads
             *[f"_pattern{i}_failed" for i in range(len(schema.pattern_fields))],
             *[f"_format{i}_failed" for i in range(len(schema.format_fields))],
@@ -85,7 +90,10 @@ class OutcomePlan:
     def run(
         self, decoded: Decoded, record_ids: Sequence[str], arrival_ms: Sequence[int | None], source: pl.Series
     ) -> pl.DataFrame:
-        """The outcome frame of a batch (see :mod:`transform_core.batch`)."""
+        """The outcome frame of a batch (see :mod:`transform_core.batch`).
+
+        Empties ``decoded.records``: once their values are extracted, the records are freed while the query runs.
+        """
         values = _FieldValues(decoded.records)
         reasons = decoded.reasons
         n = len(reasons)
@@ -98,6 +106,9 @@ class OutcomePlan:
             pl.Series("reason", reasons, dtype=pl.String),
             *parsed.result(),
         ]
+        for info in self._reason_reads:  # extracted now (most already are): the records are not read again
+            values(info)
+        freed = released(decoded.records)  # freed by the worker thread while the query runs
         # one query in three steps; the plan needs no optimizing (nothing to push down, no common subexpressions),
         # and run as one it takes half the time of the same steps as eager calls
         frame = (
@@ -108,6 +119,7 @@ class OutcomePlan:
             .with_columns(self.partition_keys)
             .collect(optimizations=_AS_WRITTEN)
         )
+        freed.result()
         suspect = frame["_suspect"]
         if suspect.any():
             suspects = suspect.arg_true().to_list()

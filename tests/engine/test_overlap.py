@@ -1,7 +1,9 @@
 """The queries overlapped in the background thread give what the same queries give inline.
 
-Batches from ``OVERLAP_FROM`` records on run some Polars queries in the background thread; the Hypothesis
-batches of the differential tests are smaller, so here the threshold is lowered to make them cross it.
+Batches from ``OVERLAP_FROM`` records on run some Polars queries in the background thread, and from
+``RELEASE_FROM`` records the decoded records are freed there during the main query (so the reasons written after
+it must read only values extracted before); the Hypothesis batches of the differential tests are smaller, so here
+the thresholds are lowered to make them cross both.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ def _same_inline_and_overlapped(name: str, batch: RecordBatch, monkeypatch: pyte
     engine, _ = pipelines(name)
     with monkeypatch.context() as patch:
         patch.setattr(background, "OVERLAP_FROM", 10**9)
+        patch.setattr(background, "RELEASE_FROM", 10**9)
         inline = engine.process(batch)
     with monkeypatch.context() as patch:
         patch.setattr(background, "OVERLAP_FROM", 1)
+        patch.setattr(background, "RELEASE_FROM", 1)
         overlapped = engine.process(batch)
         assert_agree(name, batch)
     assert overlapped.body == inline.body
