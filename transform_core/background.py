@@ -57,7 +57,8 @@ def released(objects: list[Any]) -> Future[None]:
 
     Meant to be called just before a long Polars call: the worker takes the GIL when the caller lets it go there,
     so the freeing (1.4 ms for a 5 MB batch's decoded records, 2.9 ms for wide ones) happens during the query
-    instead of after it. Not started (the hand-over would wait for it): wait on the future before returning.
+    instead of after it. Unlike :func:`overlapped` it does not wait for the worker to start (the worker should take
+    the GIL only once the caller is in that call); wait on the future before returning.
     """
     if len(objects) < RELEASE_FROM:
         done: Future[None] = Future()
