@@ -170,12 +170,28 @@ _DENSE_SHARE = 16
 
 
 def _base64_decode(data: pl.Series) -> tuple[pl.Series, pl.Series | None]:
-    """Payload bytes (null where the base64 is bad) and, if every payload is UTF-8, their text."""
-    raw = data.str.decode("base64", strict=False)
+    """Payload bytes (null where the base64 is bad) and, if every payload is UTF-8, their text.
+
+    A large batch is decoded in two halves at once, one by the background thread (Polars' decode is one pass on
+    one core and holds no GIL: 2.4 → 1.5 ms on a 5 MB event); the halves stay two chunks of one Series.
+    """
+    if len(data) >= _SPLIT_BASE64_FROM:
+        half = len(data) // 2
+        second = overlapped(_decode_base64_strings, data.slice(half), rows=len(data))
+        raw = pl.concat([_decode_base64_strings(data.slice(0, half)), second.result()], rechunk=False)
+    else:
+        raw = _decode_base64_strings(data)
     try:
         return raw, raw.cast(pl.String)
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
         return raw, None
+
+
+def _decode_base64_strings(data: pl.Series) -> pl.Series:
+    return data.str.decode("base64", strict=False)
+
+
+_SPLIT_BASE64_FROM = 1000  # records; below, the hand-over costs about what the second core saves
 
 
 def _utf8_text(payloads: list[bytes | None]) -> tuple[pl.Series, dict[int, int]]:
