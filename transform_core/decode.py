@@ -18,6 +18,7 @@ enforces). Escapes stay on the fast path: the checks read decoded values.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress, count
@@ -191,7 +192,8 @@ def _decode_base64_strings(data: pl.Series) -> pl.Series:
     return data.str.decode("base64", strict=False)
 
 
-_SPLIT_BASE64_FROM = 1000  # records; below, the hand-over costs about what the second core saves
+# records; below, the hand-over costs about what the second core saves, and with one core there is none to use
+_SPLIT_BASE64_FROM = 1000 if pl.thread_pool_size() > 1 else sys.maxsize
 
 
 def _utf8_text(payloads: list[bytes | None]) -> tuple[pl.Series, dict[int, int]]:
