@@ -33,9 +33,7 @@ _lock = threading.Lock()
 def overlapped(query: Callable[..., T], *args: Any, rows: int) -> Future[T]:
     """``query(*args)``, run by the background thread if the batch has ``rows >= OVERLAP_FROM``, else now."""
     if rows < OVERLAP_FROM:
-        done: Future[T] = Future()
-        done.set_result(query(*args))
-        return done
+        return _done(query(*args))
     started = threading.Event()
 
     def run() -> T:
@@ -47,8 +45,7 @@ def overlapped(query: Callable[..., T], *args: Any, rows: int) -> Future[T]:
     # up, which a long Python loop does only every few milliseconds; from here the thread holds the GIL only
     # until Polars releases it. A thread that does not start (it should within microseconds) is not waited for.
     if not started.wait(_START_TIMEOUT_S) and future.cancel():
-        future = Future()
-        future.set_result(query(*args))
+        return _done(query(*args))
     return future
 
 
@@ -61,10 +58,15 @@ def released(objects: list[Any]) -> Future[None]:
     the GIL only once the caller is in that call); wait on the future before returning.
     """
     if len(objects) < RELEASE_FROM:
-        done: Future[None] = Future()
-        done.set_result(None)
-        return done
+        return _done(None)
     return _background().submit(objects.clear)
+
+
+def _done(result: T) -> Future[T]:
+    """A future that already holds ``result``."""
+    done: Future[T] = Future()
+    done.set_result(result)
+    return done
 
 
 def _background() -> ThreadPoolExecutor:

@@ -74,11 +74,6 @@ class OutcomePlan:
         by_name = {name: info for name, info in self.fields.values()}
         self._parse_reads = [(name, by_name[name]) for name in self.parsed]  # the string columns the parse reads
         self._parse_exprs = list(self.parsed.values())
-        self._reason_reads = [  # the fields whose values _first_failure reads
-            *schema.format_fields,
-            bindings.event_time,
-            *[bindings.enrich_keys[t] for t in self.rejecting],
-        ]
         self._failure_columns = [  # what _first_failure reads
             *[f"_pattern{i}_failed" for i in range(len(schema.pattern_fields))],
             *[f"_format{i}_failed" for i in range(len(schema.format_fields))],
@@ -106,8 +101,8 @@ class OutcomePlan:
             pl.Series("reason", reasons, dtype=pl.String),
             *parsed.result(),
         ]
-        for info in self._reason_reads:  # extracted now (most already are): the records are not read again
-            values(info)
+        # every value _first_failure reads is among those extracted above: the records are not read again
+        values.records = None
         freed = released(decoded.records)  # freed by the worker thread while the query runs
         # one query in three steps; the plan needs no optimizing (nothing to push down, no common subexpressions),
         # and run as one it takes half the time of the same steps as eager calls
@@ -257,11 +252,12 @@ class _FieldValues:
     """Each field's values, extracted from the decoded records once however often asked for."""
 
     def __init__(self, records: list[Any]) -> None:
-        self.records = records
+        self.records: list[Any] | None = records  # None once the records are handed over to be freed
         self.cache: dict[tuple[str, ...], list[Any]] = {}
 
     def __call__(self, info: FieldInfo) -> list[Any]:
         if info.attrs not in self.cache:
+            assert self.records is not None, f"{info.path} read after the records were handed over to be freed"
             self.cache[info.attrs] = extract(self.records, info.attrs, info.may_be_unset)
         return self.cache[info.attrs]
 
