@@ -106,14 +106,7 @@ class OutcomePlan:
         freed = released(decoded.records)  # freed by the worker thread while the query runs
         # one query in three steps; the plan needs no optimizing (nothing to push down, no common subexpressions),
         # and run as one it takes half the time of the same steps as eager calls
-        frame = (
-            pl.DataFrame(inputs)
-            .lazy()
-            .with_columns(self.checks)
-            .select(self.outcome)
-            .with_columns(self.partition_keys)
-            .collect(optimizations=_AS_WRITTEN)
-        )
+        frame = _run_steps(pl.DataFrame(inputs), self.checks, self.outcome, self.partition_keys)
         freed.result()
         suspect = frame["_suspect"]
         if suspect.any():
@@ -243,9 +236,27 @@ class OutcomePlan:
         return None
 
 
+def _run_steps(inputs: pl.DataFrame, checks: list[pl.Expr], outcome: list[pl.Expr], keys: list[pl.Expr]) -> pl.DataFrame:
+    """``inputs.with_columns(checks).select(outcome).with_columns(keys)`` as one query, run as written by the
+    engine that suits the batch's size.
+
+    Polars' streaming engine (its default) splits a large frame across the cores, but it costs about 0.1 ms a query
+    to set up and its parallel steps wake the thread pool, idle between invocations. Below ``_STREAMING_FROM``
+    rows the in-memory engine evaluates the expressions one after another instead: 2.0 → 1.4 ms at 500 records,
+    where at 8,600 it would take 6.9 ms instead of 5.3.
+    """
+    if inputs.height >= _STREAMING_FROM:
+        return inputs.lazy().with_columns(checks).select(outcome).with_columns(keys).collect(optimizations=_AS_WRITTEN)
+    planned = inputs.lazy().with_columns_seq(checks).select_seq(outcome).with_columns_seq(keys)
+    return planned.collect(optimizations=_AS_WRITTEN, engine="in-memory")
+
+
+_STREAMING_FROM = 3500  # rows: at 3,500 the in-memory engine still takes 3.4 ms to the streaming one's 3.5, at 4,000 3.8 to 3.5
+
+
 def _parse(columns: list[pl.Series], exprs: list[pl.Expr]) -> list[pl.Series]:
     """The parsed date-time columns (epoch microseconds) of the batch's date-time string columns."""
-    return pl.DataFrame(columns).select(exprs).get_columns() if exprs else []
+    return pl.DataFrame(columns).select_seq(exprs).get_columns() if exprs else []
 
 
 class _FieldValues:
