@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -68,13 +69,19 @@ def invoke(handler: Handler, event_bytes: bytes) -> tuple[Sample, bytes]:
 
 
 def time_rounds(workload: Workload, handlers: dict[str, Handler], rounds: int) -> dict[str, Timings]:
-    """``rounds`` invocations per contender, interleaved (round r starts at contender r), after a warm-up each."""
+    """``rounds`` invocations per contender, interleaved in an order shuffled afresh each round, after a warm-up each.
+
+    Shuffled, so each contender follows every other equally often: what ran just before changes an invocation's
+    time (a 500-record batch handled right after transform-core's previous one finds its caches and Polars' thread
+    pool warm), and a fixed cycle would hand the same neighbour to the same contender every round.
+    """
     names = list(handlers)
     timings = {name: Timings() for name in names}
     for name in names:
         invoke(handlers[name], workload.event_bytes)
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
+    order = random.Random(f"{workload.name} {rounds}")  # the same orders on every run
+    for _ in range(rounds):
+        for name in order.sample(names, len(names)):
             gc.collect()  # each invocation starts from the same heap state, not the previous one's garbage
             sample, body = invoke(handlers[name], workload.event_bytes)
             timings[name].samples.append(sample)

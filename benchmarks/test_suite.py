@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from benchmarks import run, wide
-from benchmarks.measure import run_child
+from benchmarks.measure import run_child, time_rounds
 from benchmarks.peers import CONTENDERS
 from benchmarks.workloads import IOT_SPEC, NAMES, build, write_events
 
@@ -50,6 +52,26 @@ def test_runner_prints_one_table(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(table) == 2 + len(NAMES) * len(CONTENDERS)
     document = json.loads(next(tmp_path.glob("bench-*.json")).read_text(encoding="utf-8"))
     assert {row["contender"] for row in document["rows"]} == set(CONTENDERS)
+
+
+def test_rounds_shuffle_who_runs_before_whom() -> None:
+    calls: list[str] = []
+
+    def contender(name: str) -> Callable[[dict[str, Any]], bytes]:
+        def handle(event: dict[str, Any]) -> bytes:
+            calls.append(name)
+            return b"{}"
+
+        return handle
+
+    names = ["a", "b", "c", "d"]
+    timings = time_rounds(build("500 clean", smoke=True), {n: contender(n) for n in names}, 40)
+    assert all(len(timings[n].samples) == 40 for n in names)
+    timed = calls[len(names) :]  # after the warm-ups
+    rounds = [timed[i : i + len(names)] for i in range(0, len(timed), len(names))]
+    assert all(sorted(r) == names for r in rounds)
+    before = {n: {prev for prev, this in zip(timed, timed[1:], strict=False) if this == n} for n in names}
+    assert all(before[n] >= set(names) - {n} for n in names)  # a fixed cycle gives each contender one predecessor
 
 
 def test_cpus_option_pins_the_process_before_polars_sizes_its_pool() -> None:
