@@ -10,8 +10,8 @@ them to the error prefix, where ``transform-core reprocess`` can pick them up.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import orjson
 import polars as pl
@@ -65,13 +65,14 @@ def build_response(
         and _plain(outcomes["record_id"].to_list() if record_ids is None else record_ids)
         and (not odd_rows or _plain(outcomes["data"].gather(list(odd_rows)).to_list()))
     ):
-        # the usual batch: nothing to escape, so the body is one query; a large one is framed in the query and
-        # copied out once (each multi-megabyte copy costs its page faults), a small one framed in Python (the
-        # framing expressions cost more than the copy)
+        # the usual batch: nothing to escape, so the body is one query, framed in the query and copied out once
+        # (each multi-megabyte copy costs its page faults); a small one is written by f-strings in Python, in half
+        # the time of the query
         if len(outcomes) >= _FRAMED_FROM:
             body: bytes = outcomes.select(_body(tuple(partition_keys))).to_series().cast(pl.Binary).item()
         else:
-            body = b"".join((_PREFIX, outcomes.select(entry.str.join(",")).to_series().cast(pl.Binary).item(), _SUFFIX))
+            columns = [outcomes[name].to_list() for name in ("record_id", "result", "data", *partition_keys)]
+            body = b"".join((_PREFIX, _entries_joiner(tuple(partition_keys))(*columns).encode(), _SUFFIX))
         if len(body) < limit:
             return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
         odd: list[int] = []
@@ -137,6 +138,42 @@ def _body(partition_keys: tuple[str, ...]) -> pl.Expr:
         _entry(partition_keys),
         pl.when(row == pl.len() - 1).then(pl.lit(_SUFFIX.decode())).otherwise(pl.lit("")),
     ).str.join(",")
+
+
+@functools.cache
+def _entries_joiner(partition_keys: tuple[str, ...]) -> Callable[..., str]:
+    """A function joining the entries of values that need no escaping, from the columns as lists, for ``_entry``'s text.
+
+    Generated for the key set, so each entry is one f-string (a quarter of the time of ``str.format``). The
+    metadata is left out where a partition key is null, as ``_entry`` leaves it out (only Ok records have keys).
+    """
+    assert all(key.isidentifier() for key in partition_keys)  # the spec's key names: year, month, day, hour
+    names = [f"k{i}" for i in range(len(partition_keys))]
+    head = ['{"recordId":"', "i", '","result":"', "r", '","data":"', "d", '"']
+    metadata = [',"metadata":{"partitionKeys":{']
+    for n, (key, name) in enumerate(zip(partition_keys, names, strict=True)):
+        metadata += [f'{"," if n else ""}"{key}":"', name, '"']
+    metadata.append("}}")
+    entry, entry_with_keys = _f_string([*head, "}"], names), _f_string([*head, *metadata, "}"], names)
+    missing = " or ".join(f"{name} is None" for name in names) or "False"  # no keys: _entry's metadata is never null
+    columns = ", ".join(names)
+    source = (
+        f"def join(ids, results, data, {columns}):\n"
+        f"    return ','.join([{entry} if {missing} else {entry_with_keys}\n"
+        f"                     for i, r, d, {columns} in zip(ids, results, data, {columns})])\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)  # the text above with identifier key names (year, …) and i, r, d, k0, …: nothing from records
+    joiner: Callable[..., str] = namespace["join"]
+    return joiner
+
+
+def _f_string(parts: list[str], names: list[str]) -> str:
+    """The source of an f-string of ``parts``: the variables ``i``, ``r``, ``d`` and ``names``, and literal text."""
+    variables = {"i", "r", "d", *names}
+    text = "".join(f"{{{part}}}" if part in variables else part.replace("{", "{{").replace("}", "}}") for part in parts)
+    assert "'" not in text and "\\" not in text
+    return f"f'{text}'"
 
 
 @functools.cache  # built once per key set: building an expression costs more than evaluating it on a small batch

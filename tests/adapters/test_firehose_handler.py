@@ -26,7 +26,7 @@ from transform_core import RecordBatch, SpecError, TransformCoreError, load_pipe
 from transform_core.adapters import firehose
 from transform_core.batch import DROPPED, FAILED, OK, outcome_schema
 from transform_core.errors import ConfigurationEnvironmentError
-from transform_core.firehose_response import _FRAMED_FROM, SHED_REASON, build_response
+from transform_core.firehose_response import _FRAMED_FROM, SHED_REASON, _entries_joiner, _entry, build_response
 from transform_core.generate import firehose_event, iot_payloads
 
 REPO = Path(__file__).resolve().parents[2]
@@ -660,3 +660,32 @@ def test_the_usual_body_is_the_same_framed_in_the_query_or_in_python(generated_b
     response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, odd_rows=[])
 
     assert response.body == _expected_body(frame, source, keep=rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.sampled_from([(), ("year",), DAY_KEYS, (*DAY_KEYS, "hour")]),
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from([OK, FAILED, DROPPED]),
+            st.text("AQw=+/", max_size=8),
+            st.lists(st.none() | st.text("0129", max_size=4), min_size=4, max_size=4),
+        ),
+        max_size=20,
+    ),
+)
+def test_small_bodies_are_joined_in_python_as_the_query_joins_them(
+    keys: tuple[str, ...], rows: list[tuple[str, str, list[str | None]]]
+) -> None:
+    """Below _FRAMED_FROM records the entries are f-strings; they must read as _entry's, null keys included."""
+    frame = pl.DataFrame(
+        {
+            "record_id": [f"id{i}" for i in range(len(rows))],
+            "result": [r for r, _, _ in rows],
+            "data": [d for _, d, _ in rows],
+            **{key: [values[k] for _, _, values in rows] for k, key in enumerate(keys)},
+        },
+        schema={name: pl.String for name in ("record_id", "result", "data", *keys)},
+    )
+    expected = frame.select(_entry(keys).str.join(",")).item()
+    assert _entries_joiner(keys)(*[frame[name].to_list() for name in frame.columns]) == expected
