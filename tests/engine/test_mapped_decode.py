@@ -1,6 +1,7 @@
-"""Records are decoded by one ``map`` that is resumed after each failure while failures are sparse; once they are
-dense, record by record. The differential batches are small and mostly below the switch, so here it is moved:
-never taken (every failure resumes the map), or taken at once.
+"""Records are decoded by one ``map``, taken in chunks (between them the background thread may take the GIL) and
+resumed after each failure while failures are sparse; once they are dense, record by record. The differential
+batches are small, below the switch and within one chunk, so here both are moved: the switch never taken (every
+failure resumes the map), with chunks of 1,024 or of 3 records, or taken at once.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from tests.engine.test_differential import SPECS, assert_agree
 from transform_core import RecordBatch, decode
 from transform_core.generate import iot_payloads
 
-SWITCH = {"never": (10**9, 1), "at once": (1, 2)}  # (_DENSE_AFTER, _DENSE_SHARE)
+# (_DENSE_AFTER, _DENSE_SHARE, _YIELD_EVERY)
+SWITCH = {"never": (10**9, 1, 1024), "never, chunks of 3": (10**9, 1, 3), "at once": (1, 2, 1024)}
 
 
 def _move_switch(monkeypatch: pytest.MonkeyPatch, switch: str) -> None:
-    after, share = SWITCH[switch]
+    after, share, chunk = SWITCH[switch]
     monkeypatch.setattr(decode, "_DENSE_AFTER", after)
     monkeypatch.setattr(decode, "_DENSE_SHARE", share)
+    monkeypatch.setattr(decode, "_YIELD_EVERY", chunk)
 
 
 @pytest.mark.parametrize("switch", sorted(SWITCH))
