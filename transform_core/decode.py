@@ -27,7 +27,6 @@ from operator import attrgetter, ne
 from typing import Any, cast
 
 import msgspec
-import orjson
 import polars as pl
 
 from transform_core.background import overlapped
@@ -273,12 +272,10 @@ def _screen(
     candidates = sorted(keys_in_text)
     extras = set(candidates)
     if candidates:
-        # each of these records is valid JSON, so an array of them decodes with exact boundaries
-        # (whitespace is no matter here: the payloads do, without asking Polars for the compacted texts)
-        tops = _TOP_LEVEL.decode(b"[" + b",".join([cast(bytes, payloads[i]) for i in candidates]) + b"]")
         surplus = [keys_in_text[i] - counts[i] for i in candidates]
-        for i, plain in zip(candidates, _only_plain_extras(tops, surplus, schema, enriched), strict=True):
-            if not plain:
+        plain = schema.plain_extras.check([cast(bytes, payloads[i]) for i in candidates], surplus, enriched)
+        for i, ok in zip(candidates, plain, strict=True):
+            if not ok:
                 doubtful.add(i)
                 extras.discard(i)
     for attrs in schema.raw_slots:
@@ -317,9 +314,6 @@ def _text_flags(text: pl.Series) -> TextFlags:
 def _decoded_rows(rows: Iterable[int], reasons: list[str | None], all_decoded: bool) -> list[int]:
     """The ``rows`` whose record decoded."""
     return list(rows) if all_decoded else [i for i in rows if reasons[i] is None]
-
-
-_TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 
 
 def _spaced(blank: list[int], payloads: list[bytes | None]) -> tuple[list[int], list[int]]:
@@ -363,31 +357,3 @@ _BETWEEN_TOKENS = re.compile(rb"[{}\[\],:][ \t\n\r]|[ \t\n\r][{}\[\],:]")
 # many `":` as its compact form
 _KEY_GAP = re.compile(rb'"[ \t\n\r]')
 _KEY_GAP_STARTS = ['" ', '"\t', '"\n', '"\r']
-
-
-def _only_plain_extras(
-    tops: list[dict[str, msgspec.Raw]], surplus: list[int], schema: CompiledSchema, enriched: frozenset[str]
-) -> list[bool]:
-    """For each record: True if the ``surplus`` keys the record type skipped are distinct top-level scalar extras.
-
-    Such a record is as safe as any other: no duplicate key (it would be one key more than the
-    distinct extras), no nested object that could hide one, and no number too large for a double
-    (orjson checks). The values of all records are checked at once; record by record only if that fails.
-    """
-    names = [members.keys() - schema.top_level for members in tops]
-    plain = [len(keys) == n and keys.isdisjoint(enriched) for keys, n in zip(names, surplus, strict=True)]
-    values = [[bytes(members[k]) for k in keys] for members, keys in zip(tops, names, strict=True)]
-    if _plain_values([v for row, ok in zip(values, plain, strict=True) if ok for v in row]):
-        return plain
-    return [ok and _plain_values(row) for row, ok in zip(values, plain, strict=True)]
-
-
-def _plain_values(values: list[bytes]) -> bool:
-    joined = b",".join(values)
-    if b"{" in joined:
-        return False
-    try:
-        orjson.loads(b"[" + joined + b"]")
-    except orjson.JSONDecodeError:
-        return False
-    return True

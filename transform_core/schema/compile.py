@@ -25,6 +25,7 @@ import msgspec
 
 from transform_core.formats import ecma_pattern
 from transform_core.schema.counting import key_counter
+from transform_core.schema.extras import PlainExtras
 from transform_core.schema.keywords import ANNOTATIONS, check_schema, resolve_ref
 from transform_core.schema.patterns import rust_pattern
 
@@ -80,6 +81,7 @@ class CompiledSchema:
     key_counter: Callable[[Any], int]  # properties set in a decoded record, at every depth
     rejected: Any  # stands in for a record that did not decode: every field reads as None
     reason_cache: dict[str, str]  # msgspec message -> reason, filled as batches run
+    plain_extras: PlainExtras  # which records' skipped keys are only plain extras; remembers the names it meets
 
     format_fields: tuple[FieldInfo, ...]  # fields with a ``format`` rule, in schema order
     pattern_fields: tuple[FieldInfo, ...]  # fields with a ``pattern`` rule run in Polars, in schema order
@@ -93,6 +95,7 @@ def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
     root_is_raw = record_type is _RAW or not (isinstance(record_type, type) and issubclass(record_type, msgspec.Struct))
     if root_is_raw:
         record_type = msgspec.defstruct("AnyRecord", [], kw_only=True)
+    top_level = frozenset() if root_is_raw else frozenset(record_type.__struct_encode_fields__)
     return CompiledSchema(
         record_type=record_type,
         decoder=msgspec.json.Decoder(record_type),
@@ -101,12 +104,13 @@ def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
         root_is_raw=root_is_raw,
         rule_texts=builder.rule_texts,
         integer_paths=frozenset(builder.integer_paths),
-        top_level=frozenset() if root_is_raw else frozenset(record_type.__struct_encode_fields__),
+        top_level=top_level,
         key_counter=key_counter(record_type),
         rejected=type("Rejected", (), dict.fromkeys(record_type.__struct_fields__))(),
         format_fields=tuple(f for f in builder.fields.values() if f.format is not None),
         pattern_fields=tuple(f for f in builder.fields.values() if f.pattern is not None),
         reason_cache={},
+        plain_extras=PlainExtras(top_level),
     )
 
 
