@@ -13,8 +13,8 @@ import pytest
 
 from tests.engine.test_differential import SPECS
 from transform_core import Pipeline, RecordBatch
-from transform_core.spec import load_spec
 from transform_core.generate import firehose_event, iot_payloads
+from transform_core.spec import load_spec
 
 
 @pytest.fixture(scope="module")

@@ -77,7 +77,7 @@ def test_names_found_plain_are_remembered_and_decide_the_next_records() -> None:
     check = PlainExtras(DECLARED)
     assert check._learned is None
     assert check.check([b'{"a":1,"source":"x"}', b'{"a":1,"other":{}}'], [1, 2], ENRICHED) == [True, False]
-    assert check._names == ("source",)  # "other" held an object: not plain, not remembered
+    assert check.remembered == ("source",)  # "other" held an object: not plain, not remembered
     assert check._learned is not None
     assert check.check([b'{"source":"y","b":2}', b'{"source":"y","source":"z"}', b'{"source":{"k":1}}'], [1, 2, 2], ENRICHED) == [
         True,

@@ -37,9 +37,9 @@ class PlainExtras:
 
     def __init__(self, top_level: frozenset[str]) -> None:
         self._top_level = top_level
-        self._names: tuple[str, ...] = ()  # remembered extra names, in the order of the struct's fields
-        # a decoder into a struct of the remembered names, and the count of those a decoded record holds
-        self._learned: tuple[msgspec.json.Decoder[list[Any]], Callable[[Any], int]] | None = None
+        # the remembered extra names (the struct's fields e0, e1, … in order), a decoder into that struct, and the
+        # count of those names a decoded record holds: one tuple, so a reader sees the three of one generation
+        self._learned: tuple[tuple[str, ...], msgspec.json.Decoder[list[Any]], Callable[[Any], int]] | None = None
         self._lock = threading.Lock()
 
     def check(self, payloads: list[bytes], surplus: list[int], enriched: frozenset[str]) -> list[bool]:
@@ -51,9 +51,9 @@ class PlainExtras:
             enriched: top-level names enrichment writes; a record holding one is not plain.
         """
         plain: list[bool | None] = [None] * len(payloads)
-        names, learned = self._names, self._learned  # read once: another thread may remember more meanwhile
+        learned = self._learned  # read once: another thread may remember more meanwhile
         if learned is not None:
-            decoder, counter = learned
+            names, decoder, counter = learned
             records = decoder.decode(_array(payloads))
             found = list(compress(count(), map(eq, map(counter, records), surplus)))
             blocked = [f"e{k}" for k, name in enumerate(names) if name in enriched]  # usually none
@@ -83,19 +83,25 @@ class PlainExtras:
             self._remember({name for keys, ok in zip(extras, verdicts, strict=True) if ok for name in keys})
         return [bool(p) for p in plain]
 
-    def _remember(self, names: set[str]) -> None:
+    @property
+    def remembered(self) -> tuple[str, ...]:
+        """The extra names remembered so far."""
+        return self._learned[0] if self._learned is not None else ()
+
+    def _remember(self, found: set[str]) -> None:
         with self._lock:
-            new = sorted(names - set(self._names))
-            if not new or len(self._names) + len(new) > _REMEMBERED_NAMES:
+            known = self.remembered
+            new = sorted(found - set(known))
+            if not new or len(known) + len(new) > _REMEMBERED_NAMES:
                 return
-            self._names = (*self._names, *new)
-            attrs = [f"e{k}" for k in range(len(self._names))]  # the JSON names may be any text: renamed
+            names = (*known, *new)
+            attrs = [f"e{k}" for k in range(len(names))]  # the JSON names may be any text: renamed
             extras = msgspec.defstruct(
-                "Extras", [(a, msgspec.Raw, _UNSET) for a in attrs], rename=dict(zip(attrs, self._names, strict=True)), gc=False
+                "Extras", [(a, msgspec.Raw, _UNSET) for a in attrs], rename=dict(zip(attrs, names, strict=True)), gc=False
             )
             namespace: dict[str, Any] = {"U": _UNSET}
             exec(f"def count(r, U=U):\n    return {' + '.join(f'(r.{a} is not U)' for a in attrs)}", namespace)  # e0, e1, …
-            self._learned = (msgspec.json.Decoder(list[extras]), namespace["count"])  # type: ignore[valid-type]
+            self._learned = (names, msgspec.json.Decoder(list[extras]), namespace["count"])  # type: ignore[valid-type]
 
 
 def _array(payloads: list[bytes]) -> bytes:
