@@ -9,6 +9,8 @@ other and with the rule written out here.
 
 from __future__ import annotations
 
+import json
+
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,7 +18,8 @@ from hypothesis import strategies as st
 from transform_core.schema.extras import PlainExtras
 
 DECLARED = frozenset({"a", "b"})
-POOL = ["source", "site", "x", "a"]  # "a" is declared: as an "extra" it is a duplicate
+# "a" is declared: as an "extra" it is a duplicate; the last four cannot name a struct field (never remembered)
+POOL = ["source", "site", "x", "a", "", 'q"', "b\\", "\x01"]
 ENRICHED = frozenset({"site"})
 VALUES = ['"s"', "1", "2.5", "true", "null", "[1,2]", '{"k":1}', "[{}]", "1e400", str(2**70), '"a\\":b"']
 
@@ -25,7 +28,7 @@ VALUES = ['"s"', "1", "2.5", "true", "null", "[1,2]", '{"k":1}', "[{}]", "1e400"
 def records(draw: st.DrawFn) -> tuple[bytes, int]:
     """A record's compact text and its surplus: ``":`` in the text beyond the declared names it holds."""
     members = draw(st.lists(st.tuples(st.sampled_from([*sorted(DECLARED), *POOL]), st.sampled_from(VALUES)), max_size=6))
-    text = ("{" + ",".join(f'"{k}":{v}' for k, v in members) + "}").encode()
+    text = ("{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in members) + "}").encode()
     declared = {k for k, _ in members if k in DECLARED}
     return text, text.count(b'":') - len(declared)
 
@@ -51,7 +54,7 @@ def _top_level_pairs(text: bytes) -> list[tuple[str, str]]:
         depth -= c in "]}"
         if c == "," and depth == 0 and i > start:
             key, value = body[start:i].split(":", 1)
-            pairs.append((key.strip('"'), value))
+            pairs.append((json.loads(key), value))
             start = i + 1
     return pairs
 
@@ -60,6 +63,8 @@ def _primed() -> PlainExtras:
     check = PlainExtras(DECLARED)
     assert check.check([b'{"source":1,"x":2}'], [2], frozenset()) == [True]  # remembers source and x
     assert check.check([b'{"site":1}'], [1], frozenset()) == [True]  # site: not enriched here
+    assert check.check([b'{"":1,"q\\"":2,"b\\\\":3,"\\u0001":4}'], [4], frozenset()) == [True]  # plain, not remembered
+    assert check.remembered == ("source", "x", "site")
     return check
 
 

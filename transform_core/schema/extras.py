@@ -16,6 +16,7 @@ a distinct remembered top-level name. Any other record takes the full check.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from itertools import compress, count
@@ -30,6 +31,8 @@ __all__ = ["PlainExtras"]
 _UNSET = msgspec.UNSET
 _TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
 _REMEMBERED_NAMES = 32  # beyond this many extra names, the full check decides
+# names msgspec can give a struct field (it refuses a quote, a backslash and control characters); others: full check
+_NAMEABLE = re.compile(r'[^"\\\x00-\x1f]+')
 
 
 class PlainExtras:
@@ -91,7 +94,7 @@ class PlainExtras:
     def _remember(self, found: set[str]) -> None:
         with self._lock:
             known = self.remembered
-            new = sorted(found - set(known))
+            new = sorted(name for name in found - set(known) if _NAMEABLE.fullmatch(name))
             if not new or len(known) + len(new) > _REMEMBERED_NAMES:
                 return
             names = (*known, *new)
