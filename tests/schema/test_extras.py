@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 
+import msgspec
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +91,13 @@ def test_names_found_plain_are_remembered_and_decide_the_next_records() -> None:
         False,  # a duplicate: two surplus keys, one remembered name
         False,  # an object: its key adds to the surplus
     ]
+
+
+def test_a_name_msgspec_refuses_costs_only_the_speed_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ValueError("refused")
+
+    monkeypatch.setattr(msgspec, "defstruct", refuse)
+    check = PlainExtras(DECLARED)
+    assert check.check([b'{"a":1,"source":"x"}'], [1], ENRICHED) == [True]
+    assert check.remembered == ()

@@ -99,9 +99,12 @@ class PlainExtras:
                 return
             names = (*known, *new)
             attrs = [f"e{k}" for k in range(len(names))]  # the JSON names may be any text: renamed
-            extras = msgspec.defstruct(
-                "Extras", [(a, msgspec.Raw, _UNSET) for a in attrs], rename=dict(zip(attrs, names, strict=True)), gc=False
-            )
+            try:
+                extras = msgspec.defstruct(
+                    "Extras", [(a, msgspec.Raw, _UNSET) for a in attrs], rename=dict(zip(attrs, names, strict=True)), gc=False
+                )
+            except (TypeError, ValueError):  # a name msgspec refuses beyond those screened out: only the speed-up is lost
+                return
             namespace: dict[str, Any] = {"U": _UNSET}
             exec(f"def count(r, U=U):\n    return {' + '.join(f'(r.{a} is not U)' for a in attrs)}", namespace)  # e0, e1, …
             self._learned = (names, msgspec.json.Decoder(list[extras]), namespace["count"])  # type: ignore[valid-type]
