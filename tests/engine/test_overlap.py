@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from polars.testing import assert_frame_equal
 
 from tests.engine.strategies import batches
-from tests.engine.test_differential import SPECS, assert_agree, pipelines
+from tests.engine.test_differential import SPECS, assert_same_either_way
 from transform_core import RecordBatch, background, decode
 from transform_core.generate import firehose_event, iot_payloads
 
+_THRESHOLDS = [(background, "OVERLAP_FROM"), (background, "RELEASE_FROM"), (decode, "_SPLIT_BASE64_FROM")]
+
 
 def _same_inline_and_overlapped(name: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine, _ = pipelines(name)
-    with monkeypatch.context() as patch:
-        patch.setattr(background, "OVERLAP_FROM", 10**9)
-        patch.setattr(background, "RELEASE_FROM", 10**9)
-        patch.setattr(decode, "_SPLIT_BASE64_FROM", 10**9)
-        inline = engine.process(batch)
-    with monkeypatch.context() as patch:
-        patch.setattr(background, "OVERLAP_FROM", 1)
-        patch.setattr(background, "RELEASE_FROM", 1)
-        patch.setattr(decode, "_SPLIT_BASE64_FROM", 1)
-        overlapped = engine.process(batch)
-        assert_agree(name, batch)
-    assert overlapped.body == inline.body
-    assert_frame_equal(overlapped.outcomes, inline.outcomes)
+    inline = [(module, attribute, 10**9) for module, attribute in _THRESHOLDS]
+    overlapped = [(module, attribute, 1) for module, attribute in _THRESHOLDS]
+    assert_same_either_way(name, batch, monkeypatch, inline, overlapped)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -12,25 +12,16 @@ from typing import Any
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
-from polars.testing import assert_frame_equal
 
 from tests.engine.strategies import batches
-from tests.engine.test_differential import SPECS, assert_agree, pipelines
+from tests.engine.test_differential import SPECS, assert_same_either_way, pipelines
 from transform_core import RecordBatch, checks
 from transform_core.generate import firehose_event, iot_payloads
 
 
 def _same_on_both_engines(name: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch) -> None:
-    engine, _ = pipelines(name)
-    with monkeypatch.context() as patch:
-        patch.setattr(checks, "_STREAMING_FROM", 10**9)
-        in_memory = engine.process(batch)
-    with monkeypatch.context() as patch:
-        patch.setattr(checks, "_STREAMING_FROM", 0)
-        streaming = engine.process(batch)
-        assert_agree(name, batch)
-    assert streaming.body == in_memory.body
-    assert_frame_equal(streaming.outcomes, in_memory.outcomes)
+    in_memory, streaming = [(checks, "_STREAMING_FROM", 10**9)], [(checks, "_STREAMING_FROM", 0)]
+    assert_same_either_way(name, batch, monkeypatch, in_memory, streaming)
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
