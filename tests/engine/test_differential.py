@@ -96,27 +96,6 @@ def pipelines(name: str) -> tuple[Pipeline, ReferencePipeline]:
     return _PIPELINES[name]
 
 
-Setting = tuple[object, str, object]  # (module, attribute, value)
-
-
-def assert_same_either_way(
-    name: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch, one: list[Setting], other: list[Setting]
-) -> None:
-    """The engine gives the same body and outcome frame with the module settings ``one`` as with ``other`` (a path
-    taken only past some threshold, say), and with ``other`` agrees with the reference."""
-    engine, _ = pipelines(name)
-    results = []
-    for settings_ in (one, other):
-        with monkeypatch.context() as patch:
-            for module, attribute, value in settings_:
-                patch.setattr(module, attribute, value)
-            results.append(engine.process(batch))
-            if settings_ is other:
-                assert_agree(name, batch)
-    assert results[1].body == results[0].body
-    assert_frame_equal(results[1].outcomes, results[0].outcomes)
-
-
 def assert_agree(name: str, batch: RecordBatch) -> pl.DataFrame:
     """The engine's outcome frame equals the reference's, reasons aside; reasons are well-formed."""
     engine, reference = pipelines(name)

@@ -1,0 +1,85 @@
+"""The same batch gives the same result either side of each threshold that changes how the engine runs it.
+
+- From ``OVERLAP_FROM`` records some Polars queries run in the background thread; from 1,000 records the base64 is
+  decoded in two halves, one there, and the decoded records are freed there during the main query (so the reasons
+  written after it must read only values extracted before).
+- Below ``_STREAMING_FROM`` rows the main query runs on Polars' in-memory engine, its expressions one after
+  another; from there on the streaming engine splits the frame across the cores.
+
+The Hypothesis batches of the differential tests are smaller, so here the thresholds are moved to make them cross.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from polars.testing import assert_frame_equal
+
+from tests.engine.strategies import batches
+from tests.engine.test_differential import SPECS, assert_agree, pipelines
+from transform_core import RecordBatch, background, checks, decode
+from transform_core.generate import firehose_event, iot_payloads
+
+Setting = tuple[object, str, object]  # (module, attribute, value)
+
+
+def assert_same_either_way(
+    name: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch, one: list[Setting], other: list[Setting]
+) -> None:
+    """The engine gives the same body and outcome frame with the module settings ``one`` as with ``other`` (a path
+    taken only past some threshold, say), and with ``other`` agrees with the reference."""
+    engine, _ = pipelines(name)
+    results = []
+    for settings_ in (one, other):
+        with monkeypatch.context() as patch:
+            for module, attribute, value in settings_:
+                patch.setattr(module, attribute, value)
+            results.append(engine.process(batch))
+            if settings_ is other:
+                assert_agree(name, batch)
+    assert results[1].body == results[0].body
+    assert_frame_equal(results[1].outcomes, results[0].outcomes)
+
+
+_OVERLAP = [(background, "OVERLAP_FROM"), (background, "RELEASE_FROM"), (decode, "_SPLIT_BASE64_FROM")]
+# threshold -> (settings on one side, settings on the other)
+SIDES: dict[str, tuple[list[Setting], list[Setting]]] = {
+    "overlap": ([(m, a, 10**9) for m, a in _OVERLAP], [(m, a, 1) for m, a in _OVERLAP]),
+    "query engine": ([(checks, "_STREAMING_FROM", 10**9)], [(checks, "_STREAMING_FROM", 0)]),
+}
+
+
+@pytest.mark.parametrize("threshold", sorted(SIDES))
+@pytest.mark.parametrize("name", sorted(SPECS))
+@settings(
+    max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
+)
+@given(batch=batches())
+def test_drawn_batches_agree_either_side(name: str, threshold: str, batch: RecordBatch, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_same_either_way(name, batch, monkeypatch, *SIDES[threshold])
+
+
+@pytest.mark.parametrize(("threshold", "seed"), [("overlap", 11), ("query engine", 12)])
+def test_a_generated_batch_agrees_either_side(threshold: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    batch = RecordBatch.from_firehose_event(firehose_event(iot_payloads(600, 0.2, seed=seed)))
+    assert_same_either_way("iot-example", batch, monkeypatch, *SIDES[threshold])
+
+
+@pytest.mark.parametrize(("records", "engine"), [(checks._STREAMING_FROM - 1, "in-memory"), (checks._STREAMING_FROM, "auto")])
+def test_the_batch_size_picks_the_engine(records: int, engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline, _ = pipelines("iot-example")
+    engines: list[str] = []
+    collect = pl.LazyFrame.collect
+
+    def spy(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        engines.append(kwargs.get("engine", "auto"))
+        frame: pl.DataFrame = collect(self, *args, **kwargs)
+        return frame
+
+    batch = RecordBatch.from_firehose_event(firehose_event(iot_payloads(records, 0.0, seed=13)))
+    monkeypatch.setattr(pl.LazyFrame, "collect", spy)
+    pipeline.process(batch)
+    assert engines == [engine]
