@@ -142,21 +142,18 @@ def _body(partition_keys: tuple[str, ...]) -> pl.Expr:
 
 @functools.cache
 def _entries_joiner(partition_keys: tuple[str, ...]) -> Callable[..., str]:
-    """A function joining the entries of values that need no escaping, from the columns as lists, for ``_entry``'s text.
+    """A function joining the entries of values that need no escaping, from the columns as lists: ``_entry``'s text.
 
     Generated for the key set, so each entry is one f-string (a quarter of the time of ``str.format``). The
     metadata is left out where a partition key is null, as ``_entry`` leaves it out (only Ok records have keys).
     """
     assert all(key.isidentifier() for key in partition_keys)  # the spec's key names: year, month, day, hour
-    names = [f"k{i}" for i in range(len(partition_keys))]
-    head = ['{"recordId":"', "i", '","result":"', "r", '","data":"', "d", '"']
-    metadata = [',"metadata":{"partitionKeys":{']
-    for n, (key, name) in enumerate(zip(partition_keys, names, strict=True)):
-        metadata += [f'{"," if n else ""}"{key}":"', name, '"']
-    metadata.append("}}")
-    entry, entry_with_keys = _f_string([*head, "}"], names), _f_string([*head, *metadata, "}"], names)
-    missing = " or ".join(f"{name} is None" for name in names) or "False"  # no keys: _entry's metadata is never null
-    columns = ", ".join(names)
+    head, metadata = _entry_parts(partition_keys)
+    variables = {"record_id": "i", "result": "r", "data": "d"} | {key: f"k{n}" for n, key in enumerate(partition_keys)}
+    entry, entry_with_keys = _f_string([*head, "}"], variables), _f_string([*head, *metadata, "}"], variables)
+    keys = [variables[key] for key in partition_keys]
+    missing = " or ".join(f"{k} is None" for k in keys) or "False"  # no keys: _entry's metadata is never null
+    columns = ", ".join(keys)
     source = (
         f"def join(ids, results, data, {columns}):\n"
         f"    return ','.join([{entry} if {missing} else {entry_with_keys}\n"
@@ -168,32 +165,35 @@ def _entries_joiner(partition_keys: tuple[str, ...]) -> Callable[..., str]:
     return joiner
 
 
-def _f_string(parts: list[str], names: list[str]) -> str:
-    """The source of an f-string of ``parts``: the variables ``i``, ``r``, ``d`` and ``names``, and literal text."""
-    variables = {"i", "r", "d", *names}
-    text = "".join(f"{{{part}}}" if part in variables else part.replace("{", "{{").replace("}", "}}") for part in parts)
+def _f_string(parts: list[str], variables: dict[str, str]) -> str:
+    """The source of an f-string of ``parts``: column names (read from their ``variables``) and literal text."""
+    text = "".join(f"{{{variables[p]}}}" if p in variables else p.replace("{", "{{").replace("}", "}}") for p in parts)
     assert "'" not in text and "\\" not in text
     return f"f'{text}'"
+
+
+def _entry_parts(partition_keys: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """One response entry's text as parts, literal JSON text and column names (``record_id``, ``result``, ``data``,
+    the keys): the entry's head, and its metadata, left out where a partition key is null. The entry ends with ``}``."""
+    head = ['{"recordId":"', "record_id", '","result":"', "result", '","data":"', "data", '"']
+    metadata = [',"metadata":{"partitionKeys":{']
+    for i, key in enumerate(partition_keys):
+        metadata += [f'{"," if i else ""}"{key}":"', key, '"']
+    metadata.append("}}")
+    return head, metadata
 
 
 @functools.cache  # built once per key set: building an expression costs more than evaluating it on a small batch
 def _entry(partition_keys: tuple[str, ...]) -> pl.Expr:
     """One JSON response entry, for values that need no escaping."""
-    metadata: list[pl.Expr] = [pl.lit(',"metadata":{"partitionKeys":{')]
-    for i, key in enumerate(partition_keys):
-        metadata += [pl.lit(f'{"," if i else ""}"{key}":"'), pl.col(key), pl.lit('"')]
-    metadata.append(pl.lit("}}"))
-    return pl.concat_str(
-        pl.lit('{"recordId":"'),
-        pl.col("record_id"),
-        pl.lit('","result":"'),
-        pl.col("result"),
-        pl.lit('","data":"'),
-        pl.col("data"),
-        pl.lit('"'),
-        pl.concat_str(metadata).fill_null(""),  # partition keys are null unless the record is Ok
-        pl.lit("}"),
-    )
+    head, metadata = _entry_parts(partition_keys)
+    columns = {"record_id", "result", "data", *partition_keys}
+
+    def part(text: str) -> pl.Expr:
+        return pl.col(text) if text in columns else pl.lit(text)
+
+    # partition keys are null unless the record is Ok
+    return pl.concat_str(*map(part, head), pl.concat_str(list(map(part, metadata))).fill_null(""), pl.lit("}"))
 
 
 def _entries(outcomes: pl.DataFrame, entry: pl.Expr, odd: Sequence[int], partition_keys: Sequence[str]) -> pl.Series:
