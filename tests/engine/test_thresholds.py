@@ -5,6 +5,8 @@
   written after it must read only values extracted before).
 - Below ``_STREAMING_FROM`` rows the main query runs on Polars' in-memory engine, its expressions one after
   another; from there on the streaming engine splits the frame across the cores.
+- Selects with fewer expressions than Polars' pool has threads are padded with constants (``checks._in_sequence``):
+  none with one thread, several with eight.
 
 The Hypothesis batches of the differential tests are smaller, so here the thresholds are moved to make them cross.
 """
@@ -49,6 +51,7 @@ _OVERLAP = [(background, "OVERLAP_FROM"), (background, "RELEASE_FROM"), (decode,
 SIDES: dict[str, tuple[list[Setting], list[Setting]]] = {
     "overlap": ([(m, a, 10**9) for m, a in _OVERLAP], [(m, a, 1) for m, a in _OVERLAP]),
     "query engine": ([(checks, "_STREAMING_FROM", 10**9)], [(checks, "_STREAMING_FROM", 0)]),
+    "padding": ([(pl, "thread_pool_size", lambda: 1)], [(pl, "thread_pool_size", lambda: 8)]),
 }
 
 
