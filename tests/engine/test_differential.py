@@ -25,6 +25,7 @@ from transform_core.reference import ReferencePipeline
 ROOT = Path(__file__).resolve().parents[2]
 IOT_SPEC = ROOT / "examples" / "iot" / "pipeline.yaml"
 DEVICES = str(ROOT / "reference_data" / "devices.csv")
+BANDS = str(Path(__file__).parent / "data" / "battery_bands.csv")  # integer keys 0-100 but 50, joined on seq
 REASON = re.compile(r"^\$\S*: .+ \([A-Za-z0-9_]+\)$", re.S)
 
 EXOTIC_SCHEMA: dict[str, Any] = {
@@ -75,6 +76,15 @@ SPECS: dict[str, Any] = {
         "name": "epoch",
         "schema": {**EXOTIC_SCHEMA, "properties": {**EXOTIC_SCHEMA["properties"], "seq": {"type": "integer"}}},
         "event_time": {"field": "seq", "format": "epoch_millis", "on_missing": "arrival_time"},
+        "enrich": [
+            {
+                "name": "bands",
+                "source": BANDS,
+                "key": {"record": "seq", "table": "battery"},
+                "fields": ["band"],
+                "on_missing": "reject",
+            }
+        ],
     },
     "epoch-seconds": {
         "version": 1,
@@ -157,3 +167,41 @@ def test_an_epoch_too_large_for_microseconds_is_a_rejection_not_a_crash(value: b
     outcomes = assert_agree("epoch-seconds", RecordBatch(record_ids=["a", "b"], data=data, arrival_ms=[None, None]))
     assert outcomes["result"].to_list() == ["ProcessingFailed"] * 2
     assert all(reason.startswith("$.value: ") and reason.endswith("(event_time)") for reason in outcomes["reason"])
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "keys", "expected"),
+    [
+        # a string key is looked up in the main query (an Enum of the table's keys): only the exact string finds it
+        (
+            "exotic",
+            "device_id",
+            [b'"dev-0001"', b'"dev-9899"', b'"dev-9900"', b'"dev-\\u0030001"', b'"dev-9999"', b"null", b"7"],
+            ["Ok", "Ok", "enrich", "Ok", "enrich", "type", "type"],
+        ),
+        # an integer key by a dict lookup: only a true integer finds it (not 2.0, true or 1e2)
+        (
+            "epoch-millis",
+            "seq",
+            [b"0", b"2", b"100", b"50", b"2.0", b"true", b"1e2", b"-0", b"-1"],
+            ["Ok", "Ok", "Ok", "enrich", "enrich", "type", "enrich", "Ok", "enrich"],
+        ),
+    ],
+)
+def test_enrichment_keys_match_exactly(name: str, field: str, keys: list[bytes], expected: list[str]) -> None:
+    # no other field the engine leaves to the reference (exotic's seq has a multipleOf)
+    members = {"event_id": b'"3f1c2a9e-8d4b-4c7a-9b1e-2f3a4b5c6d7e"', "device_id": b'"dev-0001"', "value": b"1"}
+    payloads = [
+        b"{" + b",".join(b'"%s":%s' % (k.encode(), v) for k, v in (members | {field: key}).items()) + b"}" for key in keys
+    ]
+    batch = RecordBatch(
+        record_ids=[str(i) for i in range(len(keys))],
+        data=[base64.b64encode(p).decode() for p in payloads],
+        arrival_ms=[1_764_000_000_000] * len(keys),
+    )
+    outcomes = assert_agree(name, batch)
+    rules = [
+        reason.rsplit("(", 1)[1].rstrip(")") if reason else result
+        for result, reason in outcomes.select("result", "reason").rows()
+    ]
+    assert rules == expected

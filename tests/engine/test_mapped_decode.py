@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.engine.strategies import batches
-from tests.engine.test_differential import SPECS, assert_agree
+from tests.engine.test_differential import SPECS, assert_agree, pipelines
 from transform_core import RecordBatch, decode
 from transform_core.generate import iot_payloads
 
@@ -52,3 +53,19 @@ def test_each_failure_is_that_records_alone(bad: list[int], switch: str, monkeyp
     results = outcomes["result"].to_list()
     assert [i for i, r in enumerate(results) if r == "ProcessingFailed"] == bad
     assert all(("json" if k % 2 == 0 else "base64") in outcomes["reason"][i] for k, i in enumerate(bad))
+
+
+def test_the_decoded_records_are_handed_over_before_the_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the engine starts its date-time parse there, while the decode screens the records
+    engine, _ = pipelines("iot-example")
+    data = [base64.b64encode(p.data).decode() for p in iot_payloads(20, 0.0, seed=6)]
+    data[3] = "not base64!"
+    steps: list[tuple[str, list[object]]] = []
+    screen = decode._screen
+    monkeypatch.setattr(decode, "_screen", lambda *args: steps.append(("screen", [])) or screen(*args))
+    decoded = decode.decode_batch(
+        pl.Series(data, dtype=pl.String), engine.schema, on_records=lambda records: steps.append(("records", records))
+    )
+    assert [step for step, _ in steps] == ["records", "screen"]
+    assert steps[0][1] is decoded.records
+    assert decoded.records[3] is engine.schema.rejected and decoded.records[2] is not engine.schema.rejected
