@@ -1,9 +1,9 @@
 """The stages after the decode — checks, then the outcome — as one Polars query over one frame.
 
 Format and pattern rules, the drop rule, the event time, the enrichment lookups, and then each
-record's result, data and partition keys are expressions over one frame, evaluated in three
+record's result, data and partition keys are expressions over one frame, evaluated in four
 steps of one query. A date-time field used by a format rule and by the partition is parsed once, before,
-in the background thread while the other input columns are built (:mod:`transform_core.background`).
+in the background thread while the decode screens the records (:meth:`OutcomePlan.start`).
 The expressions are built once per pipeline (:class:`OutcomePlan`);
 a batch only supplies the input columns. Python then visits the records that failed, to write
 their reasons in the reference's order of checks: schema rules (pattern, format), drop, event
@@ -120,7 +120,7 @@ class OutcomePlan:
         # every value _first_failure reads is among those extracted above: the records are not read again
         values.records = None
         freed = released(decoded.records)  # freed by the worker thread while the query runs
-        # one query in three steps; the plan needs no optimizing (nothing to push down, no common subexpressions),
+        # one query in four steps; the plan needs no optimizing (nothing to push down, no common subexpressions),
         # and run as one it takes half the time of the same steps as eager calls
         frame = _run_steps(pl.DataFrame(inputs), self.checks, self.suspect, self.outcome, self.partition_keys)
         freed.result()
@@ -257,8 +257,8 @@ class OutcomePlan:
 def _run_steps(
     inputs: pl.DataFrame, checks: list[pl.Expr], suspect: pl.Expr, outcome: list[pl.Expr], keys: list[pl.Expr]
 ) -> pl.DataFrame:
-    """``inputs.with_columns(checks).select(outcome).with_columns(keys)`` as one query, run as written by the
-    engine that suits the batch's size.
+    """``inputs.with_columns(checks).with_columns(suspect).select(outcome).with_columns(keys)`` as one query, run as
+    written by the engine that suits the batch's size.
 
     Polars' streaming engine (its default) splits a large frame across the cores, but it costs about 0.1 ms a query
     to set up and its parallel steps wake the thread pool, idle between invocations. Below ``_STREAMING_FROM``

@@ -3,7 +3,7 @@
 Stages, each its own module: decode (base64, UTF-8, strict typed records) → format rules →
 drop rule → event time and partition keys → enrichment → outcome frame → Firehose response.
 After the decode, the stages are Polars expressions built once per pipeline: date-times parsed (in the background
-thread, alongside Python work), then one query of three steps over the batch (checks, outcomes, partition keys);
+thread, alongside Python work), then one query of four steps over the batch (checks, suspects, outcomes, partition keys);
 Python only writes the reasons of the records that fail.
 Records the decode marks doubtful are judged by the reference implementation, so the engine's verdicts are the
 reference's, record for record.
