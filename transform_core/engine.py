@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, cast
 import orjson
 import polars as pl
 
+from transform_core.background import placed
 from transform_core.batch import DROPPED, FAILED, RecordBatch
 from transform_core.bindings import bind_fields
 from transform_core.checks import OutcomePlan, Started
@@ -83,8 +84,12 @@ class Pipeline:
             respond: build the Firehose response (``body``), within Lambda's 6 MB limit. Batch jobs
                 pass False: no response is serialized and no record is shed for its size.
         """
-        if not gc.isenabled():
-            return self._process(batch, respond)
+        with placed():  # the calling thread kept off the worker thread's CPU (see background.placed)
+            if not gc.isenabled():
+                return self._process(batch, respond)
+            return self._paused_gc(batch, respond)
+
+    def _paused_gc(self, batch: RecordBatch, respond: bool) -> BatchResult:
         # The cyclic GC is paused for the batch: the lists of a large batch (records, columns of values) would set
         # off collections (three on a 5 MB batch, 0.3 ms each, as each traverses every list) that find nothing: the
         # batch's objects are freed by reference counting (a cycle made meanwhile waits for the next collection).
