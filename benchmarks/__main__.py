@@ -4,12 +4,10 @@ import sys
 
 from benchmarks.cpus import pin_from_argv
 from transform_core.adapters.allocator import keep_freed_pages
-from transform_core.background import pin_threads_by_default
 
 # As the Lambda adapters do at import, before anything loads Polars: the in-process transform-core contenders
 # then run as they would in Lambda (see transform_core/adapters/allocator.py). E and A do not use Polars.
 keep_freed_pages()
-pin_threads_by_default()  # as the Lambda adapters do too: the worker thread on a CPU of its own
 pin_from_argv(sys.argv[1:])  # --cpus N, also before Polars sizes its thread pool
 
 from benchmarks.run import main  # noqa: E402

@@ -68,8 +68,9 @@ def invoke(handler: Handler, event_bytes: bytes) -> tuple[Sample, bytes]:
     return Sample(parsed - started, handled - parsed, done - handled), body
 
 
-def time_rounds(workload: Workload, handlers: dict[str, Handler], rounds: int) -> dict[str, Timings]:
-    """``rounds`` invocations per contender, interleaved in an order shuffled afresh each round, after a warm-up each.
+def time_rounds(workload: Workload, handlers: dict[str, Handler], rounds: int, idle_s: float = 0.0) -> dict[str, Timings]:
+    """``rounds`` invocations per contender, interleaved in an order shuffled afresh each round, after a warm-up each;
+    with ``idle_s``, that long asleep before each invocation (the idle spell between Lambda invocations).
 
     Shuffled, so each contender follows every other equally often: what ran just before changes an invocation's
     time (a 500-record batch handled right after transform-core's previous one finds its caches and Polars' thread
@@ -83,6 +84,8 @@ def time_rounds(workload: Workload, handlers: dict[str, Handler], rounds: int) -
     for _ in range(rounds):
         for name in order.sample(names, len(names)):
             gc.collect()  # each invocation starts from the same heap state, not the previous one's garbage
+            if idle_s:
+                time.sleep(idle_s)
             sample, body = invoke(handlers[name], workload.event_bytes)
             timings[name].samples.append(sample)
             timings[name].response_bytes = len(body)

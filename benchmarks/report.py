@@ -131,13 +131,14 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join([render(lines[0]), rule, *(render(line) for line in lines[1:])])
 
 
-def legend(rounds: dict[str, int], pyarrow: bool | None) -> str:
+def legend(rounds: dict[str, int], pyarrow: bool | None, idle_s: float = 0.0) -> str:
     """What the columns mean, the price used, and the machine."""
     m = machine()
     return "\n".join(
         [
             "e2e = the runtime's json.loads of the event + handler + json.dumps of a returned dict (bytes pass unchanged); "
-            f"medians of interleaved rounds ({', '.join(f'{k}: {v}' for k, v in rounds.items())}).",
+            f"medians of interleaved rounds ({', '.join(f'{k}: {v}' for k, v in rounds.items())})"
+            + (f", each invocation after {idle_s:g} s asleep." if idle_s else "."),
             "vs B / vs E = that baseline's e2e median / this row's, same run (2.00× = twice as fast). "
             "MB/s = event bytes (10^6) per second, e2e. Peak RSS = high-water mark (VmHWM) of a fresh process that loads "
             "the contender and handles the event twice.",

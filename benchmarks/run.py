@@ -63,9 +63,11 @@ def verify(workload: Workload, handlers: dict[str, Handler]) -> None:
         assert_same_response(expected, call(handler, workload.event, workload.event_bytes), f"{workload.name} / {name}")
 
 
-def bench_workload(workload: Workload, handlers: dict[str, Handler], rounds: int, event_file: Path | None) -> list[Row]:
+def bench_workload(
+    workload: Workload, handlers: dict[str, Handler], rounds: int, event_file: Path | None, idle_s: float = 0.0
+) -> list[Row]:
     """Rows for one workload: interleaved timings, then peak RSS per contender in a fresh process."""
-    timings = time_rounds(workload, handlers, rounds)
+    timings = time_rounds(workload, handlers, rounds, idle_s)
     rows = []
     for name in CONTENDERS:
         t = timings.get(name)
@@ -119,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-processes", action="store_true", help="skip peak RSS and cold start (fresh processes)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON results")
     parser.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="sleep this long before every timed invocation, of every contender, as Lambda invocations arrive after "
+        "idle spells (default 0: each follows the previous contender's)",
+    )
+    parser.add_argument(
         "--cpus",
         type=_positive,
         help="run on the first N CPUs only (1 = what a Lambda function of up to 1,769 MB gets); "
@@ -133,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     workloads = build_all(smoke=args.smoke)
     contenders = Contenders()
     rows: list[Row] = []
-    extra: dict[str, Any] = {"smoke": args.smoke, "rounds": {"buffer": rounds, "500": small_rounds}}
+    extra: dict[str, Any] = {"smoke": args.smoke, "rounds": {"buffer": rounds, "500": small_rounds}, "idle_s": args.idle}
     pyarrow = None
     with tempfile.TemporaryDirectory(prefix="transform-core-bench-") as tmp:
         files = write_events(workloads, Path(tmp))
@@ -142,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             verify(workload, handlers)
             n = small_rounds if workload.name.startswith("500") else rounds
             _log(f"{workload.name}: responses equal for {', '.join(handlers)}; timing {n} rounds")
-            rows += bench_workload(workload, handlers, n, None if args.no_processes else files[workload.name])
+            rows += bench_workload(workload, handlers, n, None if args.no_processes else files[workload.name], args.idle)
         if not args.no_processes:
             _log("cold start")
             cold_rows, extra["cold_start_runs"] = cold_start(
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     add_ratios(rows)
     print(format_table(rows))
     print()
-    print(legend({"3 MB buffer": rounds, "500 records": small_rounds}, pyarrow))
+    print(legend({"3 MB buffer": rounds, "500 records": small_rounds}, pyarrow, args.idle))
     path = write_json(args.results, rows, extra)
     print(f"results: {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     return 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import run, wide
+from benchmarks import measure, run, wide
 from benchmarks.measure import run_child, time_rounds
 from benchmarks.peers import CONTENDERS
 from benchmarks.workloads import IOT_SPEC, NAMES, build, write_events
@@ -72,6 +72,18 @@ def test_rounds_shuffle_who_runs_before_whom() -> None:
     assert all(sorted(r) == names for r in rounds)
     before = {n: {prev for prev, this in zip(timed, timed[1:], strict=False) if this == n} for n in names}
     assert all(before[n] >= set(names) - {n} for n in names)  # a fixed cycle gives each contender one predecessor
+
+
+def test_idle_sleeps_before_every_timed_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    monkeypatch.setattr(measure.time, "sleep", lambda s: events.append(f"sleep {s}"))
+
+    def handle(event: dict[str, Any]) -> bytes:
+        events.append("call")
+        return b"{}"
+
+    time_rounds(build("500 clean", smoke=True), {"a": handle, "b": handle}, 3, idle_s=0.25)
+    assert events == ["call"] * 2 + ["sleep 0.25", "call"] * 6  # warm-ups without, then each timed call after one
 
 
 def test_cpus_option_pins_the_process_before_polars_sizes_its_pool() -> None:

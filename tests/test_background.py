@@ -100,8 +100,6 @@ def test_a_small_list_is_left_to_its_holder() -> None:
 _PLACEMENT_CHILD = """
 import json, os
 from transform_core import background
-if ASK:
-    background.pin_threads_by_default()
 cpus = sorted(os.sched_getaffinity(0))
 worker = background.overlapped(os.sched_getaffinity, 0, rows=background.OVERLAP_FROM).result()
 with background.placed():
@@ -111,22 +109,21 @@ print(json.dumps({"cpus": cpus, "worker": sorted(worker), "during": sorted(durin
 """
 
 
-def _placement(pin: str | None, cpus: int, by_default: bool = False) -> dict[str, list[int]]:
+def _placement(pin: str | None, cpus: int) -> dict[str, list[int]]:
     """CPU sets seen in a fresh process restricted to ``cpus`` CPUs, with ``TRANSFORM_CORE_PIN_THREADS`` = ``pin``."""
     env = {k: v for k, v in os.environ.items() if k != background.PIN_ENV}
     if pin is not None:
         env[background.PIN_ENV] = pin
     allowed = sorted(os.sched_getaffinity(0))[:cpus]
-    code = f"import os; os.sched_setaffinity(0, {set(allowed)!r}); ASK = {by_default}; exec({_PLACEMENT_CHILD!r})"
+    code = f"import os; os.sched_setaffinity(0, {set(allowed)!r}); exec({_PLACEMENT_CHILD!r})"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     placement: dict[str, list[int]] = json.loads(out)
     return placement
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
-@pytest.mark.parametrize(("pin", "by_default"), [("1", False), (None, True)])
-def test_asked_to_pin_the_worker_has_a_cpu_of_its_own_while_a_batch_runs(pin: str | None, by_default: bool) -> None:
-    seen = _placement(pin, 2, by_default)
+def test_asked_to_pin_the_worker_has_a_cpu_of_its_own_while_a_batch_runs() -> None:
+    seen = _placement("1", 2)
     assert len(seen["worker"]) == 1 and seen["worker"][0] in seen["cpus"]
     assert seen["during"] == sorted(set(seen["cpus"]) - set(seen["worker"]))
     assert seen["after"] == seen["cpus"]  # the caller's own CPU set is given back
@@ -138,9 +135,8 @@ def test_otherwise_the_threads_are_left_to_the_scheduler(pin: str | None, cpus: 
     assert seen["worker"] == seen["during"] == seen["after"] == seen["cpus"]
 
 
-def test_the_lambda_adapter_asks_for_pinning_unless_told_otherwise() -> None:
-    code = "import transform_core.adapters.firehose; from transform_core import background as b; print(b._pin_by_default)"
-    env = {k: v for k, v in os.environ.items() if k != background.PIN_ENV}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "True"
-    assert _placement("0", 2, by_default=True)["worker"] == sorted(os.sched_getaffinity(0))[:2]  # the variable wins
+def test_a_forked_child_forgets_the_pinned_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(background, "_worker_cpu", 1)
+    monkeypatch.setattr(background, "_executor", None)
+    background._forget_in_child()  # what os.register_at_fork runs in the child: its own worker is made afresh
+    assert background._worker_cpu is None

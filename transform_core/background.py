@@ -6,14 +6,15 @@ two or more CPUs its time is hidden, on one it costs only the hand-over. The thr
 use and forgotten in a forked child (threads do not survive ``fork``; the child makes its own). The same thread
 frees a large batch's decoded records (:func:`released`) while the caller waits for its main query.
 
-In a process that has the machine to itself (a Lambda function: the adapters ask for it, see
-:func:`pin_threads_by_default`) and two or more CPUs, the worker is pinned to one of them, and while a batch runs
-(:func:`placed`) the calling thread to the others. Left to itself, the scheduler often woke the worker on the
-caller's CPU after an idle spell (the other CPU asleep), so the two threads took turns on one core: on the 2-CPU
-benchmark VM, with 0.3 s idle before each batch, a 5 MB batch took 47.5 ms instead of 41.5 and a 500-record one
-6.1 ms instead of 5.7. Polars' own thread pool, made when Polars is first used, keeps every CPU. Elsewhere (several
-engine processes on one machine: their workers would all be pinned to the same CPU) the placement is left to the
-scheduler; ``TRANSFORM_CORE_PIN_THREADS`` (``1`` or ``0``) decides either way.
+With ``TRANSFORM_CORE_PIN_THREADS=1`` and two or more CPUs, the worker is pinned to one of them, and while a batch
+runs (:func:`placed`) the calling thread to the others. After an idle spell the scheduler often woke the worker on
+the caller's CPU (the other one asleep), and the two threads took turns on one core: on the 2-CPU benchmark VM, with
+0.3 s asleep before each batch, a 5 MB batch took 41.4 ms pinned against 48.3 and a 500-record one 5.75 ms against
+6.09. In ``make bench``'s interleaving (other work, not sleep, just before each batch) pinning gained nothing and
+seemed to cost some workloads a little, so it is off unless asked for; try it where invocations arrive after idle
+spells, with ``python -m benchmarks --idle 0.3``. It is for a process that has its CPUs to itself (a Lambda
+function): several engine processes on one machine would pin their workers to the same CPU. Polars' own thread
+pool, made when Polars is first used, keeps every CPU.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-__all__ = ["OVERLAP_FROM", "PIN_ENV", "RELEASE_FROM", "overlapped", "pin_threads_by_default", "placed", "released"]
+__all__ = ["OVERLAP_FROM", "PIN_ENV", "RELEASE_FROM", "overlapped", "placed", "released"]
 
 T = TypeVar("T")
 
@@ -35,14 +36,12 @@ OVERLAP_FROM = 100
 #: Smaller lists are freed where they fall: a hand-over costs about as much as freeing a thousand small records.
 RELEASE_FROM = 1000
 
-#: Environment variable: ``1`` pins the worker thread to a CPU of its own (see :func:`placed`), ``0`` does not; unset,
-#: it is pinned if :func:`pin_threads_by_default` was called.
+#: Environment variable: ``1`` pins the worker thread to a CPU of its own (see :func:`placed`); anything else: not.
 PIN_ENV = "TRANSFORM_CORE_PIN_THREADS"
 
 _START_TIMEOUT_S = 1.0
 _executor: ThreadPoolExecutor | None = None
 _worker_cpu: int | None = None  # the CPU the worker is pinned to, if it is
-_pin_by_default = False  # pin_threads_by_default() was called
 _lock = threading.Lock()
 
 
@@ -99,18 +98,10 @@ def placed() -> Iterator[None]:
         os.sched_setaffinity(0, before)
 
 
-def pin_threads_by_default() -> None:
-    """Pin the worker thread unless ``TRANSFORM_CORE_PIN_THREADS=0``: for a process that has the machine to itself,
-    such as a Lambda function. Call it before the first batch. (Not passed on to child processes.)"""
-    global _pin_by_default
-    _pin_by_default = True
-
-
 def _pin_worker() -> None:
     """The worker's initializer: pin it to the last CPU the process may use, if asked and it may use two or more."""
     global _worker_cpu
-    asked = os.environ.get(PIN_ENV)
-    if not (asked == "1" or (asked is None and _pin_by_default)) or not hasattr(os, "sched_setaffinity"):
+    if os.environ.get(PIN_ENV) != "1" or not hasattr(os, "sched_setaffinity"):
         return
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) >= 2:

@@ -25,10 +25,6 @@ from transform_core.adapters.allocator import keep_freed_pages
 
 keep_freed_pages()  # before the engine's imports load Polars
 
-from transform_core.background import pin_threads_by_default  # noqa: E402
-
-pin_threads_by_default()  # the function's process has its CPUs to itself
-
 from transform_core.engine import BatchResult, Pipeline, load_pipeline  # noqa: E402
 from transform_core.errors import ConfigurationEnvironmentError  # noqa: E402
 from transform_core.spec import MetricsSpec  # noqa: E402
