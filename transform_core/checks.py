@@ -23,7 +23,7 @@ from transform_core.background import overlapped, released
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
-from transform_core.enrich import missing_key_reason, string_lookup, suffixes
+from transform_core.enrich import integer_suffixes, missing_key_reason, string_lookup
 from transform_core.partition import epoch_column, event_time_micros, event_time_reason, partition_exprs, partition_stamp
 from transform_core.rules import VECTORIZED_FORMATS, date_time_micros, format_failed, python_format_failed
 from transform_core.schema import CompiledSchema, FieldInfo, format_reason, show_value
@@ -219,7 +219,7 @@ class OutcomePlan:
             inputs.append(_python_pattern_failed(values(info), rows, info).alias(f"_pattern{i}_python"))
         for t, (table, key) in enumerate(zip(self.tables, self.bindings.enrich_keys, strict=True)):
             if table.key_type != "string":
-                inputs.append(suffixes(values(key), table, key).alias(f"_suffix{t}"))
+                inputs.append(integer_suffixes(values(key), table).alias(f"_suffix{t}"))
         drop = self.bindings.drop
         if drop is not None and drop.types & {"integer", "number"}:
             inputs.append(

@@ -15,7 +15,7 @@ import gc
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import orjson
 import polars as pl
@@ -102,7 +102,8 @@ class Pipeline:
     def _process(self, batch: RecordBatch, respond: bool) -> BatchResult:
         tables = self._current_tables()
         source = pl.Series("_source", batch.data, dtype=pl.String)
-        plan, started = self._plan, cast(list[Started], [])
+        plan = self._plan
+        started: list[Started] = []  # the decode hands its records to the plan, which starts its date-time parse
         decoded = decode_batch(
             source, self.schema, self._enriched, on_records=lambda records: started.append(plan.start(records))
         )

@@ -3,7 +3,7 @@
 A lookup maps each record's key to the table's precomputed suffix (``,"site":"plant-7","model":"X200"``):
 a left join that cannot multiply records, since table keys are unique by construction (duplicates
 are a SpecError at load). A string key is looked up in the main query (:func:`string_lookup`); an integer key by a
-dict lookup per record through ``map`` (:func:`suffixes`; no Python frame per record): at Firehose batch sizes
+dict lookup per record through ``map`` (:func:`integer_suffixes`; no Python frame per record): at Firehose batch sizes
 either is four times cheaper than a Polars join, which builds its hash table of the whole reference table on every
 call.
 """
@@ -17,7 +17,7 @@ import polars as pl
 from transform_core.schema import FieldInfo, format_reason, show_value
 from transform_core.tables import ReferenceTable
 
-__all__ = ["missing_key_reason", "string_lookup", "suffixes"]
+__all__ = ["integer_suffixes", "missing_key_reason", "string_lookup"]
 
 
 def string_lookup(keys: pl.Expr, table: ReferenceTable) -> pl.Expr:
@@ -33,17 +33,14 @@ def string_lookup(keys: pl.Expr, table: ReferenceTable) -> pl.Expr:
     return pl.lit(pl.Series(list(table.suffixes.values()), dtype=pl.String)).gather(rows)
 
 
-def suffixes(values: list[Any], table: ReferenceTable, key_info: FieldInfo) -> pl.Series:
-    """The text each record gets from ``table``: null for a miss (integer keys; :func:`string_lookup` for strings).
+def integer_suffixes(values: list[Any], table: ReferenceTable) -> pl.Series:
+    """The text each record gets from a table with integer keys: null for a miss (:func:`string_lookup` for strings).
 
-    Keys match by JSON type: only a true integer (not ``5.0``, not ``true``, which Python would
-    hash equal to ``5`` and ``1``) finds an integer key, only a string finds a string key.
+    Only a true integer finds a key: not ``5.0``, not ``true``, which Python would hash equal to ``5`` and ``1``.
     """
-    if table.key_type == "integer":
-        values = [k if type(k) is int else None for k in values]
-    elif not key_info.types <= {"string", "null"}:  # else the decode guarantees str or None
-        values = [k if type(k) is str else None for k in values]
-    return pl.Series(list(map(table.suffixes.get, values)), dtype=pl.String)
+    assert table.key_type == "integer"
+    keys: list[Any] = [k if type(k) is int else None for k in values]
+    return pl.Series(list(map(table.suffixes.get, keys)), dtype=pl.String)
 
 
 def missing_key_reason(value: Any, table: ReferenceTable, key_info: FieldInfo) -> str:
