@@ -72,6 +72,7 @@ class OutcomePlan:
         )
         checks.append(event_time_micros(value, present, arrival, spec.event_time).alias("_micros"))
         self.checks = checks
+        self.suspect = self._suspect_expr()
         self.outcome = self._outcome_exprs()
         self.partition_keys = partition_exprs(pl.col("_stamp"), spec.partitioning.keys)
         self.columns = ["record_id", "result", "data", "reason", *spec.partitioning.keys]  # the outcome frame
@@ -157,7 +158,8 @@ class OutcomePlan:
             dropped = dropped | pl.col("_drop_number").is_in(numbers)
         return dropped.fill_null(False)
 
-    def _outcome_exprs(self) -> list[pl.Expr]:
+    def _suspect_expr(self) -> pl.Expr:
+        """``_suspect``: a decoded record that fails a check, its own step of the query (the outcome reads it)."""
         formats, patterns = self.schema.format_fields, self.schema.pattern_fields
         schema_failed = pl.any_horizontal(
             pl.lit(False),
@@ -166,7 +168,10 @@ class OutcomePlan:
         )
         late_failed = pl.any_horizontal(pl.col("_micros").is_null(), *[pl.col(f"_suffix{t}").is_null() for t in self.rejecting])
         # schema rules come before the drop rule; event time and enrichment only matter for kept records
-        self.suspect = (pl.col("_decoded") & (schema_failed | (~pl.col("_drop") & late_failed))).alias("_suspect")
+        return (pl.col("_decoded") & (schema_failed | (~pl.col("_drop") & late_failed))).alias("_suspect")
+
+    def _outcome_exprs(self) -> list[pl.Expr]:
+        formats, patterns = self.schema.format_fields, self.schema.pattern_fields
         suspect = pl.col("_suspect")
         failed = ~pl.col("_decoded") | suspect
         ok = ~failed & ~pl.col("_drop")

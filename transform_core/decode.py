@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import compress, count, islice
 from operator import attrgetter, ne
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import msgspec
 import polars as pl
@@ -34,6 +34,7 @@ from transform_core.schema import CompiledSchema, format_reason, reason_from_msg
 
 __all__ = ["Decoded", "decode_batch", "extract"]
 
+T = TypeVar("T")
 _UNSET = msgspec.UNSET
 _BASE64_REASON = format_reason("$", "record data is not valid base64", "base64")
 
@@ -56,11 +57,8 @@ class Decoded:
 
 
 def decode_batch(
-    data: pl.Series,
-    schema: CompiledSchema,
-    enriched: frozenset[str] = frozenset(),
-    on_records: Callable[[list[Any]], object] | None = None,
-) -> Decoded:
+    data: pl.Series, schema: CompiledSchema, enriched: frozenset[str], on_records: Callable[[list[Any]], T]
+) -> tuple[Decoded, T]:
     """Decode every record of a batch; never raises for bad data.
 
     Args:
@@ -68,7 +66,8 @@ def decode_batch(
         schema: the compiled record schema.
         enriched: top-level names enrichment writes; a record that already has one is doubtful.
         on_records: called with the decoded records (``schema.rejected`` where the decode failed) before they are
-            screened, when the background thread is idle: the engine starts its date-time parse there.
+            screened, when the background thread is idle: the engine starts its date-time parse there. What it
+            returns is returned with the decoded batch.
     """
     raw, text = _base64_decode(data)
     payloads: list[bytes | None] = raw.to_list()
@@ -81,8 +80,7 @@ def decode_batch(
     if failed:
         decoded.scatter(failed, False)
     text_flags = flags.result()
-    if on_records is not None:
-        on_records(records)
+    started = on_records(records)
     text, doubtful, extras, non_ascii = _screen(text, text_flags, decoded, payloads, records, reasons, schema, enriched)
     return Decoded(
         undeclared=sorted(set(extras) | set(doubtful)),
@@ -93,7 +91,7 @@ def decode_batch(
         doubtful=doubtful,
         not_base64=not_base64,
         non_ascii=non_ascii,
-    )
+    ), started
 
 
 def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = True) -> list[Any]:

@@ -23,7 +23,7 @@ import polars as pl
 from transform_core.background import placed
 from transform_core.batch import DROPPED, FAILED, RecordBatch
 from transform_core.bindings import bind_fields
-from transform_core.checks import OutcomePlan, Started
+from transform_core.checks import OutcomePlan
 from transform_core.decode import decode_batch
 from transform_core.errors import SpecError
 from transform_core.firehose_response import build_response
@@ -102,12 +102,9 @@ class Pipeline:
     def _process(self, batch: RecordBatch, respond: bool) -> BatchResult:
         tables = self._current_tables()
         source = pl.Series("_source", batch.data, dtype=pl.String)
-        plan = self._plan
-        started: list[Started] = []  # the decode hands its records to the plan, which starts its date-time parse
-        decoded = decode_batch(
-            source, self.schema, self._enriched, on_records=lambda records: started.append(plan.start(records))
-        )
-        outcomes = plan.run(decoded, started[0], batch.record_ids, batch.arrival_ms, source)
+        # the decode hands its records to the plan as soon as they are decoded: the plan starts its date-time parse
+        decoded, started = decode_batch(source, self.schema, self._enriched, on_records=self._plan.start)
+        outcomes = self._plan.run(decoded, started, batch.record_ids, batch.arrival_ms, source)
         if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
         body, shed = b"", 0

@@ -63,8 +63,8 @@ def test_the_decoded_records_are_handed_over_before_the_screen(monkeypatch: pyte
     steps: list[tuple[str, list[object]]] = []
     screen = decode._screen
     monkeypatch.setattr(decode, "_screen", lambda *args: steps.append(("screen", [])) or screen(*args))
-    decoded = decode.decode_batch(
-        pl.Series(data, dtype=pl.String), engine.schema, on_records=lambda records: steps.append(("records", records))
+    decoded, _ = decode.decode_batch(
+        pl.Series(data, dtype=pl.String), engine.schema, frozenset(), lambda records: steps.append(("records", records))
     )
     assert [step for step, _ in steps] == ["records", "screen"]
     assert steps[0][1] is decoded.records
