@@ -105,9 +105,12 @@ class OutcomePlan:
         record_ids: Sequence[str],
         arrival_ms: Sequence[int | None],
         source: pl.Series,
+        also: Sequence[pl.Expr] = (),
     ) -> pl.DataFrame:
         """The outcome frame of a batch (see :mod:`transform_core.batch`), the parse begun by :meth:`start`.
 
+        ``also``: expressions over the outcome frame computed by the same query, their columns after the outcome's
+        (the response's entries: the query of a large batch runs on every core, the response on one).
         Empties ``decoded.records``: once their values are extracted, the records are freed while the query runs.
         """
         values, strings, parsed = started
@@ -123,7 +126,7 @@ class OutcomePlan:
         freed = released(decoded.records)  # freed by the worker thread while the query runs
         # one query in four steps; the plan needs no optimizing (nothing to push down, no common subexpressions),
         # and run as one it takes half the time of the same steps as eager calls
-        frame = _run_steps(pl.DataFrame(inputs), self.checks, self.suspect, self.outcome, self.partition_keys)
+        frame = _run_steps(pl.DataFrame(inputs), self.checks, self.suspect, self.outcome, self.partition_keys, also)
         freed.result()
         suspect = frame["_suspect"]
         if suspect.any():
@@ -131,7 +134,7 @@ class OutcomePlan:
             for i, row in zip(suspects, frame[suspects, self._failure_columns].iter_rows(named=True), strict=True):
                 reasons[i] = self._first_failure(row, i, values)
             frame.replace_column(frame.get_column_index("reason"), pl.Series("reason", reasons, dtype=pl.String))
-        return frame[self.columns]
+        return frame[[*self.columns, *(e.meta.output_name() for e in also)]]
 
     def _date_time(self, info: FieldInfo) -> pl.Expr:
         """Epoch microseconds of a date-time field (null unless valid), computed before the query."""
@@ -260,10 +263,15 @@ class OutcomePlan:
 
 
 def _run_steps(
-    inputs: pl.DataFrame, checks: list[pl.Expr], suspect: pl.Expr, outcome: list[pl.Expr], keys: list[pl.Expr]
+    inputs: pl.DataFrame,
+    checks: list[pl.Expr],
+    suspect: pl.Expr,
+    outcome: list[pl.Expr],
+    keys: list[pl.Expr],
+    also: Sequence[pl.Expr] = (),
 ) -> pl.DataFrame:
-    """``inputs.with_columns(checks).with_columns(suspect).select(outcome).with_columns(keys)`` as one query, run as
-    written by the engine that suits the batch's size.
+    """``inputs.with_columns(checks).with_columns(suspect).select(outcome).with_columns(keys)`` (then
+    ``.with_columns(also)``, if any) as one query, run as written by the engine that suits the batch's size.
 
     Polars' streaming engine (its default) splits a large frame across the cores, but it costs about 0.1 ms a query
     to set up and its parallel steps wake the thread pool, idle between invocations. Below ``_STREAMING_FROM``
@@ -272,9 +280,12 @@ def _run_steps(
     """
     if inputs.height >= _STREAMING_FROM:
         planned = inputs.lazy().with_columns(checks).with_columns(suspect).select(outcome).with_columns(keys)
-        return planned.collect(optimizations=_AS_WRITTEN)
+        return (planned.with_columns(also) if also else planned).collect(optimizations=_AS_WRITTEN)
     planned = inputs.lazy().with_columns_seq(checks).with_columns_seq(_in_sequence([suspect])).select_seq(outcome)
-    return planned.with_columns_seq(keys).collect(optimizations=_AS_WRITTEN, engine="in-memory")
+    planned = planned.with_columns_seq(keys)
+    if also:
+        planned = planned.with_columns_seq(_in_sequence(list(also)))
+    return planned.collect(optimizations=_AS_WRITTEN, engine="in-memory")
 
 
 _STREAMING_FROM = 3500  # rows: at 3,500 the in-memory engine still takes 3.4 ms to the streaming one's 3.5, at 4,000 3.8 to 3.5

@@ -26,7 +26,7 @@ from transform_core.bindings import bind_fields
 from transform_core.checks import OutcomePlan
 from transform_core.decode import decode_batch
 from transform_core.errors import SpecError
-from transform_core.firehose_response import build_response
+from transform_core.firehose_response import build_response, entry_in_query
 from transform_core.reference import ReferencePipeline
 from transform_core.schema import compile_schema, rule_id
 from transform_core.spec import PipelineSpec, load_spec
@@ -104,12 +104,18 @@ class Pipeline:
         source = pl.Series("_source", batch.data, dtype=pl.String)
         # the decode hands its records to the plan as soon as they are decoded: the plan starts its date-time parse
         decoded, started = decode_batch(source, self.schema, self._enriched, on_records=self._plan.start)
-        outcomes = self._plan.run(decoded, started, batch.record_ids, batch.arrival_ms, source)
+        entry = entry_in_query(self._keys, len(batch)) if respond else None
+        also = [] if entry is None else [entry]
+        outcomes = self._plan.run(decoded, started, batch.record_ids, batch.arrival_ms, source, also=also)
+        entries = None if entry is None else outcomes.drop_in_place(entry.meta.output_name())
         if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
+            entries = None  # the reference's verdicts change some rows' entries
         body, shed = b"", 0
         if respond:
-            response = build_response(outcomes, source, self._keys, odd_rows=decoded.not_base64, record_ids=batch.record_ids)
+            response = build_response(
+                outcomes, source, self._keys, odd_rows=decoded.not_base64, record_ids=batch.record_ids, entries=entries
+            )
             body, outcomes, shed = response.body, response.outcomes, response.shed
         result = outcomes["result"]
         failed, dropped = int((result == FAILED).sum()), int((result == DROPPED).sum())

@@ -18,7 +18,7 @@ import polars as pl
 
 from transform_core.batch import FAILED, OK
 
-__all__ = ["LAMBDA_RESPONSE_LIMIT", "SHED_REASON", "FirehoseResponse", "build_response"]
+__all__ = ["LAMBDA_RESPONSE_LIMIT", "SHED_REASON", "FirehoseResponse", "build_response", "entry_in_query"]
 
 #: Lambda's synchronous response limit; the serialized response must stay strictly below it.
 LAMBDA_RESPONSE_LIMIT = 6_000_000
@@ -45,6 +45,7 @@ def build_response(
     limit: int = LAMBDA_RESPONSE_LIMIT,
     odd_rows: Sequence[int] | None = None,
     record_ids: list[str] | None = None,
+    entries: pl.Series | None = None,
 ) -> FirehoseResponse:
     """Serialize ``outcomes`` as a Firehose response, shedding Ok records that would not fit.
 
@@ -56,6 +57,8 @@ def build_response(
         odd_rows: rows whose data may need JSON escaping (it was not valid base64); None means
             any row may, and every row is checked. RecordIds are always checked.
         record_ids: ``outcomes["record_id"]`` as a list, when the caller has one (it spares a copy out of Polars).
+        entries: each row's entry as :func:`entry_in_query` computes it, when the caller's query computed them
+            with ``outcomes``; used if no value needs escaping.
     """
     if not len(outcomes):
         return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
@@ -69,7 +72,9 @@ def build_response(
         # (each multi-megabyte copy costs its page faults); a small one is written by f-strings in Python, in half
         # the time of the query
         if len(outcomes) >= _FRAMED_FROM:
-            body: bytes = _framed(outcomes.select(entry).to_series()).str.join(",").cast(pl.Binary).item()
+            if entries is None:
+                entries = outcomes.select(entry).to_series()
+            body: bytes = _framed(entries).str.join(",").cast(pl.Binary).item()
         else:
             columns = [outcomes[name].to_list() for name in ("record_id", "result", "data", *partition_keys)]
             body = b"".join((_PREFIX, _entries_joiner(tuple(partition_keys))(*columns).encode(), _SUFFIX))
@@ -103,6 +108,13 @@ def build_response(
         entries = _entries(outcomes, entry, odd, partition_keys)
     body = b"".join((_PREFIX, entries.str.join(",").cast(pl.Binary).item(), _SUFFIX))
     return FirehoseResponse(body=body, outcomes=outcomes, shed=shed)
+
+
+def entry_in_query(partition_keys: Sequence[str], rows: int) -> pl.Expr | None:
+    """Each row's response entry (column ``_entry``), for the query that computes the outcome frame of a batch of
+    ``rows`` records to compute too (on every core, where the response's own query runs on one), or None when the
+    entries of a batch that size are written in Python (see :func:`build_response`)."""
+    return _entry(tuple(partition_keys)).alias("_entry") if rows >= _FRAMED_FROM else None
 
 
 def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, limit: int) -> int:

@@ -7,12 +7,15 @@
   another; from there on the streaming engine splits the frame across the cores.
 - Selects with fewer expressions than Polars' pool has threads are padded with constants (``checks._in_sequence``):
   none with one thread, several with eight.
+- From ``firehose_response._FRAMED_FROM`` records the response's entries are computed by the main query (unless
+  the reference judged some records) and joined in Polars; below, written by f-strings.
 
 The Hypothesis batches of the differential tests are smaller, so here the thresholds are moved to make them cross.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import polars as pl
@@ -22,8 +25,9 @@ from polars.testing import assert_frame_equal
 
 from tests.engine.strategies import batches
 from tests.engine.test_differential import SPECS, assert_agree, pipelines
-from transform_core import RecordBatch, background, checks, decode
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core import RecordBatch, background, checks, decode, firehose_response
+from transform_core.firehose_response import build_response
+from transform_core.generate import Payload, firehose_event, iot_payloads
 
 Setting = tuple[object, str, object]  # (module, attribute, value)
 
@@ -44,6 +48,25 @@ def assert_same_either_way(
                 assert_agree(name, batch)
     assert results[1].body == results[0].body
     assert_frame_equal(results[1].outcomes, results[0].outcomes)
+    # the body says what the outcome frame says (every row checked for escaping: the general path)
+    source, keys = pl.Series(batch.data, dtype=pl.String), engine.spec.partitioning.keys
+    assert results[1].body == build_response(results[1].outcomes, source, keys).body
+
+
+def test_entries_computed_by_the_query_give_way_to_the_references_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record the reference judges (a duplicate key here: the decode kept the last value and looked Ok) changes
+    its entry after the main query computed the entries."""
+    payloads = [p.data for p in iot_payloads(6, 0.0, seed=16)]
+    first = json.loads(payloads[0])
+    payloads[2] = payloads[0][:-1] + b',"device_id":' + json.dumps(first["device_id"]).encode() + b"}"
+    batch = RecordBatch.from_firehose_event(firehose_event([Payload(p) for p in payloads]))
+    monkeypatch.setattr(firehose_response, "_FRAMED_FROM", 2)
+    engine, _ = pipelines("iot-example")
+    result = engine.process(batch)
+    assert result.outcomes["result"][2] == "ProcessingFailed"
+    source, keys = pl.Series(batch.data, dtype=pl.String), engine.spec.partitioning.keys
+    assert result.body == build_response(result.outcomes, source, keys).body
+    assert_agree("iot-example", batch)
 
 
 _OVERLAP = [(background, "OVERLAP_FROM"), (background, "RELEASE_FROM"), (decode, "_SPLIT_BASE64_FROM")]
@@ -52,10 +75,16 @@ SIDES: dict[str, tuple[list[Setting], list[Setting]]] = {
     "overlap": ([(m, a, 10**9) for m, a in _OVERLAP], [(m, a, 1) for m, a in _OVERLAP]),
     "query engine": ([(checks, "_STREAMING_FROM", 10**9)], [(checks, "_STREAMING_FROM", 0)]),
     "padding": ([(pl, "thread_pool_size", lambda: 1)], [(pl, "thread_pool_size", lambda: 8)]),
+    # entries computed by the streaming query, as for a full buffer (the framing needs two entries or more)
+    "response": (
+        [(firehose_response, "_FRAMED_FROM", 10**9)],
+        [(firehose_response, "_FRAMED_FROM", 2), (checks, "_STREAMING_FROM", 0)],
+    ),
+    "response in memory": ([(firehose_response, "_FRAMED_FROM", 10**9)], [(firehose_response, "_FRAMED_FROM", 2)]),
 }
 
 
-@pytest.mark.parametrize("threshold", sorted(SIDES))
+@pytest.mark.parametrize("threshold", sorted(set(SIDES) - {"response in memory"}))
 @pytest.mark.parametrize("name", sorted(SPECS))
 @settings(
     max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
@@ -65,7 +94,9 @@ def test_drawn_batches_agree_either_side(name: str, threshold: str, batch: Recor
     assert_same_either_way(name, batch, monkeypatch, *SIDES[threshold])
 
 
-@pytest.mark.parametrize(("threshold", "seed"), [("overlap", 11), ("query engine", 12)])
+@pytest.mark.parametrize(
+    ("threshold", "seed"), [("overlap", 11), ("query engine", 12), ("response", 14), ("response in memory", 15)]
+)
 def test_a_generated_batch_agrees_either_side(threshold: str, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     batch = RecordBatch.from_firehose_event(firehose_event(iot_payloads(600, 0.2, seed=seed)))
     assert_same_either_way("iot-example", batch, monkeypatch, *SIDES[threshold])
