@@ -1,4 +1,4 @@
-"""The background thread that overlaps a Polars query with the Python work after it."""
+"""The background thread, and Polars' own threads, that overlap a Polars query with the Python work after it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import sys
 import threading
 import time
 
+import polars as pl
 import pytest
 
 from transform_core import background
-from transform_core.background import OVERLAP_FROM, RELEASE_FROM, overlapped, released
+from transform_core.background import OVERLAP_FROM, RELEASE_FROM, collected, overlapped, released
 
 
 def _thread_name() -> str:
@@ -53,6 +54,39 @@ def test_a_thread_that_does_not_start_is_not_waited_for(monkeypatch: pytest.Monk
     assert name == threading.current_thread().name and time.perf_counter() - started < 1.0
     busy.set()
     assert blocker.result() is True
+
+
+def _slow_query(rows: int) -> pl.LazyFrame:
+    """A query that takes a while (a regex over many strings), and its expected sum."""
+    return pl.LazyFrame({"s": [f"x{i}y" for i in range(rows)]}).select(pl.col("s").str.contains(r"^x[0-9]*9y$").sum())
+
+
+@pytest.mark.parametrize("rows", [OVERLAP_FROM - 1, OVERLAP_FROM])
+def test_a_collected_query_gives_the_result_then_makes_of_it(rows: int) -> None:
+    seen: list[str] = []
+
+    def then(frame: pl.DataFrame) -> int:
+        seen.append(threading.current_thread().name)
+        return int(frame.item())
+
+    pending = collected(_slow_query(rows), then, rows=rows)
+    assert pending.result() == sum(1 for i in range(rows) if str(i).endswith("9"))
+    assert seen == [threading.current_thread().name]  # ``then`` runs in the caller, inline or at result()
+
+
+def test_a_large_batch_has_its_query_collected_by_polars_while_the_caller_goes_on() -> None:
+    seen: list[str] = []
+    pending = collected(_slow_query(2_000_000), lambda frame: seen.append("then") or frame.item(), rows=OVERLAP_FROM)
+    assert seen == []  # not run yet: the query is Polars', and ``then`` waits for result()
+    assert not isinstance(pending, background.Future)
+    assert pending.result() == 200_000 and seen == ["then"]
+
+
+def test_an_error_in_a_collected_query_reaches_the_caller() -> None:
+    bad = pl.LazyFrame({"s": ["a"]}).select(pl.col("s").cast(pl.Int64, strict=True))
+    for rows in (OVERLAP_FROM - 1, OVERLAP_FROM):
+        with pytest.raises(pl.exceptions.InvalidOperationError):
+            collected(bad, lambda frame: frame, rows=rows).result()
 
 
 def _in_child(queue: multiprocessing.Queue[str]) -> None:

@@ -3,7 +3,7 @@
 Format and pattern rules, the drop rule, the event time, the enrichment lookups, and then each
 record's result, data and partition keys are expressions over one frame, evaluated in four
 steps of one query. A date-time field used by a format rule and by the partition is parsed once, before,
-in the background thread while the decode screens the records (:meth:`OutcomePlan.start`).
+by Polars' threads while the decode screens the records (:meth:`OutcomePlan.start`).
 The expressions are built once per pipeline (:class:`OutcomePlan`);
 a batch only supplies the input columns. Python then visits the records that failed, to write
 their reasons in the reference's order of checks: schema rules (pattern, format), drop, event
@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import Any, NamedTuple
 
 import polars as pl
 
-from transform_core.background import overlapped, released
+from transform_core.background import Pending, collected, done, released
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
@@ -88,15 +87,15 @@ class OutcomePlan:
         ]
 
     def start(self, records: list[Any]) -> Started:
-        """Start the date-time parse of a batch's decoded records in the background thread.
+        """Start the date-time parse of a batch's decoded records, run by Polars' threads.
 
-        Called by the decode as soon as the records are decoded and the worker thread is idle (see
+        Called by the decode as soon as the records are decoded, once the text flags are in (see
         :func:`transform_core.decode.decode_batch`): the parse (3.5 ms on a 5 MB event) then runs during the
         decode's screen, not while :meth:`run` waits for it. The parse needs only its string columns.
         """
         values = _FieldValues(records)
         strings = {name: _strings(name, values(info), info) for name, info in self._parse_reads}
-        return Started(values, strings, overlapped(_parse, list(strings.values()), self._parse_exprs, rows=len(records)))
+        return Started(values, strings, _parse(list(strings.values()), self._parse_exprs, rows=len(records)))
 
     def run(
         self,
@@ -291,9 +290,13 @@ def _run_steps(
 _STREAMING_FROM = 3500  # rows: at 3,500 the in-memory engine still takes 3.4 ms to the streaming one's 3.5, at 4,000 3.8 to 3.5
 
 
-def _parse(columns: list[pl.Series], exprs: list[pl.Expr]) -> list[pl.Series]:
-    """The parsed date-time columns (epoch microseconds) of the batch's date-time string columns."""
-    return pl.DataFrame(columns).select_seq(_in_sequence(exprs)).get_columns()[: len(exprs)] if exprs else []
+def _parse(columns: list[pl.Series], exprs: list[pl.Expr], rows: int) -> Pending[list[pl.Series]]:
+    """The parsed date-time columns (epoch microseconds) of the batch's date-time string columns, computed by Polars'
+    own threads (no Python step: no thread of ours need take the GIL for it; see :mod:`transform_core.background`)."""
+    if not exprs:
+        return done([])
+    query = pl.DataFrame(columns).lazy().select_seq(_in_sequence(exprs))
+    return collected(query, lambda frame: frame.get_columns()[: len(exprs)], rows=rows)
 
 
 def _in_sequence(exprs: list[pl.Expr]) -> list[pl.Expr]:
@@ -311,7 +314,7 @@ class Started(NamedTuple):
 
     values: _FieldValues
     strings: dict[str, pl.Series]
-    parsed: Future[list[pl.Series]]
+    parsed: Pending[list[pl.Series]]
 
 
 class _FieldValues:
