@@ -32,7 +32,7 @@ from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
-__all__ = ["OVERLAP_FROM", "PIN_ENV", "RELEASE_FROM", "Pending", "collected", "done", "overlapped", "placed", "released"]
+__all__ = ["OVERLAP_FROM", "PIN_ENV", "RELEASE_FROM", "Pending", "collected", "overlapped", "placed", "ready", "released"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -40,6 +40,8 @@ T_co = TypeVar("T_co", covariant=True)
 
 class Pending(Protocol[T_co]):
     """A result on its way: a :class:`~concurrent.futures.Future`, or a query Polars runs (:func:`collected`)."""
+
+    def done(self) -> bool: ...  # without waiting
 
     def result(self) -> T_co: ...
 
@@ -62,7 +64,7 @@ _lock = threading.Lock()
 def overlapped(query: Callable[..., T], *args: Any, rows: int) -> Future[T]:
     """``query(*args)``, run by the background thread if the batch has ``rows >= OVERLAP_FROM``, else now."""
     if rows < OVERLAP_FROM:
-        return done(query(*args))
+        return ready(query(*args))
     started = threading.Event()
 
     def run() -> T:
@@ -74,7 +76,7 @@ def overlapped(query: Callable[..., T], *args: Any, rows: int) -> Future[T]:
     # up, which a long Python loop does only every few milliseconds; from here the thread holds the GIL only
     # until Polars releases it. A thread that does not start (it should within microseconds) is not waited for.
     if not started.wait(_START_TIMEOUT_S) and future.cancel():
-        return done(query(*args))
+        return ready(query(*args))
     return future
 
 
@@ -82,7 +84,7 @@ def collected(query: pl.LazyFrame, then: Callable[[pl.DataFrame], T], *, rows: i
     """``then(query.collect())``, the query run by Polars' own threads if the batch has ``rows >= OVERLAP_FROM``,
     else now; ``then`` runs in the caller, at ``result()``. The query runs on the in-memory engine, as written."""
     if rows < OVERLAP_FROM:
-        return done(then(query.collect(engine="in-memory", optimizations=_AS_WRITTEN)))
+        return ready(then(query.collect(engine="in-memory", optimizations=_AS_WRITTEN)))
     return _Collecting(query.collect(background=True, engine="in-memory", optimizations=_AS_WRITTEN), then)
 
 
@@ -92,10 +94,17 @@ class _Collecting(Pending[T]):
 
     def __init__(self, query: Any, then: Callable[[pl.DataFrame], T]) -> None:
         self._query, self._then = query, then
+        self._frame: pl.DataFrame | None = None
+
+    def done(self) -> bool:
+        if self._frame is None:
+            self._frame = self._query.fetch()
+        return self._frame is not None
 
     def result(self) -> T:
-        frame: pl.DataFrame = self._query.fetch_blocking()  # waits without the GIL
-        return self._then(frame)
+        if self._frame is None:
+            self._frame = self._query.fetch_blocking()  # waits without the GIL
+        return self._then(self._frame)
 
 
 _AS_WRITTEN = pl.QueryOptFlags.none()  # one select: nothing to push down or to share
@@ -110,7 +119,7 @@ def released(objects: list[Any]) -> Future[None]:
     the GIL only once the caller is in that call); wait on the future before returning.
     """
     if len(objects) < RELEASE_FROM:
-        return done(None)
+        return ready(None)
     return _background().submit(objects.clear)
 
 
@@ -146,8 +155,8 @@ def _pin_worker() -> None:
         _worker_cpu = cpus[-1]
 
 
-def done(result: T) -> Future[T]:
-    """A future that already holds ``result`` (for a job with nothing to do)."""
+def ready(result: T) -> Future[T]:
+    """A future that already holds ``result`` (for a job done now)."""
     done: Future[T] = Future()
     done.set_result(result)
     return done

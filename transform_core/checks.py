@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from transform_core.background import Pending, collected, done, released
+from transform_core.background import Pending, collected, ready, released
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
@@ -294,7 +294,7 @@ def _parse(columns: list[pl.Series], exprs: list[pl.Expr], rows: int) -> Pending
     """The parsed date-time columns (epoch microseconds) of the batch's date-time string columns, computed by Polars'
     own threads (no Python step: no thread of ours need take the GIL for it; see :mod:`transform_core.background`)."""
     if not exprs:
-        return done([])
+        return ready([])
     query = pl.DataFrame(columns).lazy().select_seq(_in_sequence(exprs))
     return collected(query, lambda frame: frame.get_columns()[: len(exprs)], rows=rows)
 

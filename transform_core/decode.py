@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import compress, count, islice
@@ -74,8 +73,8 @@ def decode_batch(
     not_utf8: dict[int, int] = {}
     if text is None:  # some payload is not UTF-8
         text, not_utf8 = _utf8_text(payloads)
-    flags = _text_flags(text)  # Polars queries, run while the records are decoded
-    records, reasons, failed, not_base64 = _decode_records(payloads, not_utf8, schema)
+    flags = _TextFlags(text)  # Polars queries, run while the records are decoded
+    records, reasons, failed, not_base64 = _decode_records(payloads, not_utf8, schema, between_chunks=flags.poll)
     decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
     if failed:
         decoded.scatter(failed, False)
@@ -123,10 +122,11 @@ def extract(records: list[Any], attrs: tuple[str, ...], may_be_unset: bool = Tru
 
 
 def _decode_records(
-    payloads: list[bytes | None], not_utf8: dict[int, int], schema: CompiledSchema
+    payloads: list[bytes | None], not_utf8: dict[int, int], schema: CompiledSchema, between_chunks: Callable[[], None]
 ) -> tuple[list[Any], list[str | None], list[int], list[int]]:
     """Each payload decoded into a record (``schema.rejected`` where it fails), each failure's reason, the failed rows
-    and of those the ones whose data is not base64."""
+    and of those the ones whose data is not base64. ``between_chunks`` is called every ``_YIELD_EVERY`` records while
+    failures are sparse."""
     n = len(payloads)
     reasons: list[str | None] = [None] * n
     records: list[Any] = []
@@ -154,9 +154,7 @@ def _decode_records(
                     break
             else:
                 if len(records) < n:
-                    # the map never lets the GIL go: between chunks, let the background thread take it if it waits
-                    # for it, to turn a finished query's result into Python objects and start its next query
-                    time.sleep(0)
+                    between_chunks()
     start = len(records)
     records += [schema.rejected] * (n - start)
     for i in range(start, n):  # record by record, failures handled inline (a call each costs 0.5 ms at 50% invalid)
@@ -250,7 +248,7 @@ def _screen(
 ) -> tuple[pl.Series, list[int], list[int], list[int]]:
     """Compact the spaced records; find the doubtful ones, and those with top-level extras.
 
-    ``flags`` (:func:`_text_flags`) count and flag every record in as few Polars queries as can do it: each
+    ``flags`` (:class:`_TextFlags`) count and flag every record in as few Polars queries as can do it: each
     further query would cost ~50 µs whatever the batch size, which a 500-record batch feels.
     """
     if schema.root_is_raw:
@@ -298,32 +296,42 @@ def _screen(
 TextFlags = tuple[list[int | None], list[int], list[int], tuple[list[int], list[int]] | None]
 
 
-def _text_flags(text: pl.Series) -> Pending[TextFlags]:
+class _TextFlags:
     """Each record's key count (``":`` in its text), the rows holding whitespace, those that may hold non-ASCII, and
-    when many rows hold whitespace, those where it may sit between tokens (:func:`_between_tokens`): Polars queries,
-    which the decode overlaps with its msgspec pass (see :mod:`transform_core.background`).
+    when many rows hold whitespace, those where it may sit between tokens (:func:`_between_query`): Polars queries
+    run by Polars' threads while the records are decoded (see :mod:`transform_core.background`).
 
-    A batch of ``_FLAGS_BY_WORKER_FROM`` records or more has its flags found by the worker thread, which starts the
-    second query as soon as the first ends, while this thread decodes; a smaller one by Polars' own threads (its
-    second query, if any, then runs when the flags are asked for: 0.15 ms at 500 rows).
+    The second query needs the first's result: the decode calls :meth:`poll` between chunks of records, which starts
+    it as soon as the first is done (on a 5 MB event both are done about when the decode is); :meth:`result` waits.
     """
-    if len(text) >= _FLAGS_BY_WORKER_FROM:
-        return overlapped(_collect_flags, text, rows=len(text))
-    return collected(_flags_query(text), lambda frame: _flags_from(frame, text), rows=len(text))
+
+    def __init__(self, text: pl.Series) -> None:
+        self._text = text
+        self._first = collected(text.to_frame("text").lazy().select_seq(**_FLAGS), _first_row, rows=len(text))
+        self._found: tuple[list[int | None], list[int], list[int]] | None = None
+        self._second: Pending[tuple[list[int], list[int]]] | None = None
+
+    def poll(self) -> None:
+        """Start the second query if the first is done (and asks for it); never waits."""
+        if self._found is None and self._first.done():
+            self._start_second(rows=len(self._text))
+
+    def result(self) -> TextFlags:
+        if self._found is None:
+            self._start_second(rows=0)  # run now: the result is wanted
+        assert self._found is not None
+        keys, blank, non_ascii = self._found
+        return keys, blank, non_ascii, None if self._second is None else self._second.result()
+
+    def _start_second(self, rows: int) -> None:
+        self._found = keys, blank, non_ascii = self._first.result()
+        if len(blank) > _FEW_BLANK_ROWS:
+            self._second = collected(_between_query(self._text, blank), lambda frame: _between_from(frame, blank), rows=rows)
 
 
-def _collect_flags(text: pl.Series) -> TextFlags:
-    return _flags_from(_flags_query(text).collect(engine="in-memory", optimizations=pl.QueryOptFlags.none()), text)
-
-
-def _flags_query(text: pl.Series) -> pl.LazyFrame:
-    # whole columns come back as one row of lists: picking rows out in Polars costs less than in Python
-    return text.to_frame("text").lazy().select_seq(**_FLAGS)
-
-
-def _flags_from(frame: pl.DataFrame, text: pl.Series) -> TextFlags:
+def _first_row(frame: pl.DataFrame) -> tuple[list[int | None], list[int], list[int]]:
     keys, blank, non_ascii = frame.row(0)
-    return keys, blank, non_ascii, _between_tokens(text, blank) if len(blank) > _FEW_BLANK_ROWS else None
+    return keys, blank, non_ascii
 
 
 _TEXT = pl.col("text")
@@ -333,7 +341,6 @@ _FLAGS = {  # built once: building them took 0.05 ms a batch, with the GIL
     # an escape can hide a non-ASCII character in ASCII text
     "non_ascii": ((_TEXT.str.len_bytes() != _TEXT.str.len_chars()) | _TEXT.str.contains("\\", literal=True)).arg_true().implode(),
 }
-_FLAGS_BY_WORKER_FROM = 1000  # records (see _text_flags)
 
 
 def _decoded_rows(rows: Iterable[int], reasons: list[str | None], all_decoded: bool) -> list[int]:
@@ -347,24 +354,24 @@ def _spaced(blank: list[int], payloads: list[bytes | None]) -> tuple[list[int], 
 
     A decoded record is an object, so padding shows as a first or last byte other than a brace. A few rows are
     searched with Python's ``re`` (a further Polars query costs about 0.1 ms whatever its size, more than that);
-    many (spaces inside strings are common) with Polars, whose regex scans ten times faster (:func:`_between_tokens`).
+    many (spaces inside strings are common) with Polars, whose regex scans ten times faster (:func:`_between_query`).
     """
     rows = [i for i in blank if _padded(payloads[i]) or _BETWEEN_TOKENS.search(payloads[i]) is not None]  # type: ignore[arg-type]
     return rows, [i for i in rows if _KEY_GAP.search(payloads[i]) is not None]  # type: ignore[arg-type]
 
 
-def _between_tokens(text: pl.Series, blank: list[int]) -> tuple[list[int], list[int]]:
-    """Of many rows holding whitespace, those where it may sit between tokens, and those where it may sit between
-    a key and its colon (see :func:`_spaced`)."""
+def _between_query(text: pl.Series, blank: list[int]) -> pl.LazyFrame:
+    """Of many rows holding whitespace (``blank``), those where it may sit between tokens, and those where it may
+    sit between a key and its colon (see :func:`_spaced`): two Boolean columns, for :func:`_between_from`."""
     value = pl.col("text")
     between = value.str.contains(_BETWEEN_TOKENS.pattern.decode()) | ~value.str.starts_with("{") | ~value.str.ends_with("}")
-    rows, gaps = (
-        text.gather(blank)
-        .to_frame("text")
-        # four literal searches: a third of the time of one regex or Aho-Corasick search led by a quote
-        .select_seq(between=between, gap=pl.any_horizontal([value.str.contains(g, literal=True) for g in _KEY_GAP_STARTS]))
-        .get_columns()
-    )
+    # four literal searches: a third of the time of one regex or Aho-Corasick search led by a quote
+    gap = pl.any_horizontal([value.str.contains(g, literal=True) for g in _KEY_GAP_STARTS])
+    return text.gather(blank).to_frame("text").lazy().select_seq(between=between, gap=gap)
+
+
+def _between_from(frame: pl.DataFrame, blank: list[int]) -> tuple[list[int], list[int]]:
+    rows, gaps = frame.get_columns()
     return list(compress(blank, rows.to_list())), list(compress(blank, gaps.to_list()))
 
 

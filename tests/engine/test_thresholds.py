@@ -3,8 +3,8 @@
 - From ``OVERLAP_FROM`` records some Polars queries run alongside the decode, by Polars' threads or the worker
   thread; from 1,000 records the base64 is decoded in two halves, one by the worker, and the decoded records are
   freed there during the main query (so the reasons written after it must read only values extracted before).
-- From ``decode._FLAGS_BY_WORKER_FROM`` records the text flags are found by the worker thread (its second query
-  started from there); below, by Polars' threads (the second query run when the flags are asked for).
+- The text flags' second query (many rows with whitespace) starts when the decode, polling between chunks of
+  records, finds the first done, or else when the flags are asked for.
 - Below ``_STREAMING_FROM`` rows the main query runs on Polars' in-memory engine, its expressions one after
   another; from there on the streaming engine splits the frame across the cores.
 - Selects with fewer expressions than Polars' pool has threads are padded with constants (``checks._in_sequence``):
@@ -78,8 +78,8 @@ SIDES: dict[str, tuple[list[Setting], list[Setting]]] = {
     "query engine": ([(checks, "_STREAMING_FROM", 10**9)], [(checks, "_STREAMING_FROM", 0)]),
     "padding": ([(pl, "thread_pool_size", lambda: 1)], [(pl, "thread_pool_size", lambda: 8)]),
     "text flags": (
-        [(background, "OVERLAP_FROM", 1), (decode, "_FLAGS_BY_WORKER_FROM", 10**9)],
-        [(background, "OVERLAP_FROM", 1), (decode, "_FLAGS_BY_WORKER_FROM", 0)],
+        [(background, "OVERLAP_FROM", 1), (decode._TextFlags, "poll", lambda self: None)],
+        [(background, "OVERLAP_FROM", 1), (decode, "_YIELD_EVERY", 1), (decode, "_FEW_BLANK_ROWS", 0)],
     ),
     # entries computed by the streaming query, as for a full buffer (the framing needs two entries or more)
     "response": (
