@@ -8,52 +8,12 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import polars as pl
 import pytest
 
 from transform_core import background
-from transform_core.background import OVERLAP_FROM, RELEASE_FROM, collected, overlapped, released
-
-
-def _thread_name() -> str:
-    return threading.current_thread().name
-
-
-def test_a_small_batch_runs_its_query_inline() -> None:
-    assert overlapped(_thread_name, rows=OVERLAP_FROM - 1).result() == threading.current_thread().name
-
-
-def test_a_large_batch_runs_its_query_in_the_background_thread() -> None:
-    assert overlapped(_thread_name, rows=OVERLAP_FROM).result().startswith("transform-core")
-
-
-def test_the_caller_goes_on_while_the_query_runs() -> None:
-    release = threading.Event()
-    future = overlapped(release.wait, 5.0, rows=OVERLAP_FROM)  # blocks until this thread gets past the call
-    assert not future.done()
-    release.set()
-    assert future.result() is True
-
-
-def test_an_error_in_the_query_reaches_the_caller() -> None:
-    def fail() -> None:
-        raise ValueError("bad query")
-
-    with pytest.raises(ValueError, match="bad query"):
-        overlapped(fail, rows=OVERLAP_FROM).result()
-
-
-def test_a_thread_that_does_not_start_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
-    busy = threading.Event()
-    blocker = overlapped(busy.wait, 5.0, rows=OVERLAP_FROM)  # occupies the one worker
-    monkeypatch.setattr(background, "_START_TIMEOUT_S", 0.05)
-    started = time.perf_counter()
-    name = overlapped(_thread_name, rows=OVERLAP_FROM).result()
-    assert name == threading.current_thread().name and time.perf_counter() - started < 1.0
-    busy.set()
-    assert blocker.result() is True
+from transform_core.background import OVERLAP_FROM, RELEASE_FROM, collected, released
 
 
 def _slow_query(rows: int) -> pl.LazyFrame:
@@ -89,21 +49,6 @@ def test_an_error_in_a_collected_query_reaches_the_caller() -> None:
             collected(bad, lambda frame: frame, rows=rows).result()
 
 
-def _in_child(queue: multiprocessing.Queue[str]) -> None:
-    queue.put(overlapped(_thread_name, rows=OVERLAP_FROM).result(timeout=5))
-
-
-def test_a_forked_child_makes_its_own_thread() -> None:
-    overlapped(_thread_name, rows=OVERLAP_FROM).result()  # the parent's thread exists before the fork
-    context = multiprocessing.get_context("fork")
-    queue: multiprocessing.Queue[str] = context.Queue()
-    child = context.Process(target=_in_child, args=(queue,))
-    child.start()
-    child.join(10)
-    assert child.exitcode == 0
-    assert queue.get(timeout=1).startswith("transform-core")
-
-
 class _Freed:
     """Records the thread that frees it."""
 
@@ -112,6 +57,28 @@ class _Freed:
 
     def __del__(self) -> None:
         self.threads.append(threading.current_thread().name)
+
+
+def _freeing_thread() -> str:
+    """The name of the thread that frees a large list handed to :func:`released`."""
+    threads: list[str] = []
+    released([_Freed(threads) for _ in range(RELEASE_FROM)]).result(timeout=5)
+    return threads[0]
+
+
+def _in_child(queue: multiprocessing.Queue[str]) -> None:
+    queue.put(_freeing_thread())
+
+
+def test_a_forked_child_makes_its_own_thread() -> None:
+    assert _freeing_thread().startswith("transform-core")  # the parent's thread exists before the fork
+    context = multiprocessing.get_context("fork")
+    queue: multiprocessing.Queue[str] = context.Queue()
+    child = context.Process(target=_in_child, args=(queue,))
+    child.start()
+    child.join(10)
+    assert child.exitcode == 0
+    assert queue.get(timeout=1).startswith("transform-core")
 
 
 def test_a_large_list_is_freed_by_the_background_thread() -> None:
@@ -134,8 +101,11 @@ def test_a_small_list_is_left_to_its_holder() -> None:
 _PLACEMENT_CHILD = """
 import json, os
 from transform_core import background
-cpus = sorted(os.sched_getaffinity(0))
-worker = background.overlapped(os.sched_getaffinity, 0, rows=background.OVERLAP_FROM).result()
+class Seen:
+    def __del__(self):
+        worker.update(os.sched_getaffinity(0))
+cpus, worker = sorted(os.sched_getaffinity(0)), set()
+background.released([Seen() for _ in range(background.RELEASE_FROM)]).result()  # freed by the worker thread
 with background.placed():
     during = os.sched_getaffinity(0)
 after = os.sched_getaffinity(0)

@@ -6,19 +6,16 @@ costs only the hand-over. Queries are handed to Polars (:func:`collected`: ``col
 Python thread takes part, so the caller never waits for another thread to start or to give the GIL back (a
 hand-over to a Python worker thread kept the caller waiting 0.2-0.4 ms, and up to a whole query after an idle
 spell, when the scheduler woke the worker on the caller's CPU). Python work goes to the worker thread
-(:func:`overlapped`, :func:`released`): it frees a large batch's decoded records while the caller waits for its
-main query. The thread is created on first use and forgotten in a forked child (threads do not survive ``fork``;
+(:func:`released`): it frees a large batch's decoded records while the caller waits for its main query. The thread is created on first use and forgotten in a forked child (threads do not survive ``fork``;
 the child makes its own).
 
 With ``TRANSFORM_CORE_PIN_THREADS=1`` and two or more CPUs, the worker is pinned to one of them, and while a batch
-runs (:func:`placed`) the calling thread to the others. After an idle spell the scheduler often woke the worker on
-the caller's CPU (the other one asleep), and the two threads took turns on one core: on the 2-CPU benchmark VM, with
-0.3 s asleep before each batch, a 5 MB batch took 41.4 ms pinned against 48.3 and a 500-record one 5.75 ms against
-6.09. In ``make bench``'s interleaving (other work, not sleep, just before each batch) pinning gained nothing and
-seemed to cost some workloads a little, so it is off unless asked for; try it where invocations arrive after idle
-spells, with ``python -m benchmarks --idle 0.3``. It is for a process that has its CPUs to itself (a Lambda
-function): several engine processes on one machine would pin their workers to the same CPU. Polars' own thread
-pool, made when Polars is first used, keeps every CPU.
+runs (:func:`placed`) the calling thread to the others. It was made for query hand-overs to the worker, which after
+an idle spell the scheduler often woke on the caller's CPU (a 5 MB batch after 0.3 s asleep: 41.4 ms pinned against
+48.3). Since queries go to Polars' threads instead, it is worth about 1 ms on a 5 MB batch after an idle spell, and
+nothing, or 0.1-0.2 ms less than nothing, on a 500-record one or without idle spells; it stays off unless asked
+for. It is for a process that has its CPUs to itself (a Lambda function): several engine processes on one machine
+would pin their workers to the same CPU. Polars' own thread pool, made when Polars is first used, keeps every CPU.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
-__all__ = ["OVERLAP_FROM", "PIN_ENV", "RELEASE_FROM", "Pending", "collected", "overlapped", "placed", "ready", "released"]
+__all__ = ["OVERLAP_FROM", "PIN_ENV", "RELEASE_FROM", "Pending", "collected", "placed", "ready", "released"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -46,7 +43,7 @@ class Pending(Protocol[T_co]):
     def result(self) -> T_co: ...
 
 
-#: Batches of fewer records run their queries inline: the hand-over (two thread switches) would cost more.
+#: Batches of fewer records run their queries inline: the hand-over would cost more.
 OVERLAP_FROM = 100
 
 #: Smaller lists are freed where they fall: a hand-over costs about as much as freeing a thousand small records.
@@ -55,29 +52,9 @@ RELEASE_FROM = 1000
 #: Environment variable: ``1`` pins the worker thread to a CPU of its own (see :func:`placed`); anything else: not.
 PIN_ENV = "TRANSFORM_CORE_PIN_THREADS"
 
-_START_TIMEOUT_S = 1.0
 _executor: ThreadPoolExecutor | None = None
 _worker_cpu: int | None = None  # the CPU the worker is pinned to, if it is
 _lock = threading.Lock()
-
-
-def overlapped(query: Callable[..., T], *args: Any, rows: int) -> Future[T]:
-    """``query(*args)``, run by the background thread if the batch has ``rows >= OVERLAP_FROM``, else now."""
-    if rows < OVERLAP_FROM:
-        return ready(query(*args))
-    started = threading.Event()
-
-    def run() -> T:
-        started.set()
-        return query(*args)
-
-    future = _background().submit(run)
-    # wait (without the GIL) until the thread is under way: else it could wait for this thread to give the GIL
-    # up, which a long Python loop does only every few milliseconds; from here the thread holds the GIL only
-    # until Polars releases it. A thread that does not start (it should within microseconds) is not waited for.
-    if not started.wait(_START_TIMEOUT_S) and future.cancel():
-        return ready(query(*args))
-    return future
 
 
 def collected(query: pl.LazyFrame, then: Callable[[pl.DataFrame], T], *, rows: int) -> Pending[T]:
@@ -115,8 +92,8 @@ def released(objects: list[Any]) -> Future[None]:
 
     Meant to be called just before a long Polars call: the worker takes the GIL when the caller lets it go there,
     so the freeing (1.4 ms for a 5 MB batch's decoded records, 2.9 ms for wide ones) happens during the query
-    instead of after it. Unlike :func:`overlapped` it does not wait for the worker to start (the worker should take
-    the GIL only once the caller is in that call); wait on the future before returning.
+    instead of after it. It does not wait for the worker to start (the worker should take the GIL only once the
+    caller is in that call); wait on the future before returning.
     """
     if len(objects) < RELEASE_FROM:
         return ready(None)
