@@ -15,12 +15,12 @@ workload's own records, of what any engine of this design must do whatever else 
 - ``compaction``: msgspec's formatter on the records with whitespace between tokens (the response carries
   each record compact: a pretty-printed record would break the NDJSON the delivery stream writes);
 - ``enriched base64``: Polars' encode of the enriched records, which the response carries;
-- ``response``: the response body written from the outcome frame (:func:`transform_core.build_response`).
+- ``response``: the response body written from the outcome frame (:func:`transform_core.firehose_response.build_response`).
 
 The parse, the view, the typed decode and compaction hold the GIL: in one process nothing runs alongside them but
-Polars work, which the engine splits across cores or runs while Python works where it can. Not counted, though no engine of this design avoids them: finding
-the duplicate keys and undeclared properties, the field columns, the pattern, format and enrichment checks, the
-date-time parse, the partition keys.
+Polars work, which the engine splits across cores or runs while Python works where it can. Not counted, though no
+engine of this design avoids them: finding the duplicate keys and undeclared properties, the field columns, the
+pattern, format and enrichment checks, the date-time parse, the partition keys.
 """
 
 from __future__ import annotations
@@ -127,8 +127,9 @@ def report(workload: Workload, ms: dict[str, float]) -> str:
     if workload.name == "5MB clean":
         handler_budget = HANDLER_US_PER_RECORD * workload.records / 1000
         handler_serial = serial - ms["runtime parse"]
+        handler = ms["transform-core handler"]
         lines.append(
-            f"  handler: {ms['transform-core handler']:.1f} ms ({ms['transform-core handler'] * 1000 / workload.records:.1f} µs a record); "
+            f"  handler: {handler:.1f} ms ({handler * 1000 / workload.records:.1f} µs a record); "
             f"target {HANDLER_US_PER_RECORD:g} µs a record: {handler_budget:.1f} ms, of which the GIL-bound floor "
             f"(without the runtime's parse) takes {handler_serial:.1f} ms ({handler_serial / handler_budget:.0%})"
         )

@@ -2,12 +2,12 @@
 
 Polars releases the GIL while it computes, so a query runs alongside the Python-level work that follows in the
 calling thread (the msgspec decode, building the next columns): on two or more CPUs its time is hidden, on one it
-costs only the hand-over. Queries are handed to Polars (:func:`collected`: ``collect(background=True)``): no
-Python thread takes part, so the caller never waits for another thread to start or to give the GIL back (a
-hand-over to a Python worker thread kept the caller waiting 0.2-0.4 ms, and up to a whole query after an idle
-spell, when the scheduler woke the worker on the caller's CPU). Python work goes to the worker thread
-(:func:`released`): it frees a large batch's decoded records while the caller waits for its main query. The thread is created on first use and forgotten in a forked child (threads do not survive ``fork``;
-the child makes its own).
+costs only the hand-over. Queries are handed to Polars (:func:`collected`: ``collect(background=True)``): no Python
+thread takes part, so the caller never waits for another thread to start or to give the GIL back (a hand-over to a
+Python worker thread kept the caller waiting 0.2-0.4 ms, and up to a whole query after an idle spell, when the
+scheduler woke the worker on the caller's CPU). Python work goes to the worker thread (:func:`released`): it frees a
+large batch's decoded records while the caller waits for its main query. The thread is created on first use and
+forgotten in a forked child (threads do not survive ``fork``; the child makes its own).
 
 With ``TRANSFORM_CORE_PIN_THREADS=1`` and two or more CPUs, the worker is pinned to one of them, and while a batch
 runs (:func:`placed`) the calling thread to the others. It was made for query hand-overs to the worker, which after
