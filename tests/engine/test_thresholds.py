@@ -27,7 +27,8 @@ from polars.testing import assert_frame_equal
 
 from tests.engine.strategies import batches
 from tests.engine.test_differential import SPECS, assert_agree, pipelines
-from transform_core import RecordBatch, background, checks, decode, firehose_response
+from transform_core import Pipeline, RecordBatch, background, checks, decode, firehose_response
+from transform_core.engine import BatchResult
 from transform_core.firehose_response import build_response
 from transform_core.generate import Payload, firehose_event, iot_payloads
 
@@ -50,9 +51,13 @@ def assert_same_either_way(
                 assert_agree(name, batch)
     assert results[1].body == results[0].body
     assert_frame_equal(results[1].outcomes, results[0].outcomes)
-    # the body says what the outcome frame says (every row checked for escaping: the general path)
+    assert_body_says_what_the_outcomes_say(engine, batch, results[1])
+
+
+def assert_body_says_what_the_outcomes_say(engine: Pipeline, batch: RecordBatch, result: BatchResult) -> None:
+    """The body is the response the general path (every row checked for escaping) writes for the outcome frame."""
     source, keys = pl.Series(batch.data, dtype=pl.String), engine.spec.partitioning.keys
-    assert results[1].body == build_response(results[1].outcomes, source, keys).body
+    assert result.body == build_response(result.outcomes, source, keys).body
 
 
 def test_entries_computed_by_the_query_give_way_to_the_references_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,8 +71,7 @@ def test_entries_computed_by_the_query_give_way_to_the_references_verdicts(monke
     engine, _ = pipelines("iot-example")
     result = engine.process(batch)
     assert result.outcomes["result"][2] == "ProcessingFailed"
-    source, keys = pl.Series(batch.data, dtype=pl.String), engine.spec.partitioning.keys
-    assert result.body == build_response(result.outcomes, source, keys).body
+    assert_body_says_what_the_outcomes_say(engine, batch, result)
     assert_agree("iot-example", batch)
 
 
