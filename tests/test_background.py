@@ -49,6 +49,41 @@ def test_an_error_in_a_collected_query_reaches_the_caller() -> None:
             collected(bad, lambda frame: frame, rows=rows).result()
 
 
+def test_an_error_seen_by_done_is_not_waited_for_again() -> None:
+    bad = pl.LazyFrame({"s": ["a"]}).select(pl.col("s").cast(pl.Int64, strict=True))
+    pending = collected(bad, lambda frame: frame, rows=OVERLAP_FROM)
+    with pytest.raises(pl.exceptions.InvalidOperationError):
+        while not pending.done():  # the query fails at once: done() raises its error
+            pass
+    with pytest.raises(RuntimeError, match="done"):  # not a wait on a channel its sender has left (a panic)
+        pending.result()
+
+
+_ABANDONING_CHILD = """
+import sys
+import time
+import polars as pl
+from transform_core.background import OVERLAP_FROM, collected
+query = pl.LazyFrame({"s": [f"x{i}y" for i in range(2_000_000)]}).select(pl.col("s").str.contains(r"^x[0-9]*9y$").sum())
+pending = collected(query, lambda frame: frame.item(), rows=OVERLAP_FROM)
+if sys.argv[1] == "after an error":
+    assert not pending.done()
+    pending = None  # dropped while Polars' thread still runs the query, as an exception's unwinding drops it
+elif sys.argv[1] == "after its result":
+    assert pending.result() == 200_000
+    pending = None
+time.sleep(2)  # the query, about 0.2 s, ends meanwhile
+print("alive")
+"""
+
+
+@pytest.mark.parametrize("when", ["after an error", "after its result"])
+def test_a_collected_query_dropped_does_not_abort_the_process(when: str) -> None:
+    # Polars' thread panics when it sends a result to a dropped handle, and the panic aborts the process
+    child = subprocess.run([sys.executable, "-c", _ABANDONING_CHILD, when], capture_output=True, text=True, timeout=60)
+    assert (child.returncode, child.stdout) == (0, "alive\n"), child.stderr[-2000:]
+
+
 class _Freed:
     """Records the thread that frees it."""
 

@@ -20,6 +20,7 @@ would pin their workers to the same CPU. Polars' own thread pool, made when Pola
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -67,20 +68,38 @@ def collected(query: pl.LazyFrame, then: Callable[[pl.DataFrame], T], *, rows: i
 
 class _Collecting(Pending[T]):
     """A query Polars runs on its own threads (``collect(background=True)``, marked unstable by Polars: the tests
-    run it as the engine does, so an upgrade that changes it fails them)."""
+    run it as the engine does, so an upgrade that changes it fails them).
+
+    Abandoned unfetched (an exception between the hand-over and :meth:`result`), it waits for the query: Polars'
+    thread panics if it finishes after its handle is dropped, and the panic aborts the process.
+    """
 
     def __init__(self, query: Any, then: Callable[[pl.DataFrame], T]) -> None:
         self._query, self._then = query, then
         self._frame: pl.DataFrame | None = None
+        self._fetched = False
+
+    def __del__(self) -> None:
+        if not self._fetched:
+            with contextlib.suppress(Exception):  # the query's error is no one's now: the caller has one of its own
+                self._query.fetch_blocking()
 
     def done(self) -> bool:
-        if self._frame is None:
-            self._frame = self._query.fetch()
-        return self._frame is not None
+        if not self._fetched:
+            try:
+                self._frame = self._query.fetch()
+            except Exception:
+                self._fetched = True  # the query's error came off the channel
+                raise
+            self._fetched = self._frame is not None
+        return self._fetched
 
     def result(self) -> T:
-        if self._frame is None:
+        if not self._fetched:
+            self._fetched = True  # fetch_blocking takes the result, or its error, off the channel
             self._frame = self._query.fetch_blocking()  # waits without the GIL
+        if self._frame is None:
+            raise RuntimeError("the query failed: done() raised its error")
         return self._then(self._frame)
 
 
