@@ -29,6 +29,7 @@ import msgspec
 import polars as pl
 
 from transform_core.background import Pending, collected
+from transform_core.nesting import DEPTH_REASON, MAX_DEPTH, MIN_DEEP_LENGTH, nesting_depth
 from transform_core.schema import CompiledSchema, format_reason, reason_from_msgspec
 
 __all__ = ["Decoded", "decode_batch", "extract"]
@@ -75,10 +76,11 @@ def decode_batch(
         text, not_utf8 = _utf8_text(payloads)
     flags = _TextFlags(text)  # Polars queries, run while the records are decoded
     records, reasons, failed, not_base64 = _decode_records(payloads, not_utf8, schema, between_chunks=flags.poll)
+    text_flags = flags.result()
+    failed += _too_deep(text_flags[3], payloads, records, reasons, schema)
     decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
     if failed:
         decoded.scatter(failed, False)
-    text_flags = flags.result()
     started = on_records(records)
     text, doubtful, extras, non_ascii = _screen(text, text_flags, decoded, payloads, records, reasons, schema, enriched)
     return Decoded(
@@ -133,7 +135,7 @@ def _decode_records(
     failed: list[int] = []
     not_base64: list[int] = []
     decode = schema.decoder.decode
-    errors = (msgspec.DecodeError, UnicodeDecodeError)
+    errors = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)  # RecursionError: see transform_core.nesting
     if not not_utf8:
         # while failures are sparse, one C-level map decodes the records (no Python step per record: 0.6 ms on
         # 9,000) and is resumed after each failure: list.extend keeps what the map gave before it raised
@@ -226,6 +228,8 @@ def _utf8_text(payloads: list[bytes | None]) -> tuple[pl.Series, dict[int, int]]
 def _reason(err: Exception, schema: CompiledSchema) -> str:
     if isinstance(err, UnicodeDecodeError):
         return format_reason("$", f"not valid UTF-8 at byte {err.start}", "utf8")
+    if isinstance(err, RecursionError):  # msgspec ran out of stack some 990 levels down, far past the limit
+        return DEPTH_REASON
     assert isinstance(err, msgspec.MsgspecError)
     # the same few messages recur across a batch: translate each once
     cache = schema.reason_cache
@@ -236,6 +240,17 @@ def _reason(err: Exception, schema: CompiledSchema) -> str:
             cache.clear()
         reason = cache[message] = reason_from_msgspec(err, schema.rule_texts, schema.integer_paths)
     return reason
+
+
+def _too_deep(
+    rows: list[int], payloads: list[bytes | None], records: list[Any], reasons: list[str | None], schema: CompiledSchema
+) -> list[int]:
+    """Of the decoded records in ``rows`` (those long enough, with enough opening brackets, to nest deeper than
+    :data:`~transform_core.nesting.MAX_DEPTH`), the ones that do: failed here, their rows returned."""
+    deep = [i for i in rows if reasons[i] is None and nesting_depth(cast(bytes, payloads[i])) > MAX_DEPTH]
+    for i in deep:
+        reasons[i], records[i] = DEPTH_REASON, schema.rejected
+    return deep
 
 
 def _screen(
@@ -257,7 +272,7 @@ def _screen(
         rows = decoded.arg_true().to_list()
         return text, rows, [], rows
     counts = list(map(schema.key_counter, records))
-    text_keys, blank, non_ascii, spaced = flags
+    text_keys, blank, non_ascii, _, spaced = flags
     all_decoded = reasons.count(None) == len(reasons)
     extra = _decoded_rows(compress(count(), map(ne, text_keys, counts)), reasons, all_decoded)
     keys_in_text = {i: cast(int, text_keys[i]) for i in extra}
@@ -293,14 +308,14 @@ def _screen(
     return text, sorted(i for i in doubtful if reasons[i] is None), sorted(extras), non_ascii
 
 
-# key counts, rows with whitespace, rows that may hold non-ASCII, and (for many blank rows) those with it between
-# tokens and of those the ones where it may sit between a key and its colon
-TextFlags = tuple[list[int | None], list[int], list[int], tuple[list[int], list[int]] | None]
+# key counts, rows with whitespace, rows that may hold non-ASCII, rows that may nest too deep, and (for many blank
+# rows) those with it between tokens and of those the ones where it may sit between a key and its colon
+TextFlags = tuple[list[int | None], list[int], list[int], list[int], tuple[list[int], list[int]] | None]
 
 
 class _TextFlags:
-    """Each record's key count (``":`` in its text), the rows holding whitespace, those that may hold non-ASCII, and
-    when many rows hold whitespace, those where it may sit between tokens (:func:`_between_query`): Polars queries
+    """Each record's key count (``":`` in its text), the rows holding whitespace, those that may hold non-ASCII,
+    those that may nest too deep (long enough, with enough opening brackets), and when many rows hold whitespace, those where it may sit between tokens (:func:`_between_query`): Polars queries
     run by Polars' threads while the records are decoded (see :mod:`transform_core.background`).
 
     The second query needs the first's result: the decode calls :meth:`poll` between chunks of records, which starts
@@ -310,7 +325,7 @@ class _TextFlags:
     def __init__(self, text: pl.Series) -> None:
         self._text = text
         self._first = collected(text.to_frame("text").lazy().select_seq(**_FLAGS), _first_row, rows=len(text))
-        self._found: tuple[list[int | None], list[int], list[int]] | None = None
+        self._found: tuple[list[int | None], list[int], list[int], list[int]] | None = None
         self._second: Pending[tuple[list[int], list[int]]] | None = None
 
     def poll(self) -> None:
@@ -322,26 +337,29 @@ class _TextFlags:
         if self._found is None:
             self._start_second(rows=0)  # run now: the result is wanted
         assert self._found is not None
-        keys, blank, non_ascii = self._found
-        return keys, blank, non_ascii, None if self._second is None else self._second.result()
+        keys, blank, non_ascii, deep = self._found
+        return keys, blank, non_ascii, deep, None if self._second is None else self._second.result()
 
     def _start_second(self, rows: int) -> None:
-        self._found = keys, blank, non_ascii = self._first.result()
+        self._found = keys, blank, non_ascii, _ = self._first.result()
         if len(blank) > _FEW_BLANK_ROWS:
             self._second = collected(_between_query(self._text, blank), lambda frame: _between_from(frame, blank), rows=rows)
 
 
-def _first_row(frame: pl.DataFrame) -> tuple[list[int | None], list[int], list[int]]:
-    keys, blank, non_ascii = frame.row(0)
-    return keys, blank, non_ascii
+def _first_row(frame: pl.DataFrame) -> tuple[list[int | None], list[int], list[int], list[int]]:
+    keys, blank, non_ascii, deep = frame.row(0)
+    return keys, blank, non_ascii, deep
 
 
 _TEXT = pl.col("text")
+_LONG = _TEXT.str.len_bytes() >= MIN_DEEP_LENGTH
 _FLAGS = {  # built once: building them took 0.05 ms a batch, with the GIL
     "keys": _TEXT.str.count_matches('":').implode(),  # null where there is no text; as a regex: 25% faster than literal
     "blank": _TEXT.str.contains(r"[ \t\n\r]").arg_true().implode(),
     # an escape can hide a non-ASCII character in ASCII text
     "non_ascii": ((_TEXT.str.len_bytes() != _TEXT.str.len_chars()) | _TEXT.str.contains("\\", literal=True)).arg_true().implode(),
+    # brackets counted in the long texts only (none in a typical batch)
+    "deep": pl.int_range(pl.len()).filter(_LONG).filter(_TEXT.filter(_LONG).str.count_matches(r"[\[{]") > MAX_DEPTH).implode(),
 }
 
 

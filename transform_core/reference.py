@@ -26,6 +26,7 @@ import orjson
 from transform_core.batch import DROPPED, FAILED, OK, RecordBatch, Result, outcome_schema
 from transform_core.bindings import Bindings, bind_fields
 from transform_core.formats import FORMAT_CHECKS, ecma_pattern, parse_date_time
+from transform_core.nesting import DEPTH_MESSAGE, MAX_DEPTH, may_nest_too_deep, nesting_depth
 from transform_core.schema import compile_schema, format_reason, show_value
 from transform_core.spec import PipelineSpec
 from transform_core.tables import ReferenceTable, TableCache
@@ -105,6 +106,8 @@ class ReferencePipeline:
             value = orjson.loads(payload)
         except orjson.JSONDecodeError as err:
             raise _Reject("$", f"not valid JSON: {err}", "json") from None
+        if may_nest_too_deep(payload) and nesting_depth(payload) > MAX_DEPTH:  # before a parse that recurses
+            raise _Reject("$", DEPTH_MESSAGE, "depth")
         json.loads(text, object_pairs_hook=_no_duplicate_keys)
         if not isinstance(value, dict):
             raise _Reject("$", f"expected object, got {_json_type(value)}", "type")

@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from transform_core.batch import RecordBatch
+from transform_core.nesting import MAX_DEPTH
 
 # Values written verbatim into the JSON text (spellings matter: 2.0, 1e2, -0.0, 1E400).
 NUMBER_TEXTS = (
@@ -42,6 +43,13 @@ OTHER_TEXTS = (
     "[[[[[[[[[[1]]]]]]]]]]",
     "NaN",
     "Infinity",
+)
+# Values nesting about as deep as the limit allows (a property's value sits one level below the record), beyond it
+# (where msgspec and the reference's parse run out of stack), and brackets in a string, which do not nest.
+DEEP_TEXTS = (
+    *("[" * d + "]" * d for d in (MAX_DEPTH - 1, MAX_DEPTH, 1000, 1100)),
+    *('{"a":' * d + "1" + "}" * d for d in (MAX_DEPTH - 1, MAX_DEPTH, 1000)),
+    '"' + "[{" * MAX_DEPTH + '"',
 )
 FIELDS = (
     "event_id",
@@ -103,7 +111,9 @@ def payload_texts(draw: st.DrawFn) -> bytes:
             key, _ = draw(st.sampled_from(members))
             members.append((key, draw(st.sampled_from(NUMBER_TEXTS + STRING_TEXTS))))
         elif action == "extra":
-            value = draw(st.sampled_from(NUMBER_TEXTS + STRING_TEXTS + OTHER_TEXTS + ('{"a":{"b":[1,{"c":null}]}}',)))
+            value = draw(
+                st.sampled_from(NUMBER_TEXTS + STRING_TEXTS + OTHER_TEXTS + DEEP_TEXTS + ('{"a":{"b":[1,{"c":null}]}}',))
+            )
             members.append((draw(st.sampled_from(EXTRA_KEYS)), value))
     sep, colon = draw(st.sampled_from([(",", ":"), (", ", ": "), (",\n  ", " : "), ("\t,", ":\r\n")]))
     key_text = draw(st.sampled_from(["plain", "escaped"]))
