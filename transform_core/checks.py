@@ -1,13 +1,13 @@
-"""The stages after the decode — checks, then the outcome — as one Polars query over one frame.
+"""The stages after the decode — checks, then the outcome — as two Polars queries.
 
 Format and pattern rules, the drop rule, the event time, the enrichment lookups, and then each
-record's result, data and partition keys are expressions over one frame, evaluated in four
-steps of one query. A date-time field used by a format rule and by the partition is parsed once, before,
-by Polars' threads while the decode screens the records (:meth:`OutcomePlan.start`).
-The expressions are built once per pipeline (:class:`OutcomePlan`);
-a batch only supplies the input columns. Python then visits the records that failed, to write
-their reasons in the reference's order of checks: schema rules (pattern, format), drop, event
-time, enrichment.
+record's result, data and partition keys are expressions, built once per pipeline (:class:`OutcomePlan`).
+The checks read only values of the decoded records: with the date-time parse (a field used by a format rule
+and by the partition is parsed once) and which records are suspect, they are one query run by Polars' threads
+while the decode screens the records (:meth:`OutcomePlan.start`). The outcome and the partition keys, which read
+the text the screen compacts, are the main query (:meth:`OutcomePlan.run`). A batch only supplies the input
+columns. Python then visits the records that failed, to write their reasons in the reference's order of checks:
+schema rules (pattern, format), drop, event time, enrichment.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import polars as pl
 
-from transform_core.background import Pending, collected, ready, released
+from transform_core.background import Pending, collected, released
 from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.bindings import Bindings
 from transform_core.decode import Decoded, extract
@@ -75,8 +75,6 @@ class OutcomePlan:
         self.outcome = self._outcome_exprs()
         self.partition_keys = partition_exprs(pl.col("_stamp"), spec.partitioning.keys)
         self.columns = ["record_id", "result", "data", "reason", *spec.partitioning.keys]  # the outcome frame
-        by_name = {name: info for name, info in self.fields.values()}
-        self._parse_reads = [(name, by_name[name]) for name in self.parsed]  # the string columns the parse reads
         self._parse_exprs = list(self.parsed.values())
         self._failure_columns = [  # what _first_failure reads
             *[f"_pattern{i}_failed" for i in range(len(schema.pattern_fields))],
@@ -86,46 +84,54 @@ class OutcomePlan:
             *[f"_suffix{t}" for t in self.rejecting],
         ]
 
-    def start(self, records: list[Any]) -> Started:
-        """Start the date-time parse of a batch's decoded records, run by Polars' threads.
+    def start(self, records: list[Any], decoded: pl.Series, non_ascii: list[int], arrival_ms: Sequence[int | None]) -> Started:
+        """Start the checks of a batch's decoded records: the date-time parse, the checks and which records are
+        suspect, the first steps of the query, run by Polars' threads.
 
         Called by the decode as soon as the records are decoded, once the text flags are in (see
-        :func:`transform_core.decode.decode_batch`): the parse (3.5 ms on a 5 MB event) then runs during the
-        decode's screen, not while :meth:`run` waits for it. The parse needs only its string columns.
+        :func:`transform_core.decode.decode_batch`): the steps (1 ms on 500 records, 3.5 ms of one core on a 5 MB
+        event) then run during the decode's screen, not in the main query of :meth:`run`. They read only values of
+        the records (``decoded``: which records decoded; ``non_ascii``: rows whose values may hold non-ASCII
+        text, or more), never the text the screen compacts.
         """
         values = _FieldValues(records)
-        strings = {name: _strings(name, values(info), info) for name, info in self._parse_reads}
-        return Started(values, strings, _parse(list(strings.values()), self._parse_exprs, rows=len(records)))
+        inputs = [decoded, *self._inputs(values, non_ascii, arrival_ms)]
+        query = pl.DataFrame(inputs).lazy()
+        if self._parse_exprs:
+            query = query.with_columns_seq(_in_sequence(self._parse_exprs))
+        query = query.with_columns_seq(_in_sequence(self.checks)).with_columns_seq(_in_sequence([self.suspect]))
+        return Started(values, collected(query, _as_is, rows=len(records)))
 
     def run(
         self,
         decoded: Decoded,
         started: Started,
         record_ids: Sequence[str],
-        arrival_ms: Sequence[int | None],
         source: pl.Series,
         also: Sequence[pl.Expr] = (),
     ) -> pl.DataFrame:
-        """The outcome frame of a batch (see :mod:`transform_core.batch`), the parse begun by :meth:`start`.
+        """The outcome frame of a batch (see :mod:`transform_core.batch`), the checks begun by :meth:`start`.
 
         ``also``: expressions over the outcome frame computed by the same query, their columns after the outcome's
         (the response's entries: the query of a large batch runs on every core, the response on one).
         Empties ``decoded.records``: once their values are extracted, the records are freed while the query runs.
         """
-        values, strings, parsed = started
+        values, checked = started
         reasons = decoded.reasons
-        strings.update((name, _strings(name, values(info), info)) for name, info in self.fields.values() if name not in strings)
-        inputs = [
-            *self._inputs(decoded, values, strings, record_ids, arrival_ms, source),
-            pl.Series("reason", reasons, dtype=pl.String),
-            *parsed.result(),
-        ]
-        # every value _first_failure reads is among those extracted above: the records are not read again
+        inputs = checked.result().hstack(
+            [
+                pl.Series("record_id", record_ids, dtype=pl.String),
+                source.alias("_source"),
+                decoded.text.alias("_text"),
+                pl.Series("reason", reasons, dtype=pl.String),
+            ]
+        )
+        # every value _first_failure reads was extracted by start(): the records are not read again
         values.records = None
         freed = released(decoded.records)  # freed by the worker thread while the query runs
-        # one query in four steps; the plan needs no optimizing (nothing to push down, no common subexpressions),
+        # one query in two steps; the plan needs no optimizing (nothing to push down, no common subexpressions),
         # and run as one it takes half the time of the same steps as eager calls
-        frame = _run_steps(pl.DataFrame(inputs), self.checks, self.suspect, self.outcome, self.partition_keys, also)
+        frame = _run_steps(inputs, self.outcome, self.partition_keys, also)
         freed.result()
         suspect = frame["_suspect"]
         if suspect.any():
@@ -198,31 +204,16 @@ class OutcomePlan:
             *[pl.col(f"_suffix{t}") for t in self.rejecting],
         ]
 
-    def _inputs(
-        self,
-        decoded: Decoded,
-        values: _FieldValues,
-        strings: dict[str, pl.Series],
-        record_ids: Sequence[str],
-        arrival_ms: Sequence[int | None],
-        source: pl.Series,
-    ) -> list[pl.Series]:
-        """The batch's input columns, named as the cached expressions expect them."""
-        n = len(decoded.reasons)
-        inputs = [
-            pl.Series("record_id", record_ids, dtype=pl.String),
-            source.alias("_source"),
-            decoded.text.alias("_text"),
-            decoded.decoded,
-        ]
-        inputs += [strings[name] for name, _ in self.fields.values()]
+    def _inputs(self, values: _FieldValues, non_ascii: list[int], arrival_ms: Sequence[int | None]) -> list[pl.Series]:
+        """The input columns of the checks, named as the cached expressions expect them."""
+        inputs = [_strings(name, values(info), info) for name, info in self.fields.values()]
         for i, info in enumerate(self.schema.format_fields):
             assert info.format is not None
             if info.format not in VECTORIZED_FORMATS:
                 inputs.append(python_format_failed(values(info), info.format).alias(f"_format{i}_failed"))
         for i, info in enumerate(self.schema.pattern_fields):
             field = values(info)
-            rows = [j for j in decoded.non_ascii if type(v := field[j]) is str and not v.isascii()]
+            rows = [j for j in non_ascii if type(v := field[j]) is str and not v.isascii()]
             inputs.append(_python_pattern_failed(values(info), rows, info).alias(f"_pattern{i}_python"))
         for t, (table, key) in enumerate(zip(self.tables, self.bindings.enrich_keys, strict=True)):
             if table.key_type != "string":
@@ -238,7 +229,6 @@ class OutcomePlan:
         if spec.on_missing == "arrival_time":
             inputs.append(pl.Series("_arrival_ms", arrival_ms, dtype=pl.Int64))
             inputs.append(pl.Series("_present", [v is not None for v in values(event_time)], dtype=pl.Boolean))
-        assert all(len(s) == n for s in inputs)
         return inputs
 
     def _first_failure(self, row: dict[str, Any], i: int, values: _FieldValues) -> str | None:
@@ -261,42 +251,29 @@ class OutcomePlan:
         return None
 
 
-def _run_steps(
-    inputs: pl.DataFrame,
-    checks: list[pl.Expr],
-    suspect: pl.Expr,
-    outcome: list[pl.Expr],
-    keys: list[pl.Expr],
-    also: Sequence[pl.Expr] = (),
-) -> pl.DataFrame:
-    """``inputs.with_columns(checks).with_columns(suspect).select(outcome).with_columns(keys)`` (then
-    ``.with_columns(also)``, if any) as one query, run as written by the engine that suits the batch's size.
+def _run_steps(inputs: pl.DataFrame, outcome: list[pl.Expr], keys: list[pl.Expr], also: Sequence[pl.Expr] = ()) -> pl.DataFrame:
+    """``inputs.select(outcome).with_columns(keys)`` (then ``.with_columns(also)``, if any) as one query, run as
+    written by the engine that suits the batch's size.
 
     Polars' streaming engine (its default) splits a large frame across the cores, but it costs about 0.1 ms a query
     to set up and its parallel steps wake the thread pool, idle between invocations. Below ``_STREAMING_FROM``
     rows the in-memory engine evaluates the expressions one after another instead: 2.0 → 1.4 ms at 500 records,
-    where at 8,600 it would take 6.9 ms instead of 5.3.
+    where at 8,600 it would take 6.9 ms instead of 5.3 (measured with the checks in the query).
     """
     if inputs.height >= _STREAMING_FROM:
-        planned = inputs.lazy().with_columns(checks).with_columns(suspect).select(outcome).with_columns(keys)
+        planned = inputs.lazy().select(outcome).with_columns(keys)
         return (planned.with_columns(also) if also else planned).collect(optimizations=_AS_WRITTEN)
-    planned = inputs.lazy().with_columns_seq(checks).with_columns_seq(_in_sequence([suspect])).select_seq(outcome)
-    planned = planned.with_columns_seq(keys)
+    planned = inputs.lazy().select_seq(outcome).with_columns_seq(keys)
     if also:
         planned = planned.with_columns_seq(_in_sequence(list(also)))
     return planned.collect(optimizations=_AS_WRITTEN, engine="in-memory")
 
 
-_STREAMING_FROM = 3500  # rows: at 3,500 the in-memory engine still takes 3.4 ms to the streaming one's 3.5, at 4,000 3.8 to 3.5
+_STREAMING_FROM = 3500  # rows: at 3,500 the in-memory engine still took 3.4 ms to the streaming one's 3.5, at 4,000 3.8 to 3.5
 
 
-def _parse(columns: list[pl.Series], exprs: list[pl.Expr], rows: int) -> Pending[list[pl.Series]]:
-    """The parsed date-time columns (epoch microseconds) of the batch's date-time string columns, computed by Polars'
-    own threads (no Python step: no thread of ours need take the GIL for it; see :mod:`transform_core.background`)."""
-    if not exprs:
-        return ready([])
-    query = pl.DataFrame(columns).lazy().select_seq(_in_sequence(exprs))
-    return collected(query, lambda frame: frame.get_columns()[: len(exprs)], rows=rows)
+def _as_is(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame
 
 
 def _in_sequence(exprs: list[pl.Expr]) -> list[pl.Expr]:
@@ -310,11 +287,10 @@ def _in_sequence(exprs: list[pl.Expr]) -> list[pl.Expr]:
 
 
 class Started(NamedTuple):
-    """A batch's field values as extracted so far, its date-time string columns and their parse under way."""
+    """A batch's field values, extracted, and the first steps of its query under way (:meth:`OutcomePlan.start`)."""
 
     values: _FieldValues
-    strings: dict[str, pl.Series]
-    parsed: Pending[list[pl.Series]]
+    checked: Pending[pl.DataFrame]
 
 
 class _FieldValues:

@@ -57,7 +57,10 @@ class Decoded:
 
 
 def decode_batch(
-    data: pl.Series, schema: CompiledSchema, enriched: frozenset[str], on_records: Callable[[list[Any]], T]
+    data: pl.Series,
+    schema: CompiledSchema,
+    enriched: frozenset[str],
+    on_records: Callable[[list[Any], pl.Series, list[int]], T],
 ) -> tuple[Decoded, T]:
     """Decode every record of a batch; never raises for bad data.
 
@@ -65,9 +68,10 @@ def decode_batch(
         data: base64 payloads as sent (String).
         schema: the compiled record schema.
         enriched: top-level names enrichment writes; a record that already has one is doubtful.
-        on_records: called with the decoded records (``schema.rejected`` where the decode failed) before they are
-            screened, once the text flags are in: the engine starts its date-time parse there. What it returns is
-            returned with the decoded batch.
+        on_records: called with the decoded records (``schema.rejected`` where the decode failed), the Boolean
+            Series of which decoded and the rows that may hold non-ASCII (escaped or raw) before the records are
+            screened, once the text flags are in: the engine starts its checks there. What it returns is returned
+            with the decoded batch.
     """
     raw, text = _base64_decode(data)
     payloads: list[bytes | None] = raw.to_list()
@@ -81,7 +85,7 @@ def decode_batch(
     decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
     if failed:
         decoded.scatter(failed, False)
-    started = on_records(records)
+    started = on_records(records, decoded, text_flags[2])
     text, doubtful, extras, non_ascii = _screen(text, text_flags, decoded, payloads, records, reasons, schema, enriched)
     return Decoded(
         undeclared=sorted(set(extras) | set(doubtful)),

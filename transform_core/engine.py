@@ -2,9 +2,9 @@
 
 Stages, each its own module: decode (base64, UTF-8, strict typed records) → format rules →
 drop rule → event time and partition keys → enrichment → outcome frame → Firehose response.
-After the decode, the stages are Polars expressions built once per pipeline: date-times parsed (in the background
-thread, alongside Python work), then one query of four steps over the batch (checks, suspects, outcomes, partition keys);
-Python only writes the reasons of the records that fail.
+After the decode, the stages are Polars expressions built once per pipeline: the date-time parse, the checks and
+which records are suspect (one query by Polars' threads, alongside the decode's Python work), then the main query
+(outcomes, partition keys); Python only writes the reasons of the records that fail.
 Records the decode marks doubtful are judged by the reference implementation, so the engine's verdicts are the
 reference's, record for record.
 """
@@ -102,11 +102,16 @@ class Pipeline:
     def _process(self, batch: RecordBatch, respond: bool) -> BatchResult:
         tables = self._current_tables()
         source = pl.Series("_source", batch.data, dtype=pl.String)
-        # the decode hands its records to the plan as soon as they are decoded: the plan starts its date-time parse
-        decoded, started = decode_batch(source, self.schema, self._enriched, on_records=self._plan.start)
+        # the decode hands its records to the plan as soon as they are decoded: the plan starts its checks
+        decoded, started = decode_batch(
+            source,
+            self.schema,
+            self._enriched,
+            on_records=lambda records, rows, non_ascii: self._plan.start(records, rows, non_ascii, batch.arrival_ms),
+        )
         entry = entry_in_query(self._keys, len(batch)) if respond else None
         also = [] if entry is None else [entry]
-        outcomes = self._plan.run(decoded, started, batch.record_ids, batch.arrival_ms, source, also=also)
+        outcomes = self._plan.run(decoded, started, batch.record_ids, source, also=also)
         entries = None if entry is None else outcomes.drop_in_place(entry.meta.output_name())
         if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)

@@ -36,7 +36,7 @@ print("alive")
     ("module", "stage"),
     [
         ("decode", "_decode_records"),  # the text flags' query is under way
-        ("decode", "_screen"),  # the date-time parse is under way
+        ("decode", "_screen"),  # the checks are under way
         ("checks", "_run_steps"),  # every query handed over is in
     ],
 )

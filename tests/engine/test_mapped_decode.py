@@ -56,16 +56,20 @@ def test_each_failure_is_that_records_alone(bad: list[int], switch: str, monkeyp
 
 
 def test_the_decoded_records_are_handed_over_before_the_screen(monkeypatch: pytest.MonkeyPatch) -> None:
-    # the engine starts its date-time parse there, while the decode screens the records
+    # the engine starts its checks there, while the decode screens the records
     engine, _ = pipelines("iot-example")
     data = [base64.b64encode(p.data).decode() for p in iot_payloads(20, 0.0, seed=6)]
     data[3] = "not base64!"
-    steps: list[tuple[str, list[object]]] = []
+    data[5] = base64.b64encode('{"device_id":"d\u00e9v"}'.encode()).decode()  # escaped non-ASCII
+    steps: list[tuple[str, tuple[object, ...]]] = []
     screen = decode._screen
-    monkeypatch.setattr(decode, "_screen", lambda *args: steps.append(("screen", [])) or screen(*args))
+    monkeypatch.setattr(decode, "_screen", lambda *args: steps.append(("screen", ())) or screen(*args))
     decoded, _ = decode.decode_batch(
-        pl.Series(data, dtype=pl.String), engine.schema, frozenset(), lambda records: steps.append(("records", records))
+        pl.Series(data, dtype=pl.String), engine.schema, frozenset(), lambda *handed: steps.append(("records", handed))
     )
     assert [step for step, _ in steps] == ["records", "screen"]
-    assert steps[0][1] is decoded.records
+    records, rows, non_ascii = steps[0][1]
+    assert records is decoded.records
     assert decoded.records[3] is engine.schema.rejected and decoded.records[2] is not engine.schema.rejected
+    assert rows.equals(decoded.decoded)  # which records decoded, as the screen leaves it
+    assert set(decoded.non_ascii) <= set(non_ascii) and 5 in non_ascii  # the rows the checks look at again, or more

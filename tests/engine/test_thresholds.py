@@ -119,7 +119,7 @@ def test_the_batch_size_picks_the_engine(records: int, engine: str, monkeypatch:
     collect = pl.LazyFrame.collect
 
     def spy(self: pl.LazyFrame, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        if "result" in self.collect_schema():  # the main query (the text flags and the date-time parse run as well)
+        if "result" in self.collect_schema():  # the main query (the text flags and the checks run as well)
             engines.append(kwargs.get("engine", "auto"))
         frame: pl.DataFrame = collect(self, *args, **kwargs)
         return frame
