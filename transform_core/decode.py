@@ -30,7 +30,7 @@ import polars as pl
 
 from transform_core.background import Pending, collected
 from transform_core.nesting import DEPTH_REASON, MAX_DEPTH, MIN_DEEP_LENGTH, nesting_depth
-from transform_core.schema import CompiledSchema, format_reason, reason_from_msgspec
+from transform_core.schema import REFERRED, CompiledSchema, format_reason, reason_from_msgspec
 
 __all__ = ["Decoded", "decode_batch", "extract"]
 
@@ -40,6 +40,7 @@ _BASE64_REASON = format_reason("$", "record data is not valid base64", "base64")
 
 
 _REASON_CACHE_SIZE = 4096  # distinct msgspec messages remembered per schema
+_REFERRED = f"({REFERRED})"
 
 
 @dataclass(slots=True)
@@ -87,6 +88,8 @@ def decode_batch(
         decoded.scatter(failed, False)
     started = on_records(records, decoded, text_flags[2])
     text, doubtful, extras, non_ascii = _screen(text, text_flags, decoded, payloads, records, reasons, schema, enriched)
+    if schema.referred:  # failed a bound of ours, not the schema's: the reference judges them
+        doubtful = sorted({*doubtful, *(i for i in failed if reasons[i] in schema.referred)})
     return Decoded(
         undeclared=sorted(set(extras) | set(doubtful)),
         decoded=decoded,
@@ -242,7 +245,10 @@ def _reason(err: Exception, schema: CompiledSchema) -> str:
     if reason is None:
         if len(cache) >= _REASON_CACHE_SIZE:
             cache.clear()
+            schema.referred.clear()
         reason = cache[message] = reason_from_msgspec(err, schema.rule_texts, schema.integer_paths)
+        if reason.endswith(_REFERRED):
+            schema.referred.add(reason)
     return reason
 
 

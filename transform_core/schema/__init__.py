@@ -1,6 +1,15 @@
 """JSON Schema → strict record type, vectorized rules and rejection reasons."""
 
 from transform_core.schema.compile import CompiledSchema, FieldInfo, compile_schema
-from transform_core.schema.reasons import format_reason, reason_from_msgspec, rule_id, show_value
+from transform_core.schema.reasons import REFERRED, format_reason, reason_from_msgspec, rule_id, show_value
 
-__all__ = ["CompiledSchema", "FieldInfo", "compile_schema", "format_reason", "reason_from_msgspec", "rule_id", "show_value"]
+__all__ = [
+    "REFERRED",
+    "CompiledSchema",
+    "FieldInfo",
+    "compile_schema",
+    "format_reason",
+    "reason_from_msgspec",
+    "rule_id",
+    "show_value",
+]

@@ -28,6 +28,7 @@ from transform_core.schema.counting import key_counter
 from transform_core.schema.extras import PlainExtras
 from transform_core.schema.keywords import ANNOTATIONS, check_schema, resolve_ref
 from transform_core.schema.patterns import rust_pattern
+from transform_core.schema.reasons import REFERRED
 
 __all__ = ["CompiledSchema", "FieldInfo", "VectorPattern", "compile_schema"]
 
@@ -81,6 +82,7 @@ class CompiledSchema:
     key_counter: Callable[[Any], int]  # properties set in a decoded record, at every depth
     rejected: Any  # stands in for a record that did not decode: every field reads as None
     reason_cache: dict[str, str]  # msgspec message -> reason, filled as batches run
+    referred: set[str]  # the reasons among them whose records the reference judges (rule REFERRED)
     plain_extras: PlainExtras  # which records' skipped keys are only plain extras; remembers the names it meets
 
     format_fields: tuple[FieldInfo, ...]  # fields with a ``format`` rule, in schema order
@@ -110,6 +112,7 @@ def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
         format_fields=tuple(f for f in builder.fields.values() if f.format is not None),
         pattern_fields=tuple(f for f in builder.fields.values() if f.pattern is not None),
         reason_cache={},
+        referred=set(),
         plain_extras=PlainExtras(top_level),
     )
 
@@ -214,6 +217,7 @@ class _Builder:
         said = {"minimum": "at least", "exclusiveMinimum": "greater than", "maximum": "at most", "exclusiveMaximum": "less than"}
         words = {k: f"must be {w} {node[k]}" for k, w in said.items() if k in node}
         words["int64"] = "must fit in a signed 64-bit integer"
+        words[REFERRED] = "an integer beyond 64 bits, judged by the reference implementation"
         lower = [(v, "ge", k) for k in ("minimum",) if (v := node.get(k)) is not None]
         lower += [(v, "gt", k) for k in ("exclusiveMinimum",) if (v := node.get(k)) is not None]
         upper = [(v, "le", k) for k in ("maximum",) if (v := node.get(k)) is not None]
@@ -227,6 +231,11 @@ class _Builder:
             int_hi.append((INT64_MAX, "int64"))
             float_lo.append((float(INT64_MIN), "ge", "int64"))
             float_hi.append((float(2**63), "lt", "int64"))
+        else:
+            # msgspec's integer bounds must fit in int64 and without one it takes any integer, even one beyond a
+            # 64-bit float (which the JSON step rejects): a number's integer beyond int64 goes to the reference
+            int_lo = [b for b in int_lo if b[0] >= INT64_MIN] + [(INT64_MIN, REFERRED)]
+            int_hi = [b for b in int_hi if b[0] <= INT64_MAX] + [(INT64_MAX, REFERRED)]
         int_meta: dict[str, Any] = {}
         if int_lo:
             bound, rule = max(int_lo, key=lambda b: b[0])

@@ -3,6 +3,7 @@
 The rule name is the JSON Schema keyword (``type``, ``maximum``, ``required``, …) or one of
 transform-core's own: ``base64``, ``utf8``, ``json``, ``duplicate_key``, ``int64``, ``float64``,
 ``event_time``, ``enrich``, ``response_size``. ``rule_id`` (``$.value|maximum``) is the metric label.
+A reason with the rule ``REFERRED`` is never final: its record is judged by the reference implementation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from collections.abc import Mapping
 
 import msgspec
 
-__all__ = ["format_reason", "reason_from_msgspec", "rule_id", "show_value"]
+__all__ = ["REFERRED", "format_reason", "reason_from_msgspec", "rule_id", "show_value"]
+
+#: The rule of a msgspec bound that is ours, not the schema's: a record failing it goes to the reference.
+REFERRED = "referred"
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
 _TYPE = re.compile(r"^Expected `(?P<want>[^`]+)`, got `(?P<got>[^`]+)`$")
