@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 # Use the machine's Python; never download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: env demo test lint bench bench-floor bench-reprocess bench-spark clean
+.PHONY: env demo test lint bench bench-floor bench-ab bench-reprocess bench-spark clean
 
 env:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
@@ -35,6 +35,11 @@ bench: env
 # What issue 3's targets leave for the engine against the library calls an exact engine cannot skip (15 s).
 bench-floor: env
 	$(BIN)/python -m benchmarks.floor
+
+# Handler A/B of this checkout against BASE (a git ref or a folder): `make bench-ab BASE=HEAD~1` (about 80 s).
+BASE ?= HEAD
+bench-ab: env
+	$(BIN)/python -m benchmarks.ab $(BASE)
 
 # The million-record reprocessing run next to the reference (about 3 minutes plus 40 s to generate the input once, so
 # kept out of `bench`); JSON under benchmarks/results/, input cached under benchmarks/.cache/.
