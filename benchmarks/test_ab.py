@@ -15,6 +15,10 @@ def test_each_tree_gets_one_median_a_pair() -> None:
     assert all(ms > 0 for ms in before + after)
 
 
+_IN_GIT = subprocess.run(["git", "-C", str(HERE), "rev-parse", "HEAD"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(not _IN_GIT, reason="needs a git checkout")
 def test_a_git_ref_is_checked_out_for_the_run_and_removed_after(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["HEAD", "--workload", "500 clean", "--pairs", "1", "--rounds", "2", "--smoke"]) == 0
     table = capsys.readouterr().out.splitlines()
