@@ -95,10 +95,14 @@ def _tree(base: str) -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="transform-core-ab-"))
     checkout = folder / "base"
     git = ["git", "-C", str(HERE)]
-    added = subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(checkout), base], capture_output=True, text=True)
-    if added.returncode != 0:
+    try:
+        added = subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(checkout), base], capture_output=True, text=True)
+        failure = added.stderr.strip() if added.returncode != 0 else None
+    except FileNotFoundError:
+        failure = "git is not installed"
+    if failure is not None:
         shutil.rmtree(folder, ignore_errors=True)
-        raise SystemExit(f"{base!r} is neither a directory nor a git ref of {HERE}: {added.stderr.strip()}")
+        raise SystemExit(f"{base!r} is neither a directory nor a git ref of {HERE}: {failure}")
     try:
         yield checkout
     finally:
