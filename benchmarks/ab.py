@@ -96,7 +96,9 @@ def _tree(base: str) -> Iterator[Path]:
     checkout = folder / "base"
     git = ["git", "-C", str(HERE)]
     try:
-        added = subprocess.run([*git, "worktree", "add", "--detach", "--quiet", str(checkout), base], capture_output=True, text=True)
+        added = subprocess.run(
+            [*git, "worktree", "add", "--detach", "--quiet", str(checkout), base], capture_output=True, text=True
+        )
         failure = added.stderr.strip() if added.returncode != 0 else None
     except FileNotFoundError:
         failure = "git is not installed"
