@@ -82,11 +82,12 @@ def decode_batch(
     flags = _TextFlags(text)  # Polars queries, run while the records are decoded
     records, reasons, failed, not_base64 = _decode_records(payloads, not_utf8, schema, between_chunks=flags.poll)
     text_flags = flags.result()
-    failed += _too_deep(text_flags[3], payloads, records, reasons, schema)
+    _, _, may_be_non_ascii, may_nest_too_deep, _ = text_flags
+    failed += _too_deep(may_nest_too_deep, payloads, records, reasons, schema)
     decoded = pl.Series("_decoded", [True], dtype=pl.Boolean).new_from_index(0, len(reasons))
     if failed:
         decoded.scatter(failed, False)
-    started = on_records(records, decoded, text_flags[2])
+    started = on_records(records, decoded, may_be_non_ascii)
     text, doubtful, extras, non_ascii = _screen(text, text_flags, decoded, payloads, records, reasons, schema, enriched)
     if schema.referred:  # failed a bound of ours, not the schema's: the reference judges them
         doubtful = sorted({*doubtful, *(i for i in failed if reasons[i] in schema.referred)})
@@ -325,8 +326,9 @@ TextFlags = tuple[list[int | None], list[int], list[int], list[int], tuple[list[
 
 class _TextFlags:
     """Each record's key count (``":`` in its text), the rows holding whitespace, those that may hold non-ASCII,
-    those that may nest too deep (long enough, with enough opening brackets), and when many rows hold whitespace, those where it may sit between tokens (:func:`_between_query`): Polars queries
-    run by Polars' threads while the records are decoded (see :mod:`transform_core.background`).
+    those that may nest too deep (long enough, with enough opening brackets), and when many rows hold whitespace,
+    those where it may sit between tokens (:func:`_between_query`): Polars queries run by Polars' threads while the
+    records are decoded (see :mod:`transform_core.background`).
 
     The second query needs the first's result: the decode calls :meth:`poll` between chunks of records, which starts
     it as soon as the first is done (on a 5 MB event both are done about when the decode is); :meth:`result` waits.
@@ -368,7 +370,7 @@ _FLAGS = {  # built once: building them took 0.05 ms a batch, with the GIL
     "blank": _TEXT.str.contains(r"[ \t\n\r]").arg_true().implode(),
     # an escape can hide a non-ASCII character in ASCII text
     "non_ascii": ((_TEXT.str.len_bytes() != _TEXT.str.len_chars()) | _TEXT.str.contains("\\", literal=True)).arg_true().implode(),
-    # brackets counted in the long texts only (none in a typical batch)
+    # nesting.may_nest_too_deep's test in Polars: brackets counted in the long texts only (none in a typical batch)
     "deep": pl.int_range(pl.len()).filter(_LONG).filter(_TEXT.filter(_LONG).str.count_matches(r"[\[{]") > MAX_DEPTH).implode(),
 }
 
