@@ -58,6 +58,9 @@ class OutcomePlan:
             ascii_only = value.str.len_bytes() == value.str.len_chars()
             failed = value.is_not_null() & ascii_only & ~value.str.contains(info.pattern.rust)
             checks.append((failed | pl.col(f"_pattern{i}_python")).alias(f"_pattern{i}_failed"))
+        drop_values = spec.drop.values if spec.drop and bindings.drop and bindings.drop.types & {"integer", "number"} else ()
+        # the drop rule's numbers (integers) if its field may hold one, compared as JSON compares them (1 == 1.0)
+        self._drop_numbers = frozenset(v for v in drop_values if not isinstance(v, str))
         checks.append(self._dropped().alias("_drop"))
         for t, (table, key) in enumerate(zip(tables, bindings.enrich_keys, strict=True)):
             if table.key_type == "string":  # else looked up in Python, an input column (see _inputs)
@@ -160,10 +163,9 @@ class OutcomePlan:
         if drop is None or spec is None:
             return pl.lit(False)
         strings = [v for v in spec.values if isinstance(v, str)]
-        numbers = [float(v) for v in spec.values if not isinstance(v, str)]
         dropped = self._strings(drop).is_in(strings)
-        if numbers and drop.types & {"integer", "number"}:
-            dropped = dropped | pl.col("_drop_number").is_in(numbers)
+        if self._drop_numbers:
+            dropped = dropped | pl.col("_drop_number")
         return dropped.fill_null(False)
 
     def _suspect_expr(self) -> pl.Expr:
@@ -218,11 +220,11 @@ class OutcomePlan:
         for t, (table, key) in enumerate(zip(self.tables, self.bindings.enrich_keys, strict=True)):
             if table.key_type != "string":
                 inputs.append(integer_suffixes(values(key), table).alias(f"_suffix{t}"))
-        drop = self.bindings.drop
-        if drop is not None and drop.types & {"integer", "number"}:
-            inputs.append(
-                pl.Series("_drop_number", [float(v) if type(v) in (int, float) else None for v in values(drop)], dtype=pl.Float64)
-            )
+        drop, numbers = self.bindings.drop, self._drop_numbers
+        if drop is not None and numbers:
+            # compared in Python, exactly: as floats, 2**53 + 1 would equal a drop value of 2**53
+            dropped = [type(v) in (int, float) and v in numbers for v in values(drop)]
+            inputs.append(pl.Series("_drop_number", dropped, dtype=pl.Boolean))
         event_time, spec = self.bindings.event_time, self.spec.event_time
         if spec.format != "iso8601":
             inputs.append(epoch_column(values(event_time)).alias("_event_time"))

@@ -2,7 +2,8 @@
 
 It is the oracle of the differential tests, the baseline of the benchmarks, and the engine's
 exact path for the few records its vectorized path cannot judge alone. Per record, in order:
-base64 → UTF-8 → JSON (orjson: no NaN, no 1e400) → no duplicate keys → an object → JSON Schema
+base64 → UTF-8 → JSON (orjson: no NaN, no 1e400; the values as the json module reads them, every integer
+exact) → no duplicate keys → an object → JSON Schema
 (fastjsonschema, with transform-core's format checks and integers within int64) → drop rule →
 event time → enrichment (dict lookups) → output: the record's JSON with insignificant whitespace
 removed, enrichment fields replacing same-named properties or appended, plus a newline.
@@ -103,12 +104,14 @@ class ReferencePipeline:
         except UnicodeDecodeError as err:
             raise _Reject("$", f"not valid UTF-8 at byte {err.start}", "utf8") from None
         try:
-            value = orjson.loads(payload)
+            orjson.loads(payload)  # strict RFC 8259
         except orjson.JSONDecodeError as err:
             raise _Reject("$", f"not valid JSON: {err}", "json") from None
         if may_nest_too_deep(payload) and nesting_depth(payload) > MAX_DEPTH:  # before a parse that recurses
             raise _Reject("$", DEPTH_MESSAGE, "depth")
-        json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        # the values as json reads them: orjson reads an integer beyond 64 bits (-2**63-1, 10**20+1) as the nearest
+        # float, which may pass a bound the integer fails (int64, maximum: 1e20)
+        value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         if not isinstance(value, dict):
             raise _Reject("$", f"expected object, got {_json_type(value)}", "type")
         self._check_schema(value)

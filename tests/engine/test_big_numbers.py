@@ -4,6 +4,11 @@ msgspec's integer bounds must fit in int64, and without one it decodes any integ
 float (which the JSON step rejects: ``float64``). So the integer branch of a number is bounded at int64 by us, and a
 record beyond goes to the reference implementation. Before, such a record was judged Ok, an epoch event time beyond a
 float failed its whole batch (OverflowError), and a schema bound beyond int64 (``maximum: 1e20``) failed at load.
+
+The reference compares such integers exactly: orjson, which checks the JSON, reads an integer beyond 64 bits as the
+nearest float, so the reference judged ``10**20 + 1`` within ``maximum: 1e20``, and ``-2**63 - 1`` at an ``integer``
+location within int64 (the engine rejected it: the random fuzz of 2026-11-27 found the disagreement). The engine's
+drop rule compared numbers as floats, so ``2**53 + 1`` equalled a drop value of ``2**53``.
 """
 
 from __future__ import annotations
@@ -28,10 +33,14 @@ SPEC = {
             "any": {"type": ["number", "null"]},
             "wide": {"type": "number", "minimum": -1e30, "maximum": 1e20},
             "list": {"type": "array", "items": {"type": "number", "exclusiveMinimum": -5}},
+            "n": {"type": "integer"},
+            "either": {"type": ["integer", "string"], "maximum": 0},
+            "k": {"type": ["number", "string"]},
         },
         "required": ["t"],
     },
     "event_time": {"field": "t", "format": "epoch_seconds"},
+    "drop": {"field": "k", "in": [2**53, 10**20, -5, "5"]},
 }
 GOOD = b'{"t":1790000000,"any":1.5,"wide":-3,"list":[1,2.5]}'
 MAX_FLOAT = "17976931348623157" + "0" * 292  # the largest double, written as an integer: finite
@@ -42,6 +51,7 @@ LITERALS = [
     "-9223372036854775809",
     "18446744073709551616",
     "1" + "0" * 20,  # wide's maximum is 1e20
+    "1" + "0" * 19 + "1",  # 1e20 + 1: as a float, 1e20
     "1" + "0" * 20 + "1",
     "-1" + "0" * 30,  # wide's minimum is -1e30
     "-1" + "0" * 30 + "1",
@@ -72,3 +82,61 @@ def test_an_integer_beyond_64_bits_is_judged_as_the_reference_judges_it(
     got = engine.process(batch)  # used to raise OverflowError for an epoch beyond a float
     assert_frame_equal(got.outcomes.drop("reason"), reference.process(batch).drop("reason"))
     assert got.outcomes["result"].to_list()[::2] == ["Ok", "Ok"]
+
+
+def _judged(pipelines: tuple[Pipeline, ReferencePipeline], members: dict[str, str]) -> tuple[str, str | None]:
+    """The result and the engine's reason for a record of ``members`` (JSON texts) between two good records; the
+    engine and the reference agree."""
+    engine, reference = pipelines
+    record = ("{" + ",".join(f'"{name}":{value}' for name, value in members.items()) + "}").encode()
+    data = [base64.b64encode(p).decode() for p in (GOOD, record, GOOD)]
+    batch = RecordBatch(record_ids=["a", "b", "c"], data=data, arrival_ms=[None] * 3)
+    got = engine.process(batch).outcomes
+    assert_frame_equal(got.drop("reason"), reference.process(batch).drop("reason"))
+    assert got["result"].to_list()[::2] == ["Ok", "Ok"]
+    return got["result"][1], got["reason"][1]
+
+
+def test_an_integer_just_past_a_bound_fails_though_its_float_does_not(pipelines: tuple[Pipeline, ReferencePipeline]) -> None:
+    assert _judged(pipelines, {"t": "1790000000", "wide": "1" + "0" * 20}) == ("Ok", None)
+    result, reason = _judged(pipelines, {"t": "1790000000", "wide": "1" + "0" * 19 + "1"})
+    assert result == "ProcessingFailed" and reason is not None and reason.endswith("(maximum)")
+
+
+# -2**63 - 1 … -2**63 - 1024 are read by orjson as the float -2**63, which is within int64
+@pytest.mark.parametrize("value", [-(2**63) - 1, -(2**63) - 1024, -(2**63) - 1025, 2**63, 2**64, 2**64 + 1, 10**30])
+@pytest.mark.parametrize("field", ["n", "either"])
+def test_an_integer_beyond_int64_at_an_integer_location_fails(
+    value: int, field: str, pipelines: tuple[Pipeline, ReferencePipeline]
+) -> None:
+    result, reason = _judged(pipelines, {"t": "1790000000", field: str(value)})
+    assert result == "ProcessingFailed" and reason is not None
+    assert reason.endswith("(int64)") or (field == "either" and value > 0 and reason.endswith("(maximum)")), reason
+
+
+@pytest.mark.parametrize("value", [-(2**63), 2**63 - 1])
+@pytest.mark.parametrize("field", ["n", "either"])
+def test_int64_bounds_pass_at_an_integer_location(value: int, field: str, pipelines: tuple[Pipeline, ReferencePipeline]) -> None:
+    expected = "ProcessingFailed" if field == "either" and value > 0 else "Ok"  # either's maximum is 0
+    assert _judged(pipelines, {"t": "1790000000", field: str(value)})[0] == expected
+
+
+@pytest.mark.parametrize(
+    ("literal", "result"),
+    [
+        ("9007199254740992", "Dropped"),  # 2**53
+        ("9007199254740992.0", "Dropped"),
+        ("9007199254740993", "Ok"),  # 2**53 + 1: as a float, 2**53
+        ("9007199254740993.0", "Dropped"),  # the float 2**53
+        ("100000000000000000000", "Dropped"),
+        ("1e20", "Dropped"),
+        ("100000000000000000001", "Ok"),
+        ("-5.0", "Dropped"),
+        ("-5.000000000000001", "Ok"),
+        ('"5"', "Dropped"),
+        ("5", "Ok"),
+        ('"-5"', "Ok"),
+    ],
+)
+def test_the_drop_rule_compares_numbers_exactly(literal: str, result: str, pipelines: tuple[Pipeline, ReferencePipeline]) -> None:
+    assert _judged(pipelines, {"t": "1790000000", "k": literal}) == (result, None)

@@ -92,6 +92,7 @@ SPECS: dict[str, Any] = {
         "schema": {"type": "object", "properties": {"value": {"type": ["number", "string"]}, "site": {"type": "string"}}},
         "event_time": {"field": "value", "format": "epoch_seconds"},
         "enrich": [{"name": "devices", "source": DEVICES, "key": {"record": "site", "table": "device_id"}, "fields": ["model"]}],
+        "drop": {"field": "value", "in": [100, 2**53, "5"]},  # numbers compared as JSON does: 100 == 1e2, "5" != 5
     },
 }
 
