@@ -144,7 +144,9 @@ class _Builder:
         if "enum" in node or "const" in node:
             members = self.enum(node, types)
         else:
-            members = [self.member(node, t, pointer, path, attrs, refs, in_array=in_array) for t in types]
+            # a number may be an integer: with both in the list, the integer's own rules (int64) would apply to both
+            decoded = [t for t in types if t != "integer" or "number" not in types]
+            members = [self.member(node, t, pointer, path, attrs, refs, in_array=in_array) for t in decoded]
         if not members or _RAW in members:
             return self.raw(attrs, in_array)
         if not in_array and path != "$":
@@ -236,15 +238,13 @@ class _Builder:
             # 64-bit float (which the JSON step rejects): a number's integer beyond int64 goes to the reference
             int_lo = [b for b in int_lo if b[0] >= INT64_MIN] + [(INT64_MIN, REFERRED)]
             int_hi = [b for b in int_hi if b[0] <= INT64_MAX] + [(INT64_MAX, REFERRED)]
-        int_meta: dict[str, Any] = {}
-        if int_lo:
-            bound, rule = max(int_lo, key=lambda b: b[0])
-            int_meta["ge"] = bound
-            self.rule_texts[(norm, "int >=")] = (rule, words[rule])
-        if int_hi:
-            bound, rule = min(int_hi, key=lambda b: b[0])
-            int_meta["le"] = bound
-            self.rule_texts[(norm, "int <=")] = (rule, words[rule])
+        lowest, low_rule = max(int_lo, key=lambda b: b[0])
+        highest, high_rule = min(int_hi, key=lambda b: b[0])
+        if lowest > INT64_MAX or highest < INT64_MIN:  # no integer in int64 passes (minimum: 1e20): msgspec's
+            return _RAW  # bounds must fit in int64, so the reference judges the values here
+        int_meta: dict[str, Any] = {"ge": lowest, "le": highest}
+        self.rule_texts[(norm, "int >=")] = (low_rule, words[low_rule])
+        self.rule_texts[(norm, "int <=")] = (high_rule, words[high_rule])
         float_meta: dict[str, Any] = {"multiple_of": 1.0} if integer else {}
         if float_lo:  # stricter bound wins; at equal values the exclusive one is stricter
             value, op, rule = max(float_lo, key=lambda b: (float(b[0]), b[1] == "gt"))
@@ -277,6 +277,8 @@ class _Builder:
                 )
             else:  # required but undeclared: any value, judged by the reference
                 annotation = self.raw((*attrs, attr), in_array)
+            if annotation is _RAW and in_array:  # a value in an array has no slot of its own for the reference to
+                return _RAW  # judge: the record is judged by it whenever the enclosing array is present
             if name in required:
                 specs.append((attr, annotation))
             elif _admits_null(annotation):  # UNSET tells a missing value from an explicit null
