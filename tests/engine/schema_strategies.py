@@ -1,0 +1,169 @@
+"""Hypothesis strategies for random record schemas, and for records guided by a schema.
+
+The differential tests' specs are a handful of hand-written schemas; these draw the supported keywords in random
+shapes (nested objects and arrays, type lists, combinators, bounds beyond int64, enums of mixed types), and records
+that mostly follow the schema, so that values reach the rules rather than failing on their type. Values near the
+edges the engine and the reference could read differently are drawn often: integers beyond 53 and 64 bits, -0.0,
+non-ASCII and escaped text, formats just invalid.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import strategies as st
+
+STRINGS = [
+    "", "a", "abc", "dev-0001", "été", "😀", "2026-11-27T10:00:00Z", "2026-02-30T00:00:00Z", "2026-11-27", "10:00:00Z",
+    "00000000-0000-0000-0000-000000000000", "x@y.z", "1.2.3.4", "::1", "a\nb", "A", "5", " ", "\u0000", "ab\u00e9cd",
+]  # fmt: skip
+NUMBERS = [
+    0, -0.0, 1, -1, 2, 3, 0.5, 2.5, 7, 10, 100, 1e20, -1e20, 2**53 + 1, 2**63, -(2**63) - 1, 10**20 + 1, 1e-9, 0.1,
+    0.3, 1.5, 255, -150,
+]  # fmt: skip
+FORMATS = ["date-time", "date", "time", "uuid", "email", "ipv4", "ipv6"]
+BOUNDS = [0, 1, -1, 100, 2.5, 0.3, 1e20, -1e20, 2**53, 2**63]
+NAMES = ["a", "b", "c", "d", "e"]
+_ANY_VALUE = st.sampled_from([*STRINGS, *NUMBERS, None, True, False, [], {}, [1, "a"], {"a": 1}])
+
+
+def _optional(keyword: str, values: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.one_of(st.just({}), values.map(lambda v: {keyword: v}))
+
+
+@st.composite
+def _string(draw: st.DrawFn) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    schema |= draw(_optional("minLength", st.integers(0, 3)))
+    schema |= draw(_optional("maxLength", st.integers(1, 8)))
+    schema |= draw(_optional("pattern", st.sampled_from(["^dev-[0-9]{4}$", "a", "^.$", "[0-9]", "^[a-z]+$", "é", r"^\w+$"])))
+    schema |= draw(_optional("format", st.sampled_from(FORMATS)))
+    return schema
+
+
+@st.composite
+def _number(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["integer", "number"]))
+    schema: dict[str, Any] = {"type": kind}
+    for keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        schema |= draw(_optional(keyword, st.sampled_from(BOUNDS)))
+    multiples = [2, 3, 5] if kind == "integer" else [2, 0.5, 0.01, 2.5]
+    schema |= draw(_optional("multipleOf", st.sampled_from(multiples)))
+    return schema
+
+
+LEAVES = st.one_of(
+    _string(),
+    _number(),
+    st.sampled_from([{"type": "boolean"}, {"type": "null"}, {}]),
+    st.lists(st.sampled_from([*STRINGS[:8], *NUMBERS[:8], None, True]), min_size=1, max_size=4, unique_by=json.dumps).map(
+        lambda values: {"enum": values}
+    ),
+    st.sampled_from([*STRINGS[:6], *NUMBERS[:6], None, False]).map(lambda value: {"const": value}),
+)
+
+
+def _extend(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.one_of(
+        st.builds(
+            lambda items, low, high, unique: {"type": "array", "items": items} | low | high | unique,
+            children,
+            _optional("minItems", st.integers(0, 2)),
+            _optional("maxItems", st.integers(1, 3)),
+            st.sampled_from([{}, {}, {"uniqueItems": True}]),
+        ),
+        objects(children),
+        st.builds(
+            lambda types, bound: {"type": types} | bound,
+            st.lists(
+                st.sampled_from(["string", "integer", "number", "null", "boolean", "array", "object"]),
+                min_size=2,
+                max_size=3,
+                unique=True,
+            ),
+            st.sampled_from([{}, {"maximum": 10}, {"maxLength": 3}, {"multipleOf": 0.5}]),
+        ),
+        st.builds(
+            lambda key, subs: {key: subs},
+            st.sampled_from(["anyOf", "oneOf", "allOf"]),
+            st.lists(children, min_size=1, max_size=3),
+        ),
+        children.map(lambda sub: {"not": sub}),
+    )
+
+
+def objects(children: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """Object schemas whose properties are drawn from ``children``."""
+
+    @st.composite
+    def build(draw: st.DrawFn) -> dict[str, Any]:
+        names = draw(st.lists(st.sampled_from(NAMES), min_size=1, max_size=4, unique=True))
+        properties = {name: draw(children) for name in names}
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        schema |= draw(_optional("required", st.lists(st.sampled_from(names), unique=True)))
+        schema |= draw(_optional("additionalProperties", st.one_of(st.booleans(), children)))
+        return schema
+
+    return build()
+
+
+SCHEMAS = st.recursive(LEAVES, _extend, max_leaves=12)
+
+
+@st.composite
+def record_schemas(draw: st.DrawFn) -> dict[str, Any]:
+    """A record schema: an object with a required number ``t`` (the event time) beside random properties."""
+    schema = draw(objects(SCHEMAS))
+    schema["properties"]["t"] = {"type": "number"}
+    schema["required"] = sorted({*schema.get("required", []), "t"})
+    if not isinstance(schema.get("additionalProperties", True), bool):
+        schema["additionalProperties"] = False
+    return schema
+
+
+def values(schema: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any]:
+    """JSON values that mostly follow ``schema``, with some of any type."""
+    return st.one_of(_ANY_VALUE, _following(schema, depth)) if depth < 5 else _ANY_VALUE
+
+
+def _following(schema: dict[str, Any], depth: int) -> st.SearchStrategy[Any]:
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    if "const" in schema:
+        return st.just(schema["const"])
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            return st.sampled_from(schema[key]).flatmap(lambda sub: values(sub, depth + 1))
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind or "string"]
+    return st.sampled_from(kinds).flatmap(lambda k: _of_type(schema, k, depth))
+
+
+def _of_type(schema: dict[str, Any], kind: str, depth: int) -> st.SearchStrategy[Any]:
+    if kind == "string":
+        return st.sampled_from(STRINGS)
+    if kind == "integer":
+        return st.sampled_from([n for n in NUMBERS if isinstance(n, int)])
+    if kind == "number":
+        return st.sampled_from(NUMBERS)
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "array":
+        return st.lists(values(schema.get("items", {}), depth + 1), max_size=3)
+    if kind == "object":
+        properties: dict[str, Any] = schema.get("properties", {})
+        present = st.fixed_dictionaries({}, optional={name: values(sub, depth + 1) for name, sub in properties.items()})
+        extra = st.dictionaries(st.sampled_from([*NAMES, "z"]), _ANY_VALUE, max_size=1)
+        return st.builds(lambda own, more: more | own, present, st.one_of(st.just({}), extra))
+    return st.none()
+
+
+@st.composite
+def records(draw: st.DrawFn, schema: dict[str, Any]) -> bytes:
+    """A record for ``schema`` as JSON text: compact or spaced, escaped or not; almost always with its time."""
+    value = draw(values(schema))
+    if isinstance(value, dict) and draw(st.integers(0, 9)):
+        value["t"] = 1_790_000_000
+    separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+    return json.dumps(value, separators=separators, ensure_ascii=draw(st.booleans())).encode()
