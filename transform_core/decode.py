@@ -316,7 +316,15 @@ def _screen(
         doubtful.update(i for i, value in enumerate(extract(records, attrs)) if value is not None)
     for name in enriched & schema.top_level:  # a declared property the enrichment overwrites
         doubtful.update(i for i, value in enumerate(extract(records, schema.fields[name].attrs)) if value is not None)
+    if enriched and text_keys.count(0):  # {} enriched: its first member must not follow a comma; the reference writes it
+        doubtful.update(_empty_objects(text_keys, payloads, reasons))
     return text, sorted(i for i in doubtful if reasons[i] is None), sorted(extras), non_ascii
+
+
+def _empty_objects(text_keys: list[int | None], payloads: list[bytes | None], reasons: list[str | None]) -> list[int]:
+    """The decoded records that are an empty object, however spaced: of those with no ``":`` in their text (rare)."""
+    rows = [i for i, keys in enumerate(text_keys) if keys == 0 and reasons[i] is None]
+    return [i for i in rows if msgspec.json.format(cast(bytes, payloads[i]), indent=-1) == b"{}"]
 
 
 # key counts, rows with whitespace, rows that may hold non-ASCII, rows that may nest too deep, and (for many blank
