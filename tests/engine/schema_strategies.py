@@ -1,4 +1,4 @@
-"""Hypothesis strategies for random record schemas, and for records guided by a schema.
+"""Hypothesis strategies for random pipeline specs and record schemas, and for records guided by a schema.
 
 The differential tests' specs are a handful of hand-written schemas; these draw the supported keywords in random
 shapes (nested objects and arrays, type lists, combinators, bounds beyond int64, enums of mixed types), and records
@@ -10,6 +10,7 @@ non-ASCII and escaped text, formats just invalid.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -107,15 +108,67 @@ def objects(draw: st.DrawFn, children: st.SearchStrategy[dict[str, Any]]) -> dic
 SCHEMAS = st.recursive(LEAVES, _extend, max_leaves=12)
 
 
+ROOT = Path(__file__).resolve().parents[2]
+DEVICES = str(ROOT / "reference_data" / "devices.csv")  # string keys dev-0000 …
+BANDS = str(ROOT / "tests" / "engine" / "data" / "battery_bands.csv")  # integer keys 0-100 but 50
+# values of the event time ``t``, the device ``dev`` and the band key ``k``, drawn for every spec's records
+TIMES = [
+    "2026-11-27T10:00:00Z", "2026-11-27T23:30:00-01:00", "2026-02-30T00:00:00Z", "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00", "2026-11-27t10:00:00.123456789z", "2026-11-27T10:00:00", 1_790_000_000,
+    1_790_000_000_123, 0, -1, 1e20, -62_135_596_801, 253_402_300_800, 2**63, 1.5, -0.0, None, "1790000000", True, [],
+    1e-7, -62_135_596_800,
+]  # fmt: skip
+DEVICE_IDS = ["dev-0001", "dev-0002", "dev-9999x", "nope", 5, None, "", "dev-0001 "]
+BAND_KEYS = [0, 1, 49, 50, 51, 100, 101, -1, 1.0, True, "1", None, 2**63, 2**53 + 1]
+ARRIVALS = [1_790_000_000_000, None, 0, -62_135_596_800_001, 253_402_300_800_000]
+
+
 @st.composite
-def record_schemas(draw: st.DrawFn) -> dict[str, Any]:
-    """A record schema: an object with a required number ``t`` (the event time) beside random properties."""
+def specs(draw: st.DrawFn) -> dict[str, Any]:
+    """A pipeline spec: a random record schema with an event time ``t`` (in any format), and maybe enrichment by a
+    device ``dev`` (string keys) and a band ``k`` (integer keys), a drop rule and hourly partitions."""
     schema = draw(objects(SCHEMAS))
-    schema["properties"]["t"] = {"type": "number"}
-    schema["required"] = sorted({*schema.get("required", []), "t"})
     if not isinstance(schema.get("additionalProperties", True), bool):
         schema["additionalProperties"] = False
-    return schema
+    time_format = draw(st.sampled_from(["iso8601", "epoch_seconds", "epoch_millis"]))
+    iso = time_format == "iso8601"
+    times: list[dict[str, Any]] = [{"type": "string", "format": "date-time"}, {"type": ["string", "null"]}, {"type": "string"}]
+    if not iso:
+        times = [{"type": "number"}, {"type": ["integer", "null"]}, {"type": ["number", "null"]}]
+    properties = schema["properties"]
+    properties["t"] = draw(st.sampled_from(times))
+    properties["dev"] = draw(
+        st.sampled_from([{"type": "string"}, {"type": ["string", "null"]}, {"type": "string", "pattern": "^dev"}])
+    )
+    properties["k"] = draw(
+        st.sampled_from([{"type": "integer"}, {"type": ["integer", "null"]}, {"type": "integer", "maximum": 60}])
+    )
+    if draw(st.booleans()):
+        schema["required"] = sorted({*schema.get("required", []), "t"})
+    on_missing = st.sampled_from(["keep", "reject"])
+    enrich = []
+    if draw(st.booleans()):
+        fields = draw(st.sampled_from([["site"], ["site", "model"]]))
+        source = {"name": "devices", "source": DEVICES, "key": {"record": "dev", "table": "device_id"}, "fields": fields}
+        enrich.append(source | {"on_missing": draw(on_missing)})
+    if draw(st.booleans()):
+        source = {"name": "bands", "source": BANDS, "key": {"record": "k", "table": "battery"}, "fields": ["band"]}
+        enrich.append(source | {"on_missing": draw(on_missing)})
+    spec: dict[str, Any] = {
+        "version": 1,
+        "name": "random",
+        "schema": schema,
+        "event_time": {"field": "t", "format": time_format, "on_missing": draw(st.sampled_from(["reject", "arrival_time"]))},
+        "partitioning": {"granularity": draw(st.sampled_from(["day", "hour"]))},
+    }
+    if enrich:
+        spec["enrich"] = enrich
+    if draw(st.booleans()):
+        drop_values = st.lists(
+            st.sampled_from(["dev-0001", "x", 1, 2, 0, 50, "50", 2**53, -1]), min_size=1, max_size=3, unique=True
+        )
+        spec["drop"] = {"field": draw(st.sampled_from(["dev", "k"])), "in": draw(drop_values)}
+    return spec
 
 
 def values(schema: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any]:
@@ -157,9 +210,12 @@ def _of_type(schema: dict[str, Any], kind: str, depth: int) -> st.SearchStrategy
 
 @st.composite
 def records(draw: st.DrawFn, schema: dict[str, Any]) -> bytes:
-    """A record for ``schema`` as JSON text: compact or spaced, escaped or not; almost always with its time."""
+    """A record for ``schema`` as JSON text: compact or spaced, escaped or not; mostly with a ``t``, a ``dev`` and a
+    ``k`` (see :func:`specs`)."""
     value = draw(values(schema))
-    if isinstance(value, dict) and draw(st.integers(0, 9)):
-        value = value | {"t": 1_790_000_000}  # a copy: the value may be one of the strategies' own constants
+    if isinstance(value, dict):
+        for name, choices, chance in (("t", TIMES, 8), ("dev", DEVICE_IDS, 7), ("k", BAND_KEYS, 7)):
+            if draw(st.integers(0, 9)) < chance:
+                value = value | {name: draw(st.sampled_from(choices))}  # a copy: the value may be a strategy's constant
     separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
     return json.dumps(value, separators=separators, ensure_ascii=draw(st.booleans())).encode()
