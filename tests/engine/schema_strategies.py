@@ -210,12 +210,33 @@ def _of_type(schema: dict[str, Any], kind: str, depth: int) -> st.SearchStrategy
 
 @st.composite
 def records(draw: st.DrawFn, schema: dict[str, Any]) -> bytes:
-    """A record for ``schema`` as JSON text: compact or spaced, escaped or not; mostly with a ``t``, a ``dev`` and a
-    ``k`` (see :func:`specs`)."""
+    """A record for ``schema`` as JSON text: compact or spaced, escaped or not, now and then with a spelling the
+    parsers may read differently (:func:`_mutated`); mostly with a ``t``, a ``dev`` and a ``k`` (see :func:`specs`)."""
     value = draw(values(schema))
     if isinstance(value, dict):
         for name, choices, chance in (("t", TIMES, 8), ("dev", DEVICE_IDS, 7), ("k", BAND_KEYS, 7)):
             if draw(st.integers(0, 9)) < chance:
                 value = value | {name: draw(st.sampled_from(choices))}  # a copy: the value may be a strategy's constant
     separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
-    return json.dumps(value, separators=separators, ensure_ascii=draw(st.booleans())).encode()
+    text = json.dumps(value, separators=separators, ensure_ascii=draw(st.booleans()))
+    for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
+        text = draw(_mutated(text))
+    return text.encode()
+
+
+@st.composite
+def _mutated(draw: st.DrawFn, text: str) -> str:
+    """``text`` with one spelling the parsers may read differently: a key written twice or escaped, whitespace
+    between a key and its colon, a character inserted, or the text cut short."""
+    action = draw(st.sampled_from(["duplicate", "escape", "gap", "insert", "cut"]))
+    if action == "duplicate" and text.startswith("{") and len(text) > 2:
+        name = draw(st.sampled_from([*NAMES, "t", "dev", "k"]))
+        return "{" + json.dumps(name) + ":" + json.dumps(draw(_ANY_VALUE)) + "," + text[1:]
+    if action == "escape" and '"' in text:
+        return text.replace('"t"', '"\\u0074"', 1) if draw(st.booleans()) else text.replace('"', '"\\u0061', 1)
+    if action == "gap":
+        return text.replace('":', '" :', 1)
+    if action == "insert":
+        at = draw(st.integers(0, len(text)))
+        return text[:at] + draw(st.sampled_from(['"', "\\", "{", "]", ",", "\x00", "é", " ", "\n"])) + text[at:]
+    return text[: draw(st.integers(0, len(text)))]
