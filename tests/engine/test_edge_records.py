@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from polars.testing import assert_frame_equal
 
-from transform_core import RecordBatch
+from tests.engine.agreement import agreed_outcomes, batch_of
 from transform_core.engine import Pipeline
 from transform_core.reference import ReferencePipeline
 from transform_core.spec import load_spec
@@ -56,13 +55,7 @@ def _judged(texts: list[bytes], kind: dict[str, Any] = OBJECTS) -> list[tuple[st
     """Each record's result and its returned data decoded as JSON (the engine's outcomes equal the reference's)."""
     schema = SPEC["schema"] | {"properties": SPEC["schema"]["properties"] | {"kind": kind}}
     spec = load_spec(SPEC | {"schema": schema})
-    batch = RecordBatch(
-        record_ids=[str(i) for i in range(len(texts))],
-        data=[base64.b64encode(t).decode() for t in texts],
-        arrival_ms=[1_790_000_000_000] * len(texts),
-    )
-    got = Pipeline(spec).process(batch).outcomes
-    assert_frame_equal(got.drop("reason"), ReferencePipeline(spec).process(batch).drop("reason"))
+    got = agreed_outcomes(Pipeline(spec), ReferencePipeline(spec), batch_of(texts, [1_790_000_000_000] * len(texts)))
     return [(result, json.loads(base64.b64decode(data))) for result, data in got.select("result", "data").iter_rows()]
 
 

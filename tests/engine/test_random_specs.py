@@ -8,14 +8,11 @@ wrongly (``test_schema_shapes``) and two records (``test_edge_records``).
 
 from __future__ import annotations
 
-import base64
-
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from polars.testing import assert_frame_equal
 
+from tests.engine.agreement import agreed_outcomes, batch_of
 from tests.engine.schema_strategies import ARRIVALS, records, specs
-from transform_core import RecordBatch
 from transform_core.engine import Pipeline
 from transform_core.errors import SpecError
 from transform_core.reference import ReferencePipeline
@@ -34,10 +31,5 @@ def test_engine_agrees_with_reference_on_a_random_spec(data: st.DataObject) -> N
         event(f"refused at {err.key}")
         return
     texts = data.draw(st.lists(records(raw["schema"]), min_size=1, max_size=30), label="records")
-    batch = RecordBatch(
-        record_ids=[f"r{i}" for i in range(len(texts))],
-        data=[base64.b64encode(text).decode() for text in texts],
-        arrival_ms=data.draw(st.lists(st.sampled_from(ARRIVALS), min_size=len(texts), max_size=len(texts)), label="arrivals"),
-    )
-    got = engine.process(batch).outcomes
-    assert_frame_equal(got.drop("reason"), reference.process(batch).drop("reason"))
+    arrivals = data.draw(st.lists(st.sampled_from(ARRIVALS), min_size=len(texts), max_size=len(texts)), label="arrivals")
+    agreed_outcomes(engine, reference, batch_of(texts, arrivals))

@@ -9,14 +9,12 @@ Each was found by a random-schema fuzz (2026-11-27) and judged wrongly before:
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 import pytest
-from polars.testing import assert_frame_equal
 
-from transform_core import RecordBatch
+from tests.engine.agreement import agreed_outcomes, batch_of
 from transform_core.engine import Pipeline
 from transform_core.reference import ReferencePipeline
 from transform_core.spec import load_spec
@@ -86,11 +84,5 @@ def test_a_shape_is_judged_as_the_reference_judges_it(shape: str) -> None:
     engine, reference = _pipelines(schema)
     good = b'{"t":1790000000}'
     records = [good, *(f'{{"t":1790000000,"v":{text}}}'.encode() for text, _ in cases), good]
-    batch = RecordBatch(
-        record_ids=[str(i) for i in range(len(records))],
-        data=[base64.b64encode(r).decode() for r in records],
-        arrival_ms=[None] * len(records),
-    )
-    got = engine.process(batch).outcomes
-    assert_frame_equal(got.drop("reason"), reference.process(batch).drop("reason"))
+    got = agreed_outcomes(engine, reference, batch_of(records))
     assert got["result"].to_list() == [OK, *(result for _, result in cases), OK], json.dumps(schema)
