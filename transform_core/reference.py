@@ -115,7 +115,7 @@ class ReferencePipeline:
         if not isinstance(value, dict):
             raise _Reject("$", f"expected object, got {_json_type(value)}", "type")
         self._check_schema(value)
-        if self.spec.drop and _hashable(v := _get(value, self.spec.drop.field)) and (_kind(v), v) in self._drop:
+        if self.spec.drop and _scalar(v := _get(value, self.spec.drop.field)) and (_kind(v), v) in self._drop:
             return Outcome(DROPPED, data, None, None)
         partition = self._partition(value, arrival_ms)
         enrichment: dict[str, str] = {}
@@ -213,8 +213,8 @@ def _get(value: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
-def _hashable(value: Any) -> bool:
-    """False for an object or an array, which equal no drop value (strings and integers) and cannot be looked up."""
+def _scalar(value: Any) -> bool:
+    """False for an object or an array: they equal no drop value (strings and integers), and cannot be looked up."""
     return not isinstance(value, dict | list)
 
 
