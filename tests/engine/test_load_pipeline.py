@@ -147,6 +147,20 @@ SCHEMA_ERRORS: list[Any] = [
         "only local $ref",
         id="ref-remote",
     ),
+    pytest.param(
+        lambda s: s.update(
+            {"$defs": {"loop": {"$ref": "#/$defs/loop"}}, "properties": {**s["properties"], "x": {"$ref": "#/$defs/loop"}}}
+        ),
+        "/$defs/loop/$ref",
+        "loop forever: /$defs/loop -> /$defs/loop",
+        id="ref-loop",
+    ),
+    pytest.param(
+        _prop("where", {"not": {"anyOf": [{"type": "string"}, {"$ref": "#/properties/where"}]}}),
+        "/properties/where/not/anyOf/1/$ref",
+        "loop forever: /properties/where -> /properties/where/not -> /properties/where/not/anyOf/1 -> /properties/where",
+        id="ref-loop-through-applicators",
+    ),
     pytest.param(_patch("value", maximum="1000"), "/properties/value/maximum", "must be a number", id="maximum-string"),
     pytest.param(
         _patch("gateway_id", minLength=-1), "/properties/gateway_id/minLength", "non-negative integer", id="minLength-negative"

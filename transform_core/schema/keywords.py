@@ -63,6 +63,7 @@ def check_schema(schema: Any, *, file: str) -> None:
     if declared is not None and (not isinstance(declared, str) or declared.rstrip("#") not in _DRAFTS):
         raise SpecError(f"unsupported $schema {declared!r} (supported: draft-07, 2020-12)", file=file, key="/$schema")
     _check(schema, schema, "", file)
+    _check_loops(schema, file)
 
 
 def _check(node: Any, root: Mapping[str, Any], pointer: str, file: str) -> None:
@@ -136,6 +137,63 @@ def _check(node: Any, root: Mapping[str, Any], pointer: str, file: str) -> None:
             if not isinstance(value, str):
                 raise fail(keyword, "must be a string")
             resolve_ref(root, value, file=file, key=f"{pointer}/$ref")
+
+
+def _check_loops(root: Mapping[str, Any], file: str) -> None:
+    """Refuse a loop of subschemas applied to the same value (``{"$ref": "#/$defs/a"}`` in ``a`` itself, or through
+    ``allOf``, ``not``, ``if``…): any validator would recurse without end on every record. A ``$ref`` reached
+    through ``properties`` or ``items`` applies to a value one level down, and a recursive schema of that kind
+    (a tree) is fine."""
+    places: dict[int, tuple[str, Mapping[str, Any]]] = {}  # id of each subschema -> its JSON pointer, and itself
+    _place(root, "", places)
+    state: dict[int, bool] = {}  # id -> True while on the path being walked, False once cleared
+
+    def walk(node: Mapping[str, Any], path: list[str]) -> None:
+        state[id(node)] = True
+        for key, successor in _same_value(node, root, file, places):
+            pointer = places[id(successor)][0] or "/"
+            if state.get(id(successor)) is True:  # on the path: the loop is the path from it on
+                loop = " -> ".join([*path[path.index(pointer) :], pointer])
+                raise SpecError(f"subschemas applied to the same value loop forever: {loop}", file=file, key=key)
+            if id(successor) not in state:
+                walk(successor, [*path, pointer])
+        state[id(node)] = False
+
+    for node_id, (pointer, node) in list(places.items()):
+        if node_id not in state:
+            walk(node, [pointer or "/"])
+
+
+def _place(node: Any, pointer: str, places: dict[int, tuple[str, Mapping[str, Any]]]) -> None:
+    """Record every subschema below ``node``, with its JSON pointer."""
+    if not isinstance(node, Mapping) or id(node) in places:
+        return
+    places[id(node)] = (pointer, node)
+    for keyword, value in node.items():
+        if keyword in _SUBSCHEMA or (keyword == "items" and isinstance(value, Mapping)):
+            _place(value, f"{pointer}/{keyword}", places)
+        elif keyword in _SUBSCHEMA_LIST or (keyword == "items" and isinstance(value, list)):
+            for i, sub in enumerate(value):
+                _place(sub, f"{pointer}/{keyword}/{i}", places)
+        elif keyword in (*_SUBSCHEMA_MAP, "dependencies") and isinstance(value, Mapping):
+            for name, sub in value.items():
+                _place(sub, f"{pointer}/{keyword}/{name}", places)
+
+
+def _same_value(
+    node: Mapping[str, Any], root: Mapping[str, Any], file: str, places: dict[int, tuple[str, Mapping[str, Any]]]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The subschemas ``node`` applies to the value it is applied to, each with the pointer of the keyword."""
+    here = places[id(node)][0]
+    found: list[tuple[str, Any]] = []
+    for keyword in _SUBSCHEMA_LIST:
+        found += [(f"{here}/{keyword}/{i}", sub) for i, sub in enumerate(node.get(keyword) or ())]
+    found += [(f"{here}/{keyword}", node[keyword]) for keyword in ("not", "if", "then", "else") if keyword in node]
+    if isinstance(node.get("dependencies"), Mapping):
+        found += [(f"{here}/dependencies/{name}", dep) for name, dep in node["dependencies"].items()]
+    if isinstance(node.get("$ref"), str):
+        found.append((f"{here}/$ref", resolve_ref(root, node["$ref"], file=file, key=f"{here}/$ref")))
+    return [(key, sub) for key, sub in found if isinstance(sub, Mapping) and id(sub) in places]
 
 
 def _check_regex(value: Any, fail: Any, keyword: str) -> None:
