@@ -121,12 +121,15 @@ TIMES = [
 DEVICE_IDS = ["dev-0001", "dev-0002", "dev-9999x", "nope", 5, None, "", "dev-0001 "]
 BAND_KEYS = [0, 1, 49, 50, 51, 100, 101, -1, 1.0, True, "1", None, 2**63, 2**53 + 1]
 ARRIVALS = [1_790_000_000_000, None, 0, -62_135_596_800_001, 253_402_300_800_000]
+TREE = {"type": "object", "properties": {"v": {"type": "integer"}, "n": {"$ref": "#/$defs/tree"}}, "required": ["v"]}
+TREES = [{"v": 1}, {"v": 1, "n": {"v": 2, "n": {"v": 3}}}, {"v": 1, "n": {"v": "x"}}, {"v": 1, "n": {}}, {}, 5, []]
 
 
 @st.composite
 def specs(draw: st.DrawFn) -> dict[str, Any]:
-    """A pipeline spec: a random record schema with an event time ``t`` (in any format), and maybe enrichment by a
-    device ``dev`` (string keys) and a band ``k`` (integer keys), a drop rule and hourly partitions."""
+    """A pipeline spec: a random record schema with an event time ``t`` (in any format), and maybe definitions used
+    by ``$ref`` (``q``, and a tree ``r``), enrichment by a device ``dev`` (string keys) and a band ``k`` (integer
+    keys), a drop rule and hourly partitions."""
     schema = draw(objects(SCHEMAS))
     if not isinstance(schema.get("additionalProperties", True), bool):
         schema["additionalProperties"] = False
@@ -143,6 +146,9 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
     properties["k"] = draw(
         st.sampled_from([{"type": "integer"}, {"type": ["integer", "null"]}, {"type": "integer", "maximum": 60}])
     )
+    if draw(st.booleans()):  # a definition used by reference, and a recursive one (a tree)
+        schema["$defs"] = {"d": draw(SCHEMAS), "tree": TREE}
+        properties |= {"q": {"$ref": "#/$defs/d"}, "r": {"$ref": "#/$defs/tree"}}
     if draw(st.booleans()):
         schema["required"] = sorted({*schema.get("required", []), "t"})
     on_missing = st.sampled_from(["keep", "reject"])
@@ -217,6 +223,8 @@ def records(draw: st.DrawFn, schema: dict[str, Any]) -> bytes:
         for name, choices, chance in (("t", TIMES, 8), ("dev", DEVICE_IDS, 7), ("k", BAND_KEYS, 7)):
             if draw(st.integers(0, 9)) < chance:
                 value = value | {name: draw(st.sampled_from(choices))}  # a copy: the value may be a strategy's constant
+        if "$defs" in schema and draw(st.booleans()):
+            value = value | {"q": draw(values(schema["$defs"]["d"])), "r": draw(st.sampled_from(TREES))}
     separators = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
     text = json.dumps(value, separators=separators, ensure_ascii=draw(st.booleans()))
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):
