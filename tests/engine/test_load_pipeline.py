@@ -161,6 +161,12 @@ SCHEMA_ERRORS: list[Any] = [
         "loop forever: /properties/where -> /properties/where/not -> /properties/where/not/anyOf/1 -> /properties/where",
         id="ref-loop-through-applicators",
     ),
+    pytest.param(
+        _prop('say "hi"', {"type": "string"}),
+        '/properties/say "hi"',
+        "holds a quote, a backslash or a control character",
+        id="top-level-name-with-a-quote",
+    ),
     pytest.param(_patch("value", maximum="1000"), "/properties/value/maximum", "must be a number", id="maximum-string"),
     pytest.param(
         _patch("gateway_id", minLength=-1), "/properties/gateway_id/minLength", "non-negative integer", id="minLength-negative"

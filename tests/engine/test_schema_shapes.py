@@ -4,7 +4,9 @@ Each was found by a random-schema fuzz (2026-11-27) and judged wrongly before:
 - a property of an object inside an array that only the reference can check (numeric ``enum``, ``not``, ...) was
   not checked at all: a value in an array has no slot of its own, so the array now goes to the reference whole;
 - ``type: [integer, number]`` applied the integer's rules (a whole number within int64) to every number;
-- an integer bound no int64 value can meet (``minimum: 1e20``) failed the load with msgspec's ``ValueError``.
+- an integer bound no int64 value can meet (``minimum: 1e20``) failed the load with msgspec's ``ValueError``;
+- so did a property name with a quote, a backslash or a control character, which msgspec cannot give a field (a
+  nested object with one now goes to the reference; at the top level it is a ``SpecError`` naming the property).
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ SHAPES: dict[str, tuple[dict[str, Any], list[tuple[str, str]]]] = {
     "number above int64": (
         {"type": "number", "exclusiveMinimum": 1e20},
         [("2.5", FAILED), ("1e21", OK), ("1000000000000000000000", OK), ("100000000000000000000", FAILED)],
+    ),
+    "quote and backslash in property names": (
+        {"type": "object", "properties": {'a"b': {"type": "integer"}, "c\\d": {"type": "string"}}, "required": ['a"b']},
+        [('{"a\\"b":1}', OK), ('{"a\\"b":"1"}', FAILED), ('{"a\\"b":1,"c\\\\d":2}', FAILED), ("{}", FAILED)],
     ),
     "number in an array's objects above int64": (
         {"type": "array", "items": {"type": "object", "properties": {"c": {"type": "number", "exclusiveMinimum": 1e20}}}},

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 
+from transform_core.errors import SpecError
 from transform_core.formats import ecma_pattern
 from transform_core.schema.counting import key_counter
 from transform_core.schema.extras import PlainExtras
@@ -265,6 +266,17 @@ class _Builder:
         properties: Mapping[str, Any] = node.get("properties", {})
         required = list(dict.fromkeys(node.get("required", [])))
         names = list(properties) + [r for r in required if r not in properties]
+        unnameable = [name for name in names if _UNNAMEABLE.search(name)]
+        if unnameable:  # msgspec cannot name such a field: the reference judges the object
+            if path == "$":  # ... but the record's own fields (event time, keys) must be the engine's
+                where = f"{pointer}/properties/{unnameable[0]}" if unnameable[0] in properties else f"{pointer}/required"
+                raise SpecError(
+                    f"top-level property name {unnameable[0]!r} holds a quote, a backslash or a control character: "
+                    "not supported at the top level (a nested object may have such names)",
+                    file=self.file,
+                    key=where,
+                )
+            return _RAW
         specs: list[Any] = []
         rename: dict[str, str] = {}
         for i, name in enumerate(names):
@@ -291,6 +303,9 @@ class _Builder:
         return msgspec.defstruct(
             f"Record{self._structs}", specs, kw_only=True, rename=rename, forbid_unknown_fields=not extra, gc=False
         )
+
+
+_UNNAMEABLE = re.compile(r'["\\\x00-\x1f]')  # what msgspec refuses in a field's name
 
 
 def _admits_null(annotation: Any) -> bool:
