@@ -37,6 +37,7 @@ _SUBSCHEMA_LIST = ("allOf", "anyOf", "oneOf")
 _SUBSCHEMA_MAP = ("properties", "patternProperties", "$defs", "definitions")
 _NONNEG_INT = ("minProperties", "maxProperties", "minItems", "maxItems", "minLength", "maxLength")
 _NUMBER = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+_Places = dict[int, tuple[str, Mapping[str, Any]]]  # id of each subschema -> its JSON pointer, and itself
 
 
 def resolve_ref(root: Mapping[str, Any], ref: str, *, file: str, key: str) -> Any:
@@ -62,15 +63,18 @@ def check_schema(schema: Any, *, file: str) -> None:
     declared = schema.get("$schema")
     if declared is not None and (not isinstance(declared, str) or declared.rstrip("#") not in _DRAFTS):
         raise SpecError(f"unsupported $schema {declared!r} (supported: draft-07, 2020-12)", file=file, key="/$schema")
-    _check(schema, schema, "", file)
-    _check_loops(schema, file)
+    places: _Places = {}
+    _check(schema, schema, "", file, places)
+    _check_loops(schema, file, places)
 
 
-def _check(node: Any, root: Mapping[str, Any], pointer: str, file: str) -> None:
+def _check(node: Any, root: Mapping[str, Any], pointer: str, file: str, places: _Places) -> None:
+    """Check ``node`` and the subschemas below it, recording each in ``places``."""
     if isinstance(node, bool):
         return
     if not isinstance(node, Mapping):
         raise SpecError("a subschema must be an object or a boolean", file=file, key=pointer or "/")
+    places.setdefault(id(node), (pointer, node))
 
     def fail(keyword: str, message: str) -> SpecError:
         return SpecError(message, file=file, key=f"{pointer}/{keyword}")
@@ -79,25 +83,25 @@ def _check(node: Any, root: Mapping[str, Any], pointer: str, file: str) -> None:
         if keyword not in SUPPORTED and keyword not in ANNOTATIONS:
             raise fail(keyword, f"unsupported keyword {keyword!r}")
         if keyword in _SUBSCHEMA:
-            _check(value, root, f"{pointer}/{keyword}", file)
+            _check(value, root, f"{pointer}/{keyword}", file, places)
         elif keyword in _SUBSCHEMA_LIST:
             if not isinstance(value, list) or not value:
                 raise fail(keyword, "must be a non-empty array of schemas")
             for i, sub in enumerate(value):
-                _check(sub, root, f"{pointer}/{keyword}/{i}", file)
+                _check(sub, root, f"{pointer}/{keyword}/{i}", file, places)
         elif keyword in _SUBSCHEMA_MAP:
             if not isinstance(value, Mapping):
                 raise fail(keyword, "must be an object of schemas")
             for name, sub in value.items():
                 if keyword == "patternProperties":
                     _check_regex(name, fail, keyword)
-                _check(sub, root, f"{pointer}/{keyword}/{name}", file)
+                _check(sub, root, f"{pointer}/{keyword}/{name}", file, places)
         elif keyword == "items":
             if isinstance(value, list):  # draft-07 tuple form
                 for i, sub in enumerate(value):
-                    _check(sub, root, f"{pointer}/items/{i}", file)
+                    _check(sub, root, f"{pointer}/items/{i}", file, places)
             else:
-                _check(value, root, f"{pointer}/items", file)
+                _check(value, root, f"{pointer}/items", file, places)
         elif keyword == "dependencies":
             if not isinstance(value, Mapping):
                 raise fail(keyword, "must be an object")
@@ -106,7 +110,7 @@ def _check(node: Any, root: Mapping[str, Any], pointer: str, file: str) -> None:
                     if not all(isinstance(d, str) for d in dep):
                         raise fail(keyword, f"dependency {name!r} must list property names")
                 else:
-                    _check(dep, root, f"{pointer}/dependencies/{name}", file)
+                    _check(dep, root, f"{pointer}/dependencies/{name}", file, places)
         elif keyword == "type":
             types = value if isinstance(value, list) else [value]
             if not types or any(t not in JSON_TYPES for t in types) or len(set(types)) != len(types):
@@ -139,13 +143,11 @@ def _check(node: Any, root: Mapping[str, Any], pointer: str, file: str) -> None:
             resolve_ref(root, value, file=file, key=f"{pointer}/$ref")
 
 
-def _check_loops(root: Mapping[str, Any], file: str) -> None:
+def _check_loops(root: Mapping[str, Any], file: str, places: _Places) -> None:
     """Refuse a loop of subschemas applied to the same value (``{"$ref": "#/$defs/a"}`` in ``a`` itself, or through
     ``allOf``, ``not``, ``if``…): any validator would recurse without end on every record. A ``$ref`` reached
     through ``properties`` or ``items`` applies to a value one level down, and a recursive schema of that kind
-    (a tree) is fine."""
-    places: dict[int, tuple[str, Mapping[str, Any]]] = {}  # id of each subschema -> its JSON pointer, and itself
-    _place(root, "", places)
+    (a tree) is fine. ``places``: every subschema, as :func:`_check` found them."""
     state: dict[int, bool] = {}  # id -> True while on the path being walked, False once cleared
 
     def walk(node: Mapping[str, Any], path: list[str]) -> None:
@@ -164,24 +166,8 @@ def _check_loops(root: Mapping[str, Any], file: str) -> None:
             walk(node, [pointer or "/"])
 
 
-def _place(node: Any, pointer: str, places: dict[int, tuple[str, Mapping[str, Any]]]) -> None:
-    """Record every subschema below ``node``, with its JSON pointer."""
-    if not isinstance(node, Mapping) or id(node) in places:
-        return
-    places[id(node)] = (pointer, node)
-    for keyword, value in node.items():
-        if keyword in _SUBSCHEMA or (keyword == "items" and isinstance(value, Mapping)):
-            _place(value, f"{pointer}/{keyword}", places)
-        elif keyword in _SUBSCHEMA_LIST or (keyword == "items" and isinstance(value, list)):
-            for i, sub in enumerate(value):
-                _place(sub, f"{pointer}/{keyword}/{i}", places)
-        elif keyword in (*_SUBSCHEMA_MAP, "dependencies") and isinstance(value, Mapping):
-            for name, sub in value.items():
-                _place(sub, f"{pointer}/{keyword}/{name}", places)
-
-
 def _same_value(
-    node: Mapping[str, Any], root: Mapping[str, Any], file: str, places: dict[int, tuple[str, Mapping[str, Any]]]
+    node: Mapping[str, Any], root: Mapping[str, Any], file: str, places: _Places
 ) -> list[tuple[str, Mapping[str, Any]]]:
     """The subschemas ``node`` applies to the value it is applied to, each with the pointer of the keyword."""
     here = places[id(node)][0]
