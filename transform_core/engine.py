@@ -101,7 +101,7 @@ class Pipeline:
 
     def _process(self, batch: RecordBatch, respond: bool) -> BatchResult:
         tables = self._current_tables()
-        source = pl.Series("_source", batch.data, dtype=pl.String)
+        source = batch.data_column()
         # the decode hands its records to the plan as soon as they are decoded: the plan starts its checks
         decoded, started = decode_batch(
             source,

@@ -1,0 +1,71 @@
+"""A record's ``data`` in the event that is not base64 text: the record fails alone, as the reference judges it.
+
+Firehose always sends base64, but a test event, a replay tool or a hand-written one may not. A lone surrogate
+(``"\\ud800"`` in the event's JSON, which the json module reads into a ``str`` that UTF-8 cannot encode) failed the
+whole batch until 2026-11-28: Polars refused it while building the data column.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.engine.agreement import agreed_outcomes
+from transform_core.batch import FAILED, OK, RecordBatch
+from transform_core.engine import Pipeline
+from transform_core.generate import iot_payloads
+from transform_core.reference import ReferencePipeline
+from transform_core.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "examples" / "iot" / "pipeline.yaml"
+GOOD = base64.b64encode(iot_payloads(1, seed=3)[0].data).decode()
+
+ODD_DATA: dict[str, Any] = {
+    "lone surrogate": json.loads('"\\ud800"'),
+    "surrogate inside base64": "eA==" + json.loads('"\\udfff"'),
+    "null": None,
+    "number": 12,
+    "array": ["eA=="],
+    "object": {"data": "eA=="},
+    "non-ASCII text": "é",
+    "empty": "",
+}
+
+
+def event(odd: Any) -> dict[str, Any]:
+    """The odd data between two good records."""
+    return {
+        "records": [
+            {"recordId": "before", "approximateArrivalTimestamp": 1_795_824_000_000, "data": GOOD},
+            {"recordId": "odd", "approximateArrivalTimestamp": 1_795_824_000_001, "data": odd},
+            {"recordId": "after", "approximateArrivalTimestamp": 1_795_824_000_002, "data": GOOD},
+        ]
+    }
+
+
+@pytest.mark.parametrize("name", sorted(ODD_DATA))
+def test_odd_data_fails_its_record_alone(name: str) -> None:
+    spec = load_spec(SPEC)
+    engine, reference = Pipeline(spec), ReferencePipeline(spec)
+    batch = RecordBatch.from_firehose_event(event(ODD_DATA[name]))
+
+    outcomes = agreed_outcomes(engine, reference, batch)
+    assert outcomes["result"].to_list() == [OK, FAILED, OK]
+    assert outcomes["reason"][1] is not None
+
+    body = orjson.loads(engine.process(batch).body)
+    assert [r["recordId"] for r in body["records"]] == ["before", "odd", "after"]
+    assert [r["result"] for r in body["records"]] == [OK, FAILED, OK]
+
+
+def test_the_data_column_is_the_data_as_sent() -> None:
+    batch = RecordBatch.from_firehose_event(event("eA=="))
+    assert batch.data_column().to_list() == batch.data == [GOOD, "eA==", GOOD]
+    cleaned = RecordBatch.from_firehose_event(event(ODD_DATA["lone surrogate"]))
+    assert cleaned.data_column().to_list() == cleaned.data == [GOOD, "", GOOD]
