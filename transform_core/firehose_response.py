@@ -25,7 +25,9 @@ LAMBDA_RESPONSE_LIMIT = 6_000_000
 SHED_REASON = "$: the enriched record does not fit in Lambda's 6 MB response; returned for reprocessing (response_size)"
 
 _PREFIX = b'{"records":['
-_FRAMED_FROM = 2000  # records; from here the entries are joined in Polars, below f-strings in Python are cheaper
+# records; from here the entries are computed by the main query and joined in Polars, below f-strings in Python are
+# as cheap (1,000 records: 3% faster, 1,500: 5%; 600-800: within 1%)
+_FRAMED_FROM = 1000
 _SUFFIX = b"]}"
 
 
