@@ -58,15 +58,19 @@ class RecordBatch:
         arrival_ms: approximate arrival time in epoch milliseconds, or None when the event has none.
 
     A value of ``data`` that is not a string UTF-8 can hold (absent, a number, a lone surrogate such as ``"\\ud800"``
-    in an event's JSON) is replaced by ``""`` when the batch is made: that record fails alone, as not JSON.
+    in an event's JSON) is replaced by ``""`` when the batch is made: that record fails alone, as not JSON. A recordId
+    that is not such a string is a ``ValueError``: the response could not name the record (Firehose always sends
+    string ids, so the event is not one of Firehose's).
     """
 
     record_ids: list[str]
     data: list[str]
     arrival_ms: list[int | None]
     _source: pl.Series = field(init=False, compare=False, repr=False)
+    _ids: pl.Series = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_ids", _id_column(self.record_ids))
         source = _source_column(self.data)
         if source is None:  # a record without usable data fails, alone
             object.__setattr__(self, "data", [d if isinstance(d, str) and _encodable(d) else "" for d in self.data])
@@ -79,6 +83,10 @@ class RecordBatch:
     def data_column(self) -> pl.Series:
         """``data`` as a String Series named ``_source`` (built, and checked, when the batch was made)."""
         return self._source
+
+    def id_column(self) -> pl.Series:
+        """``record_ids`` as a String Series named ``record_id`` (built, and checked, when the batch was made)."""
+        return self._ids
 
     @classmethod
     def from_firehose_event(cls, event: Mapping[str, Any]) -> RecordBatch:
@@ -137,6 +145,22 @@ _RECORD_ID = itemgetter("recordId")
 _DATA = itemgetter("data")
 _ARRIVAL = itemgetter("approximateArrivalTimestamp")
 _ARRIVAL_OR_NONE = methodcaller("get", "approximateArrivalTimestamp")
+
+
+def _id_column(record_ids: list[Any]) -> pl.Series:
+    """The record ids as a String Series (Polars' strict build checks their types as it copies them).
+
+    Raises:
+        ValueError: a recordId is not a string UTF-8 can hold (a response with it would not name the record).
+    """
+    try:
+        ids = pl.Series("record_id", record_ids, dtype=pl.String)
+    except (TypeError, UnicodeEncodeError):
+        ids = None
+    if ids is None or ids.has_nulls():
+        i, value = next((i, v) for i, v in enumerate(record_ids) if not (isinstance(v, str) and _encodable(v)))
+        raise ValueError(f"not a Firehose event: record {i} has recordId {value!r}; Firehose sends UTF-8 strings")
+    return ids
 
 
 def _source_column(data: list[Any]) -> pl.Series | None:

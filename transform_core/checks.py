@@ -109,7 +109,7 @@ class OutcomePlan:
         self,
         decoded: Decoded,
         started: Started,
-        record_ids: Sequence[str],
+        record_ids: pl.Series,
         source: pl.Series,
         also: Sequence[pl.Expr] = (),
     ) -> pl.DataFrame:
@@ -123,7 +123,7 @@ class OutcomePlan:
         reasons = decoded.reasons
         inputs = checked.result().hstack(
             [
-                pl.Series("record_id", record_ids, dtype=pl.String),
+                record_ids,
                 source.alias("_source"),
                 decoded.text.alias("_text"),
                 pl.Series("reason", reasons, dtype=pl.String),

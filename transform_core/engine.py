@@ -111,7 +111,7 @@ class Pipeline:
         )
         entry = entry_in_query(self._keys, len(batch)) if respond else None
         also = [] if entry is None else [entry]
-        outcomes = self._plan.run(decoded, started, batch.record_ids, source, also=also)
+        outcomes = self._plan.run(decoded, started, batch.id_column(), source, also=also)
         entries = None if entry is None else outcomes.drop_in_place(entry.meta.output_name())
         if decoded.doubtful:
             outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)

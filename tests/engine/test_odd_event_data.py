@@ -1,14 +1,19 @@
-"""A record's ``data`` in the event that is not base64 text: the record fails alone, as the reference judges it.
+"""Odd values in the event's envelope.
 
-Firehose always sends base64, but a test event, a replay tool or a hand-written one may not. A lone surrogate
-(``"\\ud800"`` in the event's JSON, which the json module reads into a ``str`` that UTF-8 cannot encode) failed the
-whole batch until 2026-11-28: Polars refused it while building the data column.
+A record's ``data`` that is not base64 text fails that record alone, as the reference judges it. Firehose always
+sends base64, but a test event, a replay tool or a hand-written one may not. A lone surrogate (``"\\ud800"`` in the
+event's JSON, which the json module reads into a ``str`` that UTF-8 cannot encode) failed the whole batch until
+2026-11-28: Polars refused it while building the data column.
+
+A recordId that is not such a string refuses the event with a ValueError that names the record: the response could
+not name it. Until 2026-11-28 a number failed with Polars' own TypeError, and a null one was answered as ``"None"``.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +74,16 @@ def test_the_data_column_is_the_data_as_sent() -> None:
     assert batch.data_column().to_list() == batch.data == [GOOD, "eA==", GOOD]
     cleaned = RecordBatch.from_firehose_event(event(ODD_DATA["lone surrogate"]))
     assert cleaned.data_column().to_list() == cleaned.data == [GOOD, "", GOOD]
+
+
+@pytest.mark.parametrize(
+    ("record_id", "shown"),
+    [(7, "7"), (None, "None"), (json.loads('"\\ud800"'), "'\\ud800'"), (["r"], "['r']")],
+)
+def test_a_record_id_that_is_not_a_string_refuses_the_event(record_id: Any, shown: str) -> None:
+    event = {"records": [{"recordId": "fine", "data": GOOD}, {"recordId": record_id, "data": GOOD}]}
+    message = f"not a Firehose event: record 1 has recordId {shown}; Firehose sends UTF-8 strings"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        RecordBatch.from_firehose_event(event)
+    with pytest.raises(ValueError, match=re.escape(message)):  # the raw-bytes path, through the general one
+        RecordBatch.from_event_bytes(json.dumps(event).encode())
