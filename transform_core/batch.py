@@ -90,7 +90,11 @@ class RecordBatch:
 
     @classmethod
     def from_firehose_event(cls, event: Mapping[str, Any]) -> RecordBatch:
-        """View a Firehose transformation event (direct PUT or Kinesis-stream source)."""
+        """View a Firehose transformation event (direct PUT or Kinesis-stream source).
+
+        Raises:
+            ValueError: a recordId is not a string (see the class's notes). Bad *data* never raises.
+        """
         records = event.get("records") or []
         record_ids = list(map(_RECORD_ID, records))  # map with a C getter: no Python frame per record
         try:
@@ -118,7 +122,8 @@ class RecordBatch:
 
         Raises:
             ValueError: the body is not JSON, or not a Firehose event (not an object; a record that is not an
-                object or has no recordId; Kinesis metadata that is not an object). Bad *data* never raises.
+                object, or has no recordId or one that is not a string; Kinesis metadata that is not an object). Bad
+                *data* never raises.
         """
         import json  # imported here: this classmethod is the only part of the module that reads bytes
 
