@@ -70,10 +70,14 @@ class RecordBatch:
     _ids: pl.Series = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_ids", _id_column(self.record_ids))
-        source = _source_column(self.data)
+        ids = _string_column("record_id", self.record_ids)
+        if ids is None:  # the response could not name the record
+            i, value = next((i, v) for i, v in enumerate(self.record_ids) if not _usable(v))
+            raise ValueError(f"not a Firehose event: record {i} has recordId {value!r}; Firehose sends UTF-8 strings")
+        object.__setattr__(self, "_ids", ids)
+        source = _string_column("_source", self.data)
         if source is None:  # a record without usable data fails, alone
-            object.__setattr__(self, "data", [d if isinstance(d, str) and _encodable(d) else "" for d in self.data])
+            object.__setattr__(self, "data", [d if _usable(d) else "" for d in self.data])
             source = pl.Series("_source", self.data, dtype=pl.String)
         object.__setattr__(self, "_source", source)
 
@@ -152,38 +156,25 @@ _ARRIVAL = itemgetter("approximateArrivalTimestamp")
 _ARRIVAL_OR_NONE = methodcaller("get", "approximateArrivalTimestamp")
 
 
-def _id_column(record_ids: list[Any]) -> pl.Series:
-    """The record ids as a String Series (Polars' strict build checks their types as it copies them).
-
-    Raises:
-        ValueError: a recordId is not a string UTF-8 can hold (a response with it would not name the record).
-    """
-    try:
-        ids = pl.Series("record_id", record_ids, dtype=pl.String)
-    except (TypeError, UnicodeEncodeError):
-        ids = None
-    if ids is None or ids.has_nulls():
-        i, value = next((i, v) for i, v in enumerate(record_ids) if not (isinstance(v, str) and _encodable(v)))
-        raise ValueError(f"not a Firehose event: record {i} has recordId {value!r}; Firehose sends UTF-8 strings")
-    return ids
-
-
-def _source_column(data: list[Any]) -> pl.Series | None:
-    """``data`` as the String Series the engine reads, or None if a value is not a string UTF-8 can hold.
+def _string_column(name: str, values: list[Any]) -> pl.Series | None:
+    """``values`` as a String Series, or None if one is not a string UTF-8 can hold.
 
     Polars' strict build checks each value's type as it copies it, where a check of its own was one more pass over
     a 5 MB event's 9,000 strings: it refuses any other type and a lone surrogate, and takes None as null.
     """
     try:
-        source = pl.Series("_source", data, dtype=pl.String)
+        column = pl.Series(name, values, dtype=pl.String)
     except (TypeError, UnicodeEncodeError):
         return None
-    return None if source.has_nulls() else source
+    return None if column.has_nulls() else column
 
 
-def _encodable(text: str) -> bool:
+def _usable(value: Any) -> bool:
+    """A string UTF-8 can hold (not a lone surrogate)."""
+    if not isinstance(value, str):
+        return False
     try:
-        text.encode()
+        value.encode()
     except UnicodeEncodeError:
         return False
     return True
