@@ -15,7 +15,7 @@ workload's own records, of what any engine of this design must do whatever else 
 - ``compaction``: msgspec's formatter on the records with whitespace between tokens (the response carries
   each record compact: a pretty-printed record would break the NDJSON the delivery stream writes);
 - ``enriched base64``: Polars' encode of the enriched records, which the response carries;
-- ``response``: the response body written from the outcome frame (:func:`transform_core.firehose_response.build_response`).
+- ``response``: the response body written from the outcome frame (:func:`transform_core.firehose.response.build_response`).
 
 The parse, the view, the typed decode and compaction hold the GIL: in one process nothing runs alongside them but
 Polars work, which the engine splits across cores or runs while Python works where it can. Not counted, though no
@@ -46,7 +46,7 @@ from benchmarks.measure import invoke  # noqa: E402
 from benchmarks.peers import engine, peer_e_msgspec  # noqa: E402
 from benchmarks.workloads import Workload, build  # noqa: E402
 from transform_core import RecordBatch, load_pipeline  # noqa: E402
-from transform_core.firehose_response import build_response  # noqa: E402
+from transform_core.firehose.response import build_response  # noqa: E402
 
 __all__ = ["TARGETS", "floor_parts", "main"]
 

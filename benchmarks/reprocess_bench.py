@@ -1,11 +1,11 @@
 """``python -m benchmarks.reprocess_bench``: a million-record reprocessing run next to the reference, in one run.
 
-The input is about a million IoT records (``transform_core.generate.iot_payloads``, 2% invalid) as NDJSON, split
+The input is about a million IoT records (``transform_core.demo.generate.iot_payloads``, 2% invalid) as NDJSON, split
 over several files so worker processes share the work; it is generated once and cached under
 ``benchmarks/.cache/``. Each contender runs in a fresh process (``child`` mode of this module), timed from process
 start to exit, while a sampler thread watches the process tree's memory:
 
-- ``transform-core``: :func:`transform_core.reprocess.reprocess` writing a lake to a temporary folder, one worker per core;
+- ``transform-core``: :func:`transform_core.jobs.reprocess.reprocess` writing a lake to a temporary folder, one worker per core;
 - ``transform-core dry run``: the same with ``dry_run=True`` (validate and count, write nothing);
 - ``reference 1 proc`` and ``reference N procs``: a plain loop over each file's lines, base64 of each line,
   ``ReferencePipeline.process_record``, and the Ok records' output written as NDJSON (rejected and dropped records are
@@ -75,7 +75,7 @@ def dataset(records: int, files: int = FILES, folder: Path = CACHE) -> list[Path
 
 
 def _write_part(path: Path, records: int, seed: int) -> None:
-    from transform_core.generate import iot_payloads
+    from transform_core.demo.generate import iot_payloads
 
     lines = []
     for payload in iot_payloads(records, INVALID_FRACTION, seed=seed):
@@ -94,7 +94,7 @@ def _write_part(path: Path, records: int, seed: int) -> None:
 
 def run_transform_core(files: Sequence[Path], out: Path, *, dry_run: bool, workers: int = 0) -> dict[str, int]:
     """transform-core's ``reprocess`` over ``files``, writing a lake under ``out`` unless ``dry_run``; the counts."""
-    from transform_core.reprocess import ReprocessOptions, reprocess
+    from transform_core.jobs.reprocess import ReprocessOptions, reprocess
 
     options = ReprocessOptions(spec=str(SPEC), out=str(out / "lake"), dry_run=dry_run, workers=workers)
     summary = reprocess([str(f) for f in files], options)
@@ -123,7 +123,7 @@ _REFERENCE: list[Any] = []  # per process: the reference pipeline, built once
 
 
 def _reference_file(path: Path, output: Path) -> dict[str, int]:
-    from transform_core.batch import DROPPED, OK
+    from transform_core.firehose.outcomes import DROPPED, OK
     from transform_core.reference import ReferencePipeline
     from transform_core.spec import load_spec
 
@@ -134,7 +134,7 @@ def _reference_file(path: Path, output: Path) -> dict[str, int]:
     with path.open("rb") as lines, output.open("wb") as out:
         for line in lines:
             record = line.removesuffix(b"\n")
-            if not record or record.isspace():  # as transform_core.inputs: blank lines are not records
+            if not record or record.isspace():  # as transform_core.jobs.inputs: blank lines are not records
                 continue
             outcome = reference.process_record(base64.b64encode(record).decode("ascii"), None)
             counts["records"] += 1

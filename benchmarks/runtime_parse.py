@@ -36,7 +36,7 @@ import orjson
 
 from benchmarks.cpus import usable_cpus
 from transform_core import RecordBatch, load_pipeline
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core.demo.generate import firehose_event, iot_payloads
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "iot" / "pipeline.yaml"

@@ -5,7 +5,7 @@ once and cached under ``benchmarks/.cache/``. Each contender runs in a fresh pro
 (so the JVM's start is in Spark's time), while a sampler thread watches the process tree's memory; rounds interleave
 the contenders, and the table shows medians:
 
-- ``reprocess``: :func:`transform_core.reprocess.reprocess` writing a lake, one worker process per core;
+- ``reprocess``: :func:`transform_core.jobs.reprocess.reprocess` writing a lake, one worker process per core;
 - ``spark local[N]``: :func:`transform_core.adapters.spark.job.spark_reprocess` on a ``local[N]`` session (N = cores)
   writing a lake (raw zone, Parquet with ``partitionBy``, then the run's files moved in);
 - ``spark local[N] dry run``: the same, counting only.

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from transform_core.generate import DEVICE_IDS, MODELS, OFFSETS, UNITS, Payload
+from transform_core.demo.generate import DEVICE_IDS, MODELS, OFFSETS, UNITS, Payload
 
 __all__ = ["FOLDER", "SCHEMA", "SPEC_PATH", "SPEC_YAML", "wide_payloads", "wide_record", "write_spec"]
 

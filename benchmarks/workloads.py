@@ -21,7 +21,7 @@ from typing import Any
 
 from benchmarks.wide import SPEC_PATH as WIDE_SPEC
 from benchmarks.wide import wide_payloads
-from transform_core.generate import Payload, firehose_event, iot_payloads
+from transform_core.demo.generate import Payload, firehose_event, iot_payloads
 
 __all__ = ["IOT_SPEC", "NAMES", "Workload", "assert_fits", "build", "build_all"]
 

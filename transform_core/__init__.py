@@ -10,9 +10,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from transform_core.batch import RecordBatch
     from transform_core.engine import BatchResult, Pipeline, load_pipeline
     from transform_core.errors import SpecError, TransformCoreError
+    from transform_core.firehose.batch import RecordBatch
     from transform_core.spec import PipelineSpec, load_spec
 
 __all__ = [
@@ -28,10 +28,10 @@ __all__ = [
 __version__ = "0.1.0"
 
 _HOMES = {
-    "BatchResult": "transform_core.engine",
-    "Pipeline": "transform_core.engine",
-    "load_pipeline": "transform_core.engine",
-    "RecordBatch": "transform_core.batch",
+    "BatchResult": "transform_core.engine.pipeline",
+    "Pipeline": "transform_core.engine.pipeline",
+    "load_pipeline": "transform_core.engine.pipeline",
+    "RecordBatch": "transform_core.firehose.batch",
     "SpecError": "transform_core.errors",
     "TransformCoreError": "transform_core.errors",
     "PipelineSpec": "transform_core.spec",

@@ -24,18 +24,18 @@ from typing import Any, NamedTuple
 import msgspec
 import orjson
 
-from transform_core.batch import DROPPED, FAILED, OK, RecordBatch, Result, outcome_schema
-from transform_core.bindings import Bindings, bind_fields
-from transform_core.formats import FORMAT_CHECKS, ecma_pattern, parse_date_time
-from transform_core.nesting import DEPTH_MESSAGE, MAX_DEPTH, may_nest_too_deep, nesting_depth
+from transform_core.firehose.batch import RecordBatch
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK, Result, outcome_schema
 from transform_core.schema import compile_schema, format_reason, show_value
+from transform_core.schema.formats import FORMAT_CHECKS, ecma_pattern, parse_date_time
+from transform_core.schema.nesting import DEPTH_MESSAGE, MAX_DEPTH, may_nest_too_deep, nesting_depth
 from transform_core.spec import PipelineSpec
+from transform_core.spec.bindings import Bindings, bind_fields
+from transform_core.spec.model import MAX_EPOCH_US, MIN_EPOCH_US
 from transform_core.tables import ReferenceTable, TableCache
 
-__all__ = ["MAX_EPOCH_US", "MIN_EPOCH_US", "Outcome", "ReferencePipeline"]
+__all__ = ["Outcome", "ReferencePipeline"]
 
-MIN_EPOCH_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
-MAX_EPOCH_US = 253_402_300_800_000_000 - 1  # 9999-12-31T23:59:59.999999Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WHITESPACE = re.compile(r"[ \t\n\r]")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -76,7 +76,7 @@ class ReferencePipeline:
         self._enrich_names = [name for t in tables for name in t.spec.fields]
 
     def process(self, batch: RecordBatch) -> Any:
-        """The outcome frame of a batch (a polars DataFrame; see :mod:`transform_core.batch`)."""
+        """The outcome frame of a batch (a polars DataFrame; see :mod:`transform_core.firehose.batch`)."""
         import polars as pl
 
         rows = [self.process_record(d, a) for d, a in zip(batch.data, batch.arrival_ms, strict=True)]
@@ -234,7 +234,7 @@ def _for_fastjsonschema(schema: Any) -> Any:
     """A copy of ``schema`` with transform-core's rules made explicit for fastjsonschema.
 
     Integer-typed subschemas also bound values to int64, and patterns are translated to the
-    ECMA-262 reading of ``$`` (see :func:`transform_core.formats.ecma_pattern`).
+    ECMA-262 reading of ``$`` (see :func:`transform_core.schema.formats.ecma_pattern`).
     """
     schema = copy.deepcopy(schema)
 

@@ -24,7 +24,7 @@ FAULTS_CHILD = r"""
 import resource, sys, time
 import transform_core.adapters.firehose as firehose
 from transform_core import RecordBatch
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core.demo.generate import firehose_event, iot_payloads
 batch = RecordBatch.from_firehose_event(firehose_event(iot_payloads(4000, 0.0, seed=3)))
 firehose._PIPELINE.process(batch)
 time.sleep(1.5)

@@ -16,7 +16,7 @@ import yaml
 
 from transform_core import SpecError, load_pipeline, load_spec
 from transform_core.adapters import firehose
-from transform_core.batch import DROPPED, FAILED, OK
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.spec import MetricsSpec
 
 REPO = Path(__file__).resolve().parents[2]

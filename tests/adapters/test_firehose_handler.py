@@ -24,10 +24,10 @@ from polars.testing import assert_frame_equal
 import transform_core.engine
 from transform_core import RecordBatch, SpecError, TransformCoreError, load_pipeline
 from transform_core.adapters import firehose
-from transform_core.batch import DROPPED, FAILED, OK, outcome_schema
+from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.errors import ConfigurationEnvironmentError
-from transform_core.firehose_response import _FRAMED_FROM, SHED_REASON, _entries_joiner, _entry, build_response
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK, outcome_schema
+from transform_core.firehose.response import _FRAMED_FROM, SHED_REASON, _entries_joiner, _entry, build_response
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"
@@ -444,7 +444,7 @@ def test_handler_sheds_enriched_records_that_would_not_fit(
     shed_everything = build_response(unlimited.outcomes, pl.Series([r["data"] for r in event["records"]]), DAY_KEYS, limit=1)
     assert len(shed_everything.body) < len(unlimited.body)
     limit = (len(shed_everything.body) + len(unlimited.body)) // 2
-    monkeypatch.setattr(transform_core.engine, "build_response", functools.partial(build_response, limit=limit))
+    monkeypatch.setattr(transform_core.engine.pipeline, "build_response", functools.partial(build_response, limit=limit))
 
     body = firehose.handler(event, None)
 

@@ -16,13 +16,12 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.helpers.runtime_api_server import WAIT_S, LocalRuntimeApi, Posted, local_runtime_api
 from transform_core import Pipeline, load_pipeline
 from transform_core.adapters import firehose, runtime_api
 from transform_core.adapters.runtime_api import RuntimeApiClient, error_body, invocation_id, serve
+from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.errors import ConfigurationEnvironmentError
-from transform_core.generate import firehose_event, iot_payloads
-
-from .runtime_api_server import WAIT_S, LocalRuntimeApi, Posted, local_runtime_api
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"

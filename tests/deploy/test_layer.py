@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.deploy.layer import MB, LayerReport, add_command, build_layer
-from transform_core.generate import firehose_event, iot_payloads
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "iot" / "pipeline.yaml"

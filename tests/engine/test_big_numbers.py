@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.agreement import agreed_outcomes, batch_of
+from tests.helpers.agreement import agreed_outcomes, batch_of
 from transform_core.engine import Pipeline
 from transform_core.reference import ReferencePipeline
 from transform_core.spec import load_spec

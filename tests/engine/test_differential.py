@@ -17,15 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from polars.testing import assert_frame_equal
 
-from tests.engine.strategies import batches
+from tests.helpers.strategies import batches
 from transform_core import Pipeline, RecordBatch, load_spec
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.reference import ReferencePipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 IOT_SPEC = ROOT / "examples" / "iot" / "pipeline.yaml"
 DEVICES = str(ROOT / "reference_data" / "devices.csv")
-BANDS = str(Path(__file__).parent / "data" / "battery_bands.csv")  # integer keys 0-100 but 50, joined on seq
+BANDS = str(ROOT / "tests" / "data" / "battery_bands.csv")  # integer keys 0-100 but 50, joined on seq
 REASON = re.compile(r"^\$\S*: .+ \([A-Za-z0-9_]+\)$", re.S)
 
 EXOTIC_SCHEMA: dict[str, Any] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.engine.agreement import agreed_outcomes, batch_of
+from tests.helpers.agreement import agreed_outcomes, batch_of
 from transform_core.engine import Pipeline
 from transform_core.reference import ReferencePipeline
 from transform_core.spec import load_spec
@@ -33,7 +33,7 @@ SPEC: dict[str, Any] = {
     "enrich": [
         {
             "name": "bands",
-            "source": str(ROOT / "tests" / "engine" / "data" / "battery_bands.csv"),
+            "source": str(ROOT / "tests" / "data" / "battery_bands.csv"),
             "key": {"record": "k", "table": "battery"},
             "fields": ["band"],
         },

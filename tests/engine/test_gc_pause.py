@@ -15,8 +15,8 @@ import pytest
 
 from tests.engine.test_differential import SPECS
 from transform_core import Pipeline, RecordBatch
-from transform_core import engine as engine_module
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core.demo.generate import firehose_event, iot_payloads
+from transform_core.engine import pipeline as engine_module
 from transform_core.spec import load_spec
 
 

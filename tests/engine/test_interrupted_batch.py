@@ -14,9 +14,10 @@ import pytest
 
 _CHILD = """
 import sys, time
-from transform_core import RecordBatch, checks, decode, load_pipeline
-from transform_core.demo import EXAMPLE_SPEC
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core import RecordBatch, load_pipeline
+from transform_core.engine import checks, decode
+from transform_core.demo.run import EXAMPLE_SPEC
+from transform_core.demo.generate import firehose_event, iot_payloads
 pipeline = load_pipeline(EXAMPLE_SPEC)
 batch = RecordBatch.from_firehose_event(firehose_event(iot_payloads(20_000, 0.02, seed=5)))
 module, name = {"decode": decode, "checks": checks}[sys.argv[1]], sys.argv[2]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from transform_core import Pipeline, SpecError, load_pipeline
-from transform_core.batch import RecordBatch
+from transform_core.firehose.batch import RecordBatch
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "iot" / "pipeline.yaml"

@@ -12,10 +12,11 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.engine.strategies import batches
 from tests.engine.test_differential import SPECS, assert_agree, pipelines
-from transform_core import RecordBatch, decode
-from transform_core.generate import iot_payloads
+from tests.helpers.strategies import batches
+from transform_core import RecordBatch
+from transform_core.demo.generate import iot_payloads
+from transform_core.engine import decode
 
 # (_DENSE_AFTER, _DENSE_SHARE, _YIELD_EVERY)
 SWITCH = {"never": (10**9, 1, 1024), "never, chunks of 3": (10**9, 1, 3), "at once": (1, 2, 1024)}

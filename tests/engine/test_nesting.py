@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 
 from tests.engine.test_differential import assert_agree
-from transform_core import RecordBatch, background
-from transform_core.generate import Payload, firehose_event, iot_payloads
-from transform_core.nesting import DEPTH_REASON, MAX_DEPTH, may_nest_too_deep, nesting_depth
+from transform_core import RecordBatch
+from transform_core.demo.generate import Payload, firehose_event, iot_payloads
+from transform_core.engine import overlap as background
+from transform_core.schema.nesting import DEPTH_REASON, MAX_DEPTH, may_nest_too_deep, nesting_depth
 
 DEEP_ROW = 150
 

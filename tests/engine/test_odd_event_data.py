@@ -20,10 +20,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.engine.agreement import agreed_outcomes
-from transform_core.batch import FAILED, OK, RecordBatch
+from tests.helpers.agreement import agreed_outcomes
+from transform_core.demo.generate import iot_payloads
 from transform_core.engine import Pipeline
-from transform_core.generate import iot_payloads
+from transform_core.firehose.batch import RecordBatch
+from transform_core.firehose.outcomes import FAILED, OK
 from transform_core.reference import ReferencePipeline
 from transform_core.spec import load_spec
 

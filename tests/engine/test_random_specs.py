@@ -11,8 +11,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.engine.agreement import agreed_outcomes, batch_of
-from tests.engine.schema_strategies import ARRIVALS, records, specs
+from tests.helpers.agreement import agreed_outcomes, batch_of
+from tests.helpers.schema_strategies import ARRIVALS, records, specs
 from transform_core.engine import Pipeline
 from transform_core.errors import SpecError
 from transform_core.reference import ReferencePipeline

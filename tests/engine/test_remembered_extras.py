@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from polars.testing import assert_frame_equal
 
-from tests.engine.strategies import batches
 from tests.engine.test_differential import SPECS, assert_agree, pipelines
+from tests.helpers.strategies import batches
 from transform_core import Pipeline, RecordBatch
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.spec import load_spec
 
 

@@ -15,11 +15,11 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.engine.strategies import batches
 from tests.engine.test_differential import assert_agree
+from tests.helpers.strategies import batches
 from transform_core import RecordBatch
-from transform_core.decode import _FEW_BLANK_ROWS
-from transform_core.generate import iot_payloads
+from transform_core.demo.generate import iot_payloads
+from transform_core.engine.decode import _FEW_BLANK_ROWS
 
 _STRUCTURAL = frozenset("{}[],:")
 

@@ -25,12 +25,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from polars.testing import assert_frame_equal
 
-from tests.engine.strategies import batches
 from tests.engine.test_differential import SPECS, assert_agree, pipelines
-from transform_core import Pipeline, RecordBatch, background, checks, decode, firehose_response
-from transform_core.engine import BatchResult
-from transform_core.firehose_response import build_response
-from transform_core.generate import Payload, firehose_event, iot_payloads
+from tests.helpers.strategies import batches
+from transform_core import Pipeline, RecordBatch
+from transform_core.demo.generate import Payload, firehose_event, iot_payloads
+from transform_core.engine import BatchResult, checks, decode
+from transform_core.engine import overlap as background
+from transform_core.firehose import response as firehose_response
+from transform_core.firehose.response import build_response
 
 Setting = tuple[object, str, object]  # (module, attribute, value)
 

@@ -15,10 +15,10 @@ import sqlglot
 from sqlglot import exp
 
 import transform_core
-from transform_core.batch import RecordBatch
+from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.engine import Pipeline
 from transform_core.errors import SpecError
-from transform_core.generate import firehose_event, iot_payloads
+from transform_core.firehose.batch import RecordBatch
 from transform_core.lake import LakeWriter, catalog
 from transform_core.spec import PipelineSpec
 

@@ -11,9 +11,9 @@ from typing import Any
 import polars as pl
 import pytest
 
-from transform_core.batch import RecordBatch
 from transform_core.engine import Pipeline
 from transform_core.errors import SpecError
+from transform_core.firehose.batch import RecordBatch
 from transform_core.lake import LakeWriter, lake_schema
 from transform_core.spec import load_spec
 

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 import transform_core.lake.compact as compact_module
-from tests.lake.conftest import EXAMPLE, TABLE, process
+from tests.helpers.lake import EXAMPLE, TABLE, process
 from transform_core.engine import Pipeline
 from transform_core.lake import LakeWriter, list_files, read_bytes
 from transform_core.lake.compact import MANIFEST, add_command, compact, curated_files

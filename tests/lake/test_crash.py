@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.lake.conftest import EXAMPLE, TABLE, Processed, assert_rows_match, read_raw
+from tests.helpers.lake import EXAMPLE, TABLE, Processed, assert_rows_match, read_raw
 from transform_core.engine import Pipeline
 from transform_core.lake import LakeWriter, list_files, storage
 
@@ -58,8 +58,8 @@ def test_killed_writer_leaves_no_partial_file(pipeline: Pipeline, processed: Pro
         f"""
         import os, signal
         import transform_core
-        from transform_core.batch import RecordBatch
-        from transform_core.generate import firehose_event, iot_payloads
+        from transform_core.firehose.batch import RecordBatch
+        from transform_core.demo.generate import firehose_event, iot_payloads
         from transform_core.lake import LakeWriter, storage
 
         pipeline = transform_core.load_pipeline({str(EXAMPLE)!r})

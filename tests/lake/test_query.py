@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tests.lake.conftest import TABLE, Processed, process
+from tests.helpers.lake import TABLE, Processed, process
 from transform_core.engine import Pipeline
 from transform_core.errors import QueryError
 from transform_core.lake import LakeWriter

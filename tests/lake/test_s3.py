@@ -9,7 +9,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from tests.lake.conftest import HIVE, TABLE, Processed, assert_rows_match
+from tests.helpers.lake import HIVE, TABLE, Processed, assert_rows_match
 from transform_core.engine import Pipeline
 from transform_core.lake import LakeWriter, list_files, read_bytes, write_atomic
 from transform_core.lake.storage import s3_settings

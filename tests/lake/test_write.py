@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.lake.conftest import TABLE, Processed, assert_rows_match, read_raw
-from transform_core.batch import RecordBatch
+from tests.helpers.lake import TABLE, Processed, assert_rows_match, read_raw
+from transform_core.demo.generate import Payload, firehose_event
 from transform_core.engine import Pipeline
-from transform_core.generate import Payload, firehose_event
+from transform_core.firehose.batch import RecordBatch
 from transform_core.lake import LakeWriter, list_files
 
 
@@ -221,7 +221,7 @@ def test_random_valid_records_round_trip(
 
 
 def test_the_fraction_helper_agrees_with_python() -> None:
-    from tests.lake.conftest import utc
+    from tests.helpers.lake import utc
 
     moment = datetime(2026, 3, 7, 23, 30, 1, 123456, tzinfo=timezone(timedelta(hours=-1)))
     assert utc("2026-03-07t23:30:01.123456789-01:00") == moment.astimezone(UTC)
@@ -233,7 +233,7 @@ def test_the_engines_undeclared_rows_give_the_same_extra_column_as_looking_at_ev
     from datetime import UTC, datetime
 
     from transform_core import RecordBatch, load_pipeline
-    from transform_core.generate import iot_payloads
+    from transform_core.demo.generate import iot_payloads
     from transform_core.lake import LakeWriter
 
     pipeline = load_pipeline(str(Path(__file__).resolve().parents[2] / "examples" / "iot" / "pipeline.yaml"))

@@ -8,8 +8,8 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
-from transform_core.formats import FORMAT_CHECKS, is_date_time, is_ipv4
-from transform_core.rules import VECTORIZED_FORMATS, format_failed
+from transform_core.engine.rules import VECTORIZED_FORMATS, format_failed
+from transform_core.schema.formats import FORMAT_CHECKS, is_date_time, is_ipv4
 
 OCTETS = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["01", "00", "1a", "", "-1", "٣", " 1"]))
 IPV4 = st.lists(OCTETS, min_size=3, max_size=5).map(".".join)

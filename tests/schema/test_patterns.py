@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from transform_core.formats import ecma_pattern
+from transform_core.schema.formats import ecma_pattern
 from transform_core.schema.patterns import rust_pattern
 
 TOKENS = [

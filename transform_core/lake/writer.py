@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import orjson
 import polars as pl
 
-from transform_core.batch import FAILED, OK, RecordBatch
+from transform_core.firehose.batch import RecordBatch
+from transform_core.firehose.outcomes import FAILED, OK
 from transform_core.lake.columns import LakeColumns, lake_columns, table_dtypes
 from transform_core.lake.rows import ROW, LakeRows
 from transform_core.lake.storage import is_s3, join, write_atomic

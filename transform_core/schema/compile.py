@@ -24,9 +24,9 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import msgspec
 
 from transform_core.errors import SpecError
-from transform_core.formats import ecma_pattern
 from transform_core.schema.counting import key_counter
 from transform_core.schema.extras import PlainExtras
+from transform_core.schema.formats import ecma_pattern
 from transform_core.schema.keywords import ANNOTATIONS, check_schema, resolve_ref
 from transform_core.schema.patterns import rust_pattern
 from transform_core.schema.reasons import REFERRED

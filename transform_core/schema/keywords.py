@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from transform_core.errors import SpecError
-from transform_core.formats import FORMAT_CHECKS, ecma_pattern
+from transform_core.schema.formats import FORMAT_CHECKS, ecma_pattern
 
 __all__ = ["ANNOTATIONS", "SUPPORTED", "check_schema", "resolve_ref"]
 

@@ -1,7 +1,7 @@
 """Run JSON Schema ``pattern`` rules in Polars (Rust regex) where that is provably the same check.
 
 The reference reads a pattern as Python's ``re.search`` (with ECMA's ``$``, see
-:func:`transform_core.formats.ecma_pattern`). Rust's regex engine agrees with it on a plain
+:func:`transform_core.schema.formats.ecma_pattern`). Rust's regex engine agrees with it on a plain
 subset of the syntax once the classes that differ are spelled out for ASCII text: ``\\d`` is
 ``[0-9]``, ``\\w`` is ``[0-9A-Za-z_]`` and ``\\s`` is Python's ASCII whitespace. So a pattern
 in that subset runs vectorized on ASCII values, and non-ASCII values (rare in keys and codes)

@@ -25,9 +25,9 @@ from transform_core.adapters.spark._outcomes import (
     outcome_columns,
 )
 from transform_core.adapters.spark._types import spark_schema
-from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.engine import Pipeline
 from transform_core.errors import SpecError
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.lake.columns import SOURCE_RECORD_ID, LakeColumns, lake_columns, table_dtypes
 
 __all__ = ["SparkOutcomes", "apply_pipeline", "column", "outcome_schema"]

@@ -1,6 +1,6 @@
 """Executor side of :func:`~transform_core.adapters.spark.apply_pipeline`: Arrow batches in, one outcome row per record out.
 
-Each Arrow batch ``mapInArrow`` hands over becomes one :class:`~transform_core.batch.RecordBatch` for the engine,
+Each Arrow batch ``mapInArrow`` hands over becomes one :class:`~transform_core.firehose.batch.RecordBatch` for the engine,
 exactly as on one machine; its Ok rows become typed lake rows (:class:`~transform_core.lake.rows.LakeRows`), and
 every other record keeps its id, result and reason, so no record goes missing between input and output.
 """
@@ -17,7 +17,9 @@ import pyarrow as pa
 
 from transform_core.adapters.spark._bundle import Loaded, PipelineBundle, load
 from transform_core.adapters.spark._types import arrow_schema
-from transform_core.batch import FAILED, OK, RecordBatch, _plausible
+from transform_core.firehose.batch import RecordBatch
+from transform_core.firehose.batch import plausible_arrival as _plausible
+from transform_core.firehose.outcomes import FAILED, OK
 from transform_core.lake.columns import BATCH_ID, INGESTED_AT, SOURCE_RECORD_ID, UTC_MICROS
 from transform_core.lake.rows import ROW
 from transform_core.schema import rule_id

@@ -2,7 +2,7 @@
 
 1. Driver: the spec is loaded (a bad spec or table fails here, before any Spark work) and Spark's ``binaryFile``
    source lists the inputs.
-2. Executors: each input file's bytes become records through :mod:`transform_core.inputs` (the kinds and record
+2. Executors: each input file's bytes become records through :mod:`transform_core.jobs.inputs` (the kinds and record
    ids of ``transform-core reprocess``), and each chunk goes through the engine in the same Python worker, as in
    :func:`~transform_core.adapters.spark.apply_pipeline`.
 3. The outcomes are persisted once and counted by result and rule.
@@ -40,11 +40,11 @@ from transform_core.adapters.spark._apply import SparkOutcomes, outcome_schema
 from transform_core.adapters.spark._bundle import PipelineBundle, bundle_pipeline, load
 from transform_core.adapters.spark._hadoop import HadoopFiles
 from transform_core.adapters.spark._outcomes import RESULT, RULE, FramePlan, OutcomeRun
-from transform_core.batch import DROPPED, FAILED, OK
 from transform_core.engine import load_pipeline
-from transform_core.inputs import InputError, read_file_batches
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK
+from transform_core.jobs.inputs import InputError, read_file_batches
+from transform_core.jobs.reprocess import ReprocessSummary
 from transform_core.lake.compact import PartitionSummary, compact
-from transform_core.reprocess import ReprocessSummary
 from transform_core.spec import PipelineSpec
 
 __all__ = ["SparkReprocessOptions", "SparkRun", "default_run_id", "spark_reprocess", "spark_session"]

@@ -1,0 +1,183 @@
+"""The vectorized engine: a pipeline spec applied to whole batches.
+
+Stages, each its own module: decode (base64, UTF-8, strict typed records) → format rules →
+drop rule → event time and partition keys → enrichment → outcome frame → Firehose response.
+After the decode, the stages are Polars expressions built once per pipeline: the date-time parse, the checks and
+which records are suspect (one query by Polars' threads, alongside the decode's Python work), then the main query
+(outcomes, partition keys); Python only writes the reasons of the records that fail.
+Records the decode marks doubtful are judged by the reference implementation, so the engine's verdicts are the
+reference's, record for record.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import orjson
+import polars as pl
+
+from transform_core.engine.checks import OutcomePlan
+from transform_core.engine.decode import decode_batch
+from transform_core.engine.overlap import placed
+from transform_core.errors import SpecError
+from transform_core.firehose.batch import RecordBatch
+from transform_core.firehose.outcomes import DROPPED, FAILED
+from transform_core.firehose.response import build_response, entry_in_query
+from transform_core.reference import ReferencePipeline
+from transform_core.schema import compile_schema, rule_id
+from transform_core.spec import PipelineSpec, load_spec
+from transform_core.spec.bindings import bind_fields
+from transform_core.tables import ReferenceTable, TableCache
+
+__all__ = ["BatchResult", "Pipeline", "load_pipeline"]
+
+_log = logging.getLogger("transform_core")
+
+
+class BatchResult(NamedTuple):
+    """What one batch came to: the serialized Firehose response and the outcome frame."""
+
+    body: bytes
+    outcomes: pl.DataFrame
+    ok: int
+    failed: int
+    dropped: int
+    shed: int
+    undeclared: tuple[int, ...] | None = None  # rows that may carry undeclared properties; None: any may
+
+    def top_reasons(self, n: int = 5) -> list[tuple[str, int]]:
+        """The most frequent rejection rules (``$.value|maximum``) with their counts."""
+        reasons = self.outcomes["reason"].drop_nulls().to_list()
+        return Counter(rule_id(r) for r in reasons).most_common(n)
+
+
+def load_pipeline(spec: str | Any) -> Pipeline:
+    """Load a spec (a YAML/JSON path or a mapping) into a ready :class:`Pipeline`.
+
+    Raises:
+        SpecError: the spec, its schema or a reference table is invalid (file and key named).
+    """
+    return Pipeline(load_spec(spec))
+
+
+class Pipeline:
+    """A compiled pipeline; build once per process and reuse across (warm) invocations."""
+
+    def __init__(self, spec: PipelineSpec) -> None:
+        self.spec = spec
+        self.schema = compile_schema(spec.schema, file=spec.schema_file)
+        self.bindings = bind_fields(spec, self.schema)
+        self._cache = TableCache()
+        self._reference: ReferencePipeline | None = None
+        self._tables = self._current_tables()  # load now: a bad table fails at start-up
+        self._keys = spec.partitioning.keys
+        self._enriched = frozenset(name for table in spec.enrich for name in table.fields)
+
+    def process(self, batch: RecordBatch, *, respond: bool = True) -> BatchResult:
+        """Run a batch through every stage; bad records never raise.
+
+        Args:
+            batch: the records.
+            respond: build the Firehose response (``body``), within Lambda's 6 MB limit. Batch jobs
+                pass False: no response is serialized and no record is shed for its size.
+        """
+        with placed():  # the calling thread kept off the worker thread's CPU (see background.placed)
+            if not gc.isenabled():
+                return self._process(batch, respond)
+            return self._paused_gc(batch, respond)
+
+    def _paused_gc(self, batch: RecordBatch, respond: bool) -> BatchResult:
+        # The cyclic GC is paused for the batch: the lists of a large batch (records, columns of values) would set
+        # off collections (three on a 5 MB batch, 0.3 ms each, as each traverses every list) that find nothing: the
+        # batch's objects are freed by reference counting (a cycle made meanwhile waits for the next collection).
+        gc.disable()
+        try:
+            return self._process(batch, respond)
+        finally:
+            gc.enable()
+
+    def _process(self, batch: RecordBatch, respond: bool) -> BatchResult:
+        tables = self._current_tables()
+        source = batch.data_column()
+        # the decode hands its records to the plan as soon as they are decoded: the plan starts its checks
+        decoded, started = decode_batch(
+            source,
+            self.schema,
+            self._enriched,
+            on_records=lambda records, rows, non_ascii: self._plan.start(records, rows, non_ascii, batch.arrival_ms),
+        )
+        entry = entry_in_query(self._keys, len(batch)) if respond else None
+        also = [] if entry is None else [entry]
+        outcomes = self._plan.run(decoded, started, batch.id_column(), source, also=also)
+        entries = None if entry is None else outcomes.drop_in_place(entry.meta.output_name())
+        if decoded.doubtful:
+            outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
+            entries = None  # the reference's verdicts change some rows' entries
+        body, shed = b"", 0
+        if respond:
+            response = build_response(
+                outcomes, source, self._keys, odd_rows=decoded.not_base64, record_ids=batch.record_ids, entries=entries
+            )
+            body, outcomes, shed = response.body, response.outcomes, response.shed
+        result = outcomes["result"]
+        failed, dropped = int((result == FAILED).sum()), int((result == DROPPED).sum())
+        return BatchResult(
+            body=body,
+            outcomes=outcomes,
+            ok=len(result) - failed - dropped,
+            failed=failed,
+            dropped=dropped,
+            shed=shed,
+            undeclared=tuple(decoded.undeclared),
+        )
+
+    def process_firehose(self, event: Mapping[str, Any]) -> BatchResult:
+        """Process a Firehose transformation event."""
+        return self.process(RecordBatch.from_firehose_event(event))
+
+    def process_firehose_bytes(self, body: bytes) -> BatchResult:
+        """Process a Firehose transformation event given as its raw JSON bytes (custom runtimes)."""
+        return self.process(RecordBatch.from_event_bytes(body))
+
+    def handle_firehose(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """The Firehose response as a dict (the Lambda handler returns the bytes instead)."""
+        response: dict[str, Any] = orjson.loads(self.process_firehose(event).body)
+        return response
+
+    def _current_tables(self) -> tuple[ReferenceTable, ...]:
+        try:
+            tables = tuple(self._cache.get(t, k) for t, k in zip(self.spec.enrich, self.bindings.key_types, strict=True))
+        except SpecError as err:
+            if not hasattr(self, "_tables"):
+                raise  # at start-up a bad table is fatal
+            # mid-flight, a table being rewritten (or rewritten badly) must not fail every batch:
+            # keep enriching with the last good tables, say so, and look again next batch
+            _log.warning("reference table not reloaded, still using the previous one: %s", err)
+            return self._tables
+        if getattr(self, "_tables", None) != tables:
+            self._tables = tables
+            self._plan = OutcomePlan(self.spec, self.schema, self.bindings, tables)
+            self._reference = None  # rebuilt lazily against the reloaded tables
+        return tables
+
+    def _judge_by_reference(
+        self, batch: RecordBatch, outcomes: pl.DataFrame, doubtful: list[int], tables: tuple[ReferenceTable, ...]
+    ) -> pl.DataFrame:
+        if self._reference is None:
+            self._reference = ReferencePipeline(self.spec, tables, self.bindings)
+        judged = [self._reference.process_record(batch.data[i], batch.arrival_ms[i]) for i in doubtful]
+        rows = pl.Series(doubtful, dtype=pl.UInt32)
+        parts = [o.partition or (None,) * len(self._keys) for o in judged]
+        updates: dict[str, list[str | None]] = {
+            "result": [o.result for o in judged],
+            "data": [o.data for o in judged],
+            "reason": [o.reason for o in judged],
+            **{key: [p[k] for p in parts] for k, key in enumerate(self._keys)},
+        }
+        return outcomes.with_columns(
+            outcomes[name].scatter(rows, pl.Series(values, dtype=pl.String)) for name, values in updates.items()
+        )

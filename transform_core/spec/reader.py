@@ -1,0 +1,233 @@
+"""Read a pipeline spec (YAML, JSON or a mapping) into a :class:`~transform_core.spec.model.PipelineSpec`.
+
+Paths in a spec resolve against the spec file's folder. Every problem is a :class:`SpecError` naming the file and
+the key, raised here, at load, never per record.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from transform_core.errors import SpecError
+from transform_core.spec.model import (
+    METRIC_DIMENSIONS,
+    DropSpec,
+    EnrichSpec,
+    EventTimeSpec,
+    MetricsSpec,
+    OutputSpec,
+    PartitioningSpec,
+    PipelineSpec,
+    TableFormat,
+)
+
+__all__ = ["load_spec"]
+
+_TOP_KEYS = {"version", "name", "schema", "event_time", "partitioning", "enrich", "drop", "output", "metrics"}
+_TABLE_SUFFIXES: dict[str, TableFormat] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+}
+
+
+def load_spec(source: str | Path | Mapping[str, Any]) -> PipelineSpec:
+    """Load and check a pipeline spec from a YAML/JSON file or an in-memory mapping.
+
+    Raises:
+        SpecError: naming the file and key of the first problem found.
+    """
+    if isinstance(source, Mapping):
+        return _SpecReader("<inline>", Path.cwd()).read(source)
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SpecError(f"cannot read spec: {err.strerror}", file=str(path)) from err
+    raw = _parse_document(text, str(path))
+    if not isinstance(raw, Mapping):
+        raise SpecError("a spec must be a mapping", file=str(path))
+    return _SpecReader(str(path), path.resolve().parent).read(raw)
+
+
+def _parse_document(text: str, file: str) -> Any:
+    if file.endswith(".json"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SpecError(f"not valid JSON: {err}", file=file) from err
+    import yaml  # only specs written in YAML pay for the YAML import
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SpecError(f"not valid YAML: {err}", file=file) from err
+
+
+class _SpecReader:
+    """Reads one spec mapping; every check names ``file`` and the dotted key."""
+
+    def __init__(self, file: str, base: Path) -> None:
+        self.file = file
+        self.base = base
+
+    def fail(self, key: str, message: str) -> SpecError:
+        return SpecError(message, file=self.file, key=key)
+
+    def mapping(self, value: Any, key: str, allowed: set[str], required: set[str]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
+        for name in value:
+            if name not in allowed:
+                raise self.fail(f"{key}.{name}" if key else str(name), f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for name in sorted(required - set(value)):
+            raise self.fail(f"{key}.{name}" if key else name, "is required")
+        return value
+
+    def string(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def choice(self, value: Any, key: str, options: tuple[str, ...]) -> Any:
+        if value not in options:
+            raise self.fail(key, f"must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+    def path(self, value: Any, key: str, *, must_exist: bool) -> Path:
+        text = self.string(value, key)
+        if text.startswith("s3://"):
+            raise self.fail(key, "s3:// sources are not supported here yet; use a local path")
+        path = Path(text)
+        path = path if path.is_absolute() else (self.base / path)
+        if must_exist and not path.is_file():
+            raise self.fail(key, f"file not found: {path}")
+        return path
+
+    def read(self, raw: Mapping[str, Any]) -> PipelineSpec:
+        self.mapping(raw, "", _TOP_KEYS, {"version", "name", "schema", "event_time"})
+        if type(raw["version"]) is not int or raw["version"] != 1:
+            raise self.fail("version", f"unsupported spec version {raw['version']!r} (supported: 1)")
+        schema, schema_file = self.schema(raw["schema"])
+        return PipelineSpec(
+            version=1,
+            name=self.string(raw["name"], "name"),
+            schema=schema,
+            schema_file=schema_file,
+            event_time=self.event_time(raw["event_time"]),
+            partitioning=self.partitioning(raw.get("partitioning", {})),
+            enrich=self.enrich(raw.get("enrich", [])),
+            drop=self.drop(raw["drop"]) if raw.get("drop") is not None else None,
+            output=self.output(raw.get("output", {})),
+            spec_file=self.file,
+            metrics=self.metrics(raw["metrics"]) if raw.get("metrics") is not None else MetricsSpec(),
+        )
+
+    def schema(self, value: Any) -> tuple[Mapping[str, Any], str]:
+        if isinstance(value, Mapping):
+            return copy.deepcopy(value), f"{self.file}#schema"  # a copy: the caller's dict may change later
+        path = self.path(value, "schema", must_exist=True)
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise SpecError(f"schema is not readable JSON: {err}", file=str(path)) from err
+        if not isinstance(loaded, Mapping):
+            raise SpecError("a JSON Schema must be an object", file=str(path))
+        return loaded, str(path)
+
+    def event_time(self, value: Any) -> EventTimeSpec:
+        m = self.mapping(value, "event_time", {"field", "format", "on_missing"}, {"field"})
+        return EventTimeSpec(
+            field=self.string(m["field"], "event_time.field"),
+            format=self.choice(m.get("format", "iso8601"), "event_time.format", ("iso8601", "epoch_seconds", "epoch_millis")),
+            on_missing=self.choice(m.get("on_missing", "reject"), "event_time.on_missing", ("reject", "arrival_time")),
+        )
+
+    def partitioning(self, value: Any) -> PartitioningSpec:
+        m = self.mapping(value, "partitioning", {"granularity"}, set())
+        return PartitioningSpec(granularity=self.choice(m.get("granularity", "day"), "partitioning.granularity", ("day", "hour")))
+
+    def enrich(self, value: Any) -> tuple[EnrichSpec, ...]:
+        if not isinstance(value, list):
+            raise self.fail("enrich", "must be a list of tables")
+        tables = tuple(self.enrich_one(item, f"enrich[{i}]") for i, item in enumerate(value))
+        seen_names: set[str] = set()
+        seen_fields: dict[str, str] = {}
+        for i, table in enumerate(tables):
+            if table.name in seen_names:
+                raise self.fail(f"enrich[{i}].name", f"duplicate table name {table.name!r}")
+            seen_names.add(table.name)
+            for field in table.fields:
+                if field in seen_fields:
+                    raise self.fail(f"enrich[{i}].fields", f"field {field!r} is already added by table {seen_fields[field]!r}")
+                seen_fields[field] = table.name
+        return tables
+
+    def enrich_one(self, value: Any, key: str) -> EnrichSpec:
+        m = self.mapping(
+            value, key, {"name", "source", "key", "fields", "on_missing", "format"}, {"name", "source", "key", "fields"}
+        )
+        source = self.path(m["source"], f"{key}.source", must_exist=True)
+        fmt = m.get("format") or _TABLE_SUFFIXES.get(source.suffix.lower())
+        if fmt is None:
+            raise self.fail(f"{key}.format", f"cannot tell the format of {source.name}; set format: csv | parquet | ndjson")
+        join_key = m["key"]
+        if isinstance(join_key, Mapping):
+            km = self.mapping(join_key, f"{key}.key", {"record", "table"}, {"record", "table"})
+            record_key, table_key = self.string(km["record"], f"{key}.key.record"), self.string(km["table"], f"{key}.key.table")
+        else:
+            record_key = table_key = self.string(join_key, f"{key}.key")
+        fields = m["fields"]
+        if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+            raise self.fail(f"{key}.fields", "must be a non-empty list of column names")
+        if len(set(fields)) != len(fields):
+            raise self.fail(f"{key}.fields", "lists a column twice")
+        return EnrichSpec(
+            name=self.string(m["name"], f"{key}.name"),
+            source=source,
+            format=self.choice(fmt, f"{key}.format", ("csv", "parquet", "ndjson")),
+            record_key=record_key,
+            table_key=table_key,
+            fields=tuple(fields),
+            on_missing=self.choice(m.get("on_missing", "keep"), f"{key}.on_missing", ("keep", "reject")),
+        )
+
+    def drop(self, value: Any) -> DropSpec:
+        m = self.mapping(value, "drop", {"field", "in"}, {"field", "in"})
+        values = m["in"]
+        if not isinstance(values, list) or not values:
+            raise self.fail("drop.in", "must be a non-empty list of values")
+        for v in values:
+            if not isinstance(v, str | int) or isinstance(v, bool):
+                raise self.fail("drop.in", f"values must be strings or integers, got {v!r}")
+        return DropSpec(field=self.string(m["field"], "drop.field"), values=tuple(values))
+
+    def output(self, value: Any) -> OutputSpec:
+        m = self.mapping(value, "output", {"lake"}, set())
+        lake = m.get("lake")
+        return OutputSpec(lake=self.path(lake, "output.lake", must_exist=False) if lake is not None else None)
+
+    def metrics(self, value: Any) -> MetricsSpec:
+        m = self.mapping(value, "metrics", {"emf", "namespace", "dimensions"}, set())
+        emf = m.get("emf", False)
+        if not isinstance(emf, bool):
+            raise self.fail("metrics.emf", f"must be true or false, got {emf!r}")
+        namespace = self.string(m.get("namespace", "TransformCore"), "metrics.namespace")
+        if len(namespace) > 255 or not namespace.isascii() or not namespace.isprintable():
+            raise self.fail("metrics.namespace", f"must be at most 255 printable ASCII characters, got {namespace!r}")
+        if namespace.startswith(("AWS/", ":")):
+            raise self.fail("metrics.namespace", f"must not start with 'AWS/' or ':' (reserved), got {namespace!r}")
+        dimensions = m.get("dimensions", ["pipeline"])
+        if not isinstance(dimensions, list):
+            raise self.fail("metrics.dimensions", f"must be a list of dimension names, got {dimensions!r}")
+        for i, name in enumerate(dimensions):
+            self.choice(name, f"metrics.dimensions[{i}]", METRIC_DIMENSIONS)
+        if len(set(dimensions)) != len(dimensions):
+            raise self.fail("metrics.dimensions", "lists a dimension twice")
+        return MetricsSpec(emf=emf, namespace=namespace, dimensions=tuple(dimensions))
