@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.engine.test_differential import SPECS
+from tests.helpers.specs import SPECS
 from transform_core import Pipeline, RecordBatch
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.engine import pipeline as engine_module

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.engine.test_differential import SPECS, assert_agree, pipelines
+from tests.helpers.agreement import assert_agree, pipelines
+from tests.helpers.specs import SPECS
 from tests.helpers.strategies import batches
 from transform_core import RecordBatch
 from transform_core.demo.generate import iot_payloads

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tests.engine.test_differential import assert_agree
+from tests.helpers.agreement import assert_agree
 from transform_core import RecordBatch
 from transform_core.demo.generate import Payload, firehose_event, iot_payloads
 from transform_core.engine import overlap as background

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from tests.engine.test_differential import assert_agree
+from tests.helpers.agreement import assert_agree
 from tests.helpers.strategies import batches
 from transform_core import RecordBatch
 from transform_core.demo.generate import iot_payloads

@@ -25,7 +25,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from polars.testing import assert_frame_equal
 
-from tests.engine.test_differential import SPECS, assert_agree, pipelines
+from tests.helpers.agreement import assert_agree, pipelines
+from tests.helpers.specs import SPECS
 from tests.helpers.strategies import batches
 from transform_core import Pipeline, RecordBatch
 from transform_core.demo.generate import Payload, firehose_event, iot_payloads

@@ -1,17 +1,21 @@
-"""Helpers for tests that hold the engine to the reference on specs of their own (``assert_agree`` in
-``test_differential`` does it for the shared specs)."""
+"""Holding the engine to the reference: on the shared specs (:func:`assert_agree`) or on specs of a test's own
+(:func:`agreed_outcomes`)."""
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from transform_core import RecordBatch
+from tests.helpers.specs import SPECS
+from transform_core import RecordBatch, load_spec
 from transform_core.engine import Pipeline
 from transform_core.reference import ReferencePipeline
+
+REASON = re.compile(r"^\$\S*: .+ \([A-Za-z0-9_]+\)$", re.S)
 
 
 def batch_of(texts: Sequence[bytes], arrival_ms: Sequence[int | None] | None = None) -> RecordBatch:
@@ -29,3 +33,28 @@ def agreed_outcomes(engine: Pipeline, reference: ReferencePipeline, batch: Recor
     got = engine.process(batch).outcomes
     assert_frame_equal(got.drop("reason"), reference.process(batch).drop("reason"))
     return got
+
+
+_PIPELINES: dict[str, tuple[Pipeline, ReferencePipeline]] = {}
+
+
+def pipelines(name: str) -> tuple[Pipeline, ReferencePipeline]:
+    """Engine and reference for a spec, built once per test session."""
+    if name not in _PIPELINES:
+        spec = load_spec(SPECS[name])
+        _PIPELINES[name] = (Pipeline(spec), ReferencePipeline(spec))
+    return _PIPELINES[name]
+
+
+def assert_agree(name: str, batch: RecordBatch) -> pl.DataFrame:
+    """The engine's outcome frame equals the reference's, reasons aside; reasons are well-formed."""
+    engine, reference = pipelines(name)
+    got = engine.process(batch)
+    expected = reference.process(batch)
+    assert_frame_equal(got.outcomes.drop("reason"), expected.drop("reason"))
+    failed = got.outcomes.filter(pl.col("result") == "ProcessingFailed")
+    assert failed["reason"].null_count() == 0
+    for reason in failed["reason"].to_list():
+        assert REASON.match(reason), reason
+    assert got.outcomes.filter(pl.col("result") != "ProcessingFailed")["reason"].null_count() == got.ok + got.dropped
+    return got.outcomes
