@@ -32,7 +32,8 @@ test: lint
 bench: env
 	$(BIN)/python -m benchmarks
 
-# What issue 3's targets leave for the engine against the library calls an exact engine cannot skip (15 s).
+# Per clean workload: the time budget the project's speed target against the per-record msgspec handler leaves the
+# engine, next to the library calls an exact engine cannot skip (about 15 s).
 bench-floor: env
 	$(BIN)/python -m benchmarks.floor
 

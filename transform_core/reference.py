@@ -126,7 +126,7 @@ class ReferencePipeline:
             if texts is None and table.spec.on_missing == "reject":
                 raise _Reject(key_info.path, f"{show_value(key)} is not in reference table {table.spec.name!r}", "enrich")
             enrichment.update(zip(table.spec.fields, texts or ("null",) * len(table.spec.fields), strict=True))
-        out = _output(_compact(text), value, enrichment)
+        out = _output(_minify(text), value, enrichment)
         return Outcome(OK, base64.b64encode(out.encode()).decode(), None, partition)
 
     def _check_schema(self, value: dict[str, Any]) -> None:
@@ -186,21 +186,21 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _compact(text: str) -> str:
+def _minify(text: str) -> str:
     """The text without whitespace between tokens (msgspec's formatter keeps every token as written)."""
     if _WHITESPACE.search(text) is None:
         return text
     return msgspec.json.format(text, indent=-1)
 
 
-def _output(compact: str, value: dict[str, Any], enrichment: dict[str, str]) -> str:
-    """The record's compact JSON with enrichment fields replacing or appended, newline-terminated."""
+def _output(minified: str, value: dict[str, Any], enrichment: dict[str, str]) -> str:
+    """The record's minified JSON with enrichment fields replacing or appended, newline-terminated."""
     if not enrichment:
-        return compact + "\n"
+        return minified + "\n"
     if not any(name in value for name in enrichment):
         suffix = "".join(f",{orjson.dumps(k).decode()}:{v}" for k, v in enrichment.items())
-        return ("{" + suffix[1:] + "}" if compact == "{}" else compact[:-1] + suffix + "}") + "\n"
-    members = {k: bytes(v).decode() for k, v in msgspec.json.decode(compact, type=dict[str, msgspec.Raw]).items()}
+        return ("{" + suffix[1:] + "}" if minified == "{}" else minified[:-1] + suffix + "}") + "\n"
+    members = {k: bytes(v).decode() for k, v in msgspec.json.decode(minified, type=dict[str, msgspec.Raw]).items()}
     members.update(enrichment)
     return "{" + ",".join(f"{orjson.dumps(k).decode()}:{v}" for k, v in members.items()) + "}\n"
 

@@ -27,13 +27,15 @@ from transform_core.adapters import firehose
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.errors import ConfigurationEnvironmentError
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK, outcome_schema
-from transform_core.firehose.response import _FRAMED_FROM, SHED_REASON, _entries_joiner, _entry, build_response
+from transform_core.firehose.response import SHED_REASON, _entries_joiner, _entry, build_response
+from transform_core.tuning import Tuning
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"
 SCHEMA = REPO / "examples" / "iot" / "schemas" / "iot_event.schema.json"
 EVENTS = REPO / "tests" / "events"
 DAY_KEYS = ("year", "month", "day")
+FRAMED_FROM = Tuning().framed_response_from  # records from which the response is joined in Polars
 
 with (REPO / "reference_data" / "devices.csv").open(encoding="utf-8", newline="") as _f:
     DEVICES: dict[str, tuple[str, str]] = {row["device_id"]: (row["site"], row["model"]) for row in csv.DictReader(_f)}
@@ -245,6 +247,23 @@ def test_the_spec_is_loaded_once_and_reused_by_warm_invocations(lambda_env: None
 
     assert firehose._PIPELINE is pipeline
     assert second == first
+
+
+def test_loaded_pipeline_is_the_one_the_handler_uses(lambda_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipeline = firehose.loaded_pipeline()
+    assert pipeline.spec.name == "iot-telemetry"
+    monkeypatch.setenv(firehose.SPEC_ENV, "/nonexistent/spec.yaml")  # loaded once: not read again
+    assert firehose.loaded_pipeline() is pipeline
+    invoke(load_event("direct_put.json"))
+    assert firehose._PIPELINE is pipeline
+
+
+def test_loaded_pipeline_without_the_spec_variable_keeps_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(firehose, "_PIPELINE", None)
+    monkeypatch.delenv(firehose.SPEC_ENV, raising=False)
+    with pytest.raises(ConfigurationEnvironmentError, match="set TRANSFORM_CORE_SPEC"):
+        firehose.loaded_pipeline()
+    assert firehose._PIPELINE is None
 
 
 # --- the log line ---------------------------------------------------------------------------------------------------
@@ -645,19 +664,19 @@ def test_odd_rows_are_escaped_when_they_need_it(case: tuple[pl.DataFrame, list[s
     data_column = [d if r == OK else s for d, r, s in zip(frame["data"], frame["result"], source, strict=True)]
     frame = frame.with_columns(pl.Series("data", data_column, dtype=pl.String))
 
-    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, odd_rows=odd)
+    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, not_base64=odd)
 
     assert response.body == _expected_body(frame, source, keep=len(frame))
 
 
-@pytest.mark.parametrize("rows", [1, _FRAMED_FROM - 1, _FRAMED_FROM, _FRAMED_FROM + 1])
+@pytest.mark.parametrize("rows", [1, FRAMED_FROM - 1, FRAMED_FROM, FRAMED_FROM + 1])
 def test_the_usual_body_is_the_same_framed_in_the_query_or_in_python(generated_batch: RecordBatch, rows: int) -> None:
     outcomes = load_pipeline(EXAMPLE_SPEC).process(generated_batch).outcomes
     copies = rows // len(outcomes) + 1
     frame = pl.concat([outcomes] * copies).head(rows)
     source = (list(generated_batch.data) * copies)[:rows]
 
-    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, odd_rows=[])
+    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, not_base64=[])
 
     assert response.body == _expected_body(frame, source, keep=rows)
 
@@ -677,7 +696,7 @@ def test_the_usual_body_is_the_same_framed_in_the_query_or_in_python(generated_b
 def test_small_bodies_are_joined_in_python_as_the_query_joins_them(
     keys: tuple[str, ...], rows: list[tuple[str, str, list[str | None]]]
 ) -> None:
-    """Below _FRAMED_FROM records the entries are f-strings; they must read as _entry's, null keys included."""
+    """Below FRAMED_FROM records the entries are f-strings; they must read as _entry's, null keys included."""
     frame = pl.DataFrame(
         {
             "record_id": [f"id{i}" for i in range(len(rows))],

@@ -198,10 +198,24 @@ def test_error_body_is_the_runtime_api_error_document() -> None:
     assert orjson.loads(orjson.dumps(body)) == body
 
 
-def test_main_without_a_runtime_api_address_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_without_a_runtime_api_address_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv(runtime_api.RUNTIME_API_ENV, raising=False)
-    assert runtime_api.main([]) == 2
+    assert runtime_api.run() == 2
     assert runtime_api.RUNTIME_API_ENV in capsys.readouterr().err
+
+
+def test_run_serves_the_pipeline_the_handler_module_loaded(
+    api: LocalRuntimeApi, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(firehose, "_PIPELINE", pipeline)
+    monkeypatch.setenv(firehose.SPEC_ENV, "/nonexistent/pipeline.yaml")  # loaded at init already: not read again
+    monkeypatch.setenv(runtime_api.RUNTIME_API_ENV, api.address)
+    body = event_bodies()[0]
+    request_id = api.queue_event(body)
+    assert runtime_api.run(max_invocations=1) == 0
+    (response,) = take(api.responses, 1)
+    assert (response.request_id, response.body) == (request_id, pipeline.process_firehose(json.loads(body)).body)
+    assert json.loads(capsys.readouterr().out)["message"] == "batch transformed"
 
 
 # --- the module as Lambda starts it: a fresh process ------------------------------------------------------------

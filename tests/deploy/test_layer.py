@@ -4,7 +4,6 @@ only the standard library and that folder. Needs the package index (as ``make te
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from transform_core.demo.generate import firehose_event, iot_payloads
-from transform_core.deploy.layer import MB, LayerReport, add_command, build_layer
+from transform_core.deploy.layer import MB, LayerBudgetError, LayerReport, build_layer
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "iot" / "pipeline.yaml"
@@ -95,12 +94,11 @@ def test_handler_runs_from_the_unpacked_layer_alone(layer: LayerReport, tmp_path
     assert "batch transformed" in done.stdout  # the handler's log line
 
 
-def test_over_budget_fails_with_a_clear_message_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser(prog="transform-core")
-    add_command(parser.add_subparsers(required=True))
+def test_over_budget_fails_with_a_clear_message_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "tiny.zip"
-    args = parser.parse_args(["layer", "build", "--python", PYTHON, "--output", str(out), "--budget-mb", "1"])
-    assert args.run(args) == 1
-    err = capsys.readouterr().err
-    assert "over the 1 MB budget" in err and "layer not written" in err and "polars" in err
+    with pytest.raises(LayerBudgetError) as raised:
+        build_layer(arch="x86_64", python=PYTHON, output=out, budget_mb=1, project_root=ROOT)
+    message = str(raised.value)
+    assert "over the 1 MB budget" in message and "layer not written" in message and "polars" in message
+    assert raised.value.budget_mb == 1 and raised.value.unzipped_bytes > MB
     assert not out.exists() and not out.with_name(out.name + ".partial").exists()

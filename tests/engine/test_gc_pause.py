@@ -1,5 +1,4 @@
-"""The cyclic garbage collector is paused while a batch runs, and left as the caller had it; the batch runs placed
-off the worker thread's CPU.
+"""The cyclic garbage collector is paused while a batch runs, and left as the caller had it.
 
 A large batch holds lists long enough to set off collections that find nothing; the engine pauses the collector
 for the batch instead (its objects are freed by reference counting).
@@ -7,7 +6,6 @@ for the batch instead (its objects are freed by reference counting).
 
 from __future__ import annotations
 
-import contextlib
 import gc
 from collections.abc import Iterator
 
@@ -16,7 +14,6 @@ import pytest
 from tests.helpers.specs import SPECS
 from transform_core import Pipeline, RecordBatch
 from transform_core.demo.generate import firehose_event, iot_payloads
-from transform_core.engine import pipeline as engine_module
 from transform_core.spec import load_spec
 
 
@@ -71,17 +68,3 @@ def test_a_collector_the_caller_disabled_stays_disabled(engine: Pipeline, batch:
         assert not gc.isenabled()
     finally:
         gc.enable()
-
-
-def test_a_batch_runs_placed_off_the_worker_threads_cpu(engine: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    # background.placed is a no-op unless the worker is pinned (tests/test_background.py); here: the batch uses it
-    entered: list[bool] = []
-
-    @contextlib.contextmanager
-    def spy() -> Iterator[None]:
-        entered.append(gc.isenabled())
-        yield
-
-    monkeypatch.setattr(engine_module, "placed", spy)
-    engine.process(RecordBatch.from_firehose_event(firehose_event(iot_payloads(5, 0.0, seed=1))))
-    assert entered == [True]  # around the whole batch, the collector not yet paused

@@ -15,12 +15,13 @@ import pytest
 _CHILD = """
 import sys, time
 from transform_core import RecordBatch, load_pipeline
-from transform_core.engine import checks, decode
+from transform_core.engine import decode, outcome
+from transform_core.engine import pipeline as engine_pipeline
 from transform_core.demo.run import EXAMPLE_SPEC
 from transform_core.demo.generate import firehose_event, iot_payloads
 pipeline = load_pipeline(EXAMPLE_SPEC)
 batch = RecordBatch.from_firehose_event(firehose_event(iot_payloads(20_000, 0.02, seed=5)))
-module, name = {"decode": decode, "checks": checks}[sys.argv[1]], sys.argv[2]
+module, name = {"decode": decode, "pipeline": engine_pipeline, "outcome": outcome}[sys.argv[1]], sys.argv[2]
 def broken(*args, **kwargs):
     raise MemoryError("injected")
 setattr(module, name, broken)
@@ -36,9 +37,9 @@ print("alive")
 @pytest.mark.parametrize(
     ("module", "stage"),
     [
-        ("decode", "_decode_records"),  # the text flags' query is under way
-        ("decode", "_screen"),  # the checks are under way
-        ("checks", "_run_steps"),  # every query handed over is in
+        ("decode", "_decode_records"),  # the text queries are under way
+        ("pipeline", "screen"),  # the checks are under way
+        ("outcome", "_run_steps"),  # every query handed over is in
     ],
 )
 def test_an_exception_mid_batch_reaches_the_caller_and_the_process_lives(module: str, stage: str) -> None:

@@ -1,4 +1,4 @@
-"""Compaction (msgspec's formatter, used by the engine and the reference) only drops whitespace between tokens."""
+"""Minifying (msgspec's formatter, used by the engine and the reference) only drops whitespace between tokens."""
 
 from __future__ import annotations
 

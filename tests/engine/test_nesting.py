@@ -12,8 +12,8 @@ import pytest
 from tests.helpers.agreement import assert_agree
 from transform_core import RecordBatch
 from transform_core.demo.generate import Payload, firehose_event, iot_payloads
-from transform_core.engine import overlap as background
 from transform_core.schema.nesting import DEPTH_REASON, MAX_DEPTH, may_nest_too_deep, nesting_depth
+from transform_core.tuning import Tuning
 
 DEEP_ROW = 150
 
@@ -33,14 +33,14 @@ def _batch(payloads: list[bytes]) -> RecordBatch:
 @pytest.mark.parametrize(
     "path",
     [
-        "small batch",  # below OVERLAP_FROM: the text flags are computed inline
+        "small batch",  # below Tuning.overlap_from: the text flags are computed inline
         "clean batch",  # msgspec's decode in one map, the text flags by Polars' threads meanwhile
         "dense failures",  # half the records invalid: the decode goes record by record
         "one payload not UTF-8",  # likewise, from the start
     ],
 )
 def test_a_record_nested_too_deep_fails_alone(depth: int, fails: bool, kind: str, path: str) -> None:
-    records = background.OVERLAP_FROM - 1 if path == "small batch" else 2 * DEEP_ROW
+    records = Tuning().overlap_from - 1 if path == "small batch" else 2 * DEEP_ROW
     payloads = [p.data for p in iot_payloads(records, 0.5 if path == "dense failures" else 0.0, seed=3)]
     if path == "one payload not UTF-8":
         payloads[1] = payloads[1].replace(b"e", b"\xff", 1)

@@ -40,7 +40,7 @@ def test_drawn_batches_are_judged_alike_before_and_after_remembering(name: str, 
 def test_the_generated_extra_property_is_remembered() -> None:
     batch = RecordBatch.from_firehose_event(firehose_event(iot_payloads(300, 0.1, seed=21)))
     fresh = _twice("iot-example", batch)
-    assert fresh.schema.plain_extras.remembered == ("source",)
+    assert fresh.decode_state.plain_extras.remembered == ("source",)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_the_generated_extra_property_is_remembered() -> None:
 def test_a_record_that_only_looks_like_the_remembered_ones_is_judged_by_the_reference(extras: bytes) -> None:
     engine, _ = pipelines("iot-example")
     engine.process(RecordBatch.from_firehose_event(firehose_event(iot_payloads(50, 0.0, seed=22))))  # remembers "source"
-    assert "source" in engine.schema.plain_extras.remembered
+    assert "source" in engine.decode_state.plain_extras.remembered
     valid = next(p.data for p in iot_payloads(20, 0.0, seed=23) if b'"source"' not in p.data)
     record = valid[:-1] + extras + b"}"
     batch = RecordBatch(record_ids=["r"], data=[base64.b64encode(record).decode()], arrival_ms=[1_700_000_000_000])

@@ -14,6 +14,7 @@ from tests.helpers.specs import SPECS
 from transform_core import RecordBatch, load_spec
 from transform_core.engine import Pipeline
 from transform_core.reference import ReferencePipeline
+from transform_core.tuning import Tuning
 
 REASON = re.compile(r"^\$\S*: .+ \([A-Za-z0-9_]+\)$", re.S)
 
@@ -35,20 +36,20 @@ def agreed_outcomes(engine: Pipeline, reference: ReferencePipeline, batch: Recor
     return got
 
 
-_PIPELINES: dict[str, tuple[Pipeline, ReferencePipeline]] = {}
+_PIPELINES: dict[tuple[str, Tuning | None], tuple[Pipeline, ReferencePipeline]] = {}
 
 
-def pipelines(name: str) -> tuple[Pipeline, ReferencePipeline]:
-    """Engine and reference for a spec, built once per test session."""
-    if name not in _PIPELINES:
+def pipelines(name: str, tuning: Tuning | None = None) -> tuple[Pipeline, ReferencePipeline]:
+    """Engine (with ``tuning``, else the defaults) and reference for a shared spec, built once per test session."""
+    if (name, tuning) not in _PIPELINES:
         spec = load_spec(SPECS[name])
-        _PIPELINES[name] = (Pipeline(spec), ReferencePipeline(spec))
-    return _PIPELINES[name]
+        _PIPELINES[name, tuning] = (Pipeline(spec, tuning=tuning), ReferencePipeline(spec))
+    return _PIPELINES[name, tuning]
 
 
-def assert_agree(name: str, batch: RecordBatch) -> pl.DataFrame:
+def assert_agree(name: str, batch: RecordBatch, tuning: Tuning | None = None) -> pl.DataFrame:
     """The engine's outcome frame equals the reference's, reasons aside; reasons are well-formed."""
-    engine, reference = pipelines(name)
+    engine, reference = pipelines(name, tuning)
     got = engine.process(batch)
     expected = reference.process(batch)
     assert_frame_equal(got.outcomes.drop("reason"), expected.drop("reason"))

@@ -1,4 +1,4 @@
-"""iter_batches: every input kind read back as the records that were written, in chunks with stable ids."""
+"""iter_chunks: every input kind read back as the records that were written, in chunks with stable ids."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from transform_core.demo.generate import iot_payloads
 from transform_core.engine import Pipeline, load_pipeline
 from transform_core.firehose.outcomes import FAILED
-from transform_core.jobs.inputs import InputBatch, InputError, iter_batches, list_inputs
+from transform_core.jobs.inputs import InputChunk, InputError, iter_chunks, list_inputs
 
 SPEC = Path(__file__).resolve().parents[2] / "examples" / "iot" / "pipeline.yaml"
 
@@ -33,12 +33,12 @@ def write(path: Path, lines: Iterable[bytes], *, compress: bool = False, end: by
     return path
 
 
-def records(batches: Iterable[InputBatch]) -> list[bytes]:
+def records(batches: Iterable[InputChunk]) -> list[bytes]:
     return [base64.b64decode(data) for b in batches for data in b.batch.data]
 
 
-def read(*paths: Path | str, **kwargs: object) -> list[InputBatch]:
-    return list(iter_batches([str(p) for p in paths], **kwargs))  # type: ignore[arg-type]
+def read(*paths: Path | str, **kwargs: object) -> list[InputChunk]:
+    return list(iter_chunks([str(p) for p in paths], **kwargs))  # type: ignore[arg-type]
 
 
 LINES = [b'{"a":1}', b'{"a":2, "b":"x"}', b"[1,2]", b'"text"']
@@ -134,8 +134,8 @@ def test_unknown_kind_and_bad_batch_size_raise(tmp_path: Path) -> None:
     path = write(tmp_path / "a.ndjson", LINES)
     with pytest.raises(ValueError, match="unknown input kind"):
         read(path, kind="csv")
-    with pytest.raises(ValueError, match="batch_size"):
-        read(path, batch_size=0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        read(path, chunk_size=0)
 
 
 def test_folders_recurse_and_skip_hidden_and_underscore_names(tmp_path: Path) -> None:
@@ -170,17 +170,17 @@ def test_s3_prefixes_use_the_callables_given() -> None:
         "s3://bkt/in/.tmp/b": b'{"b":1}\n',
     }
     batches = list(
-        iter_batches(["s3://bkt/in/"], read_bytes=store.__getitem__, list_files=lambda p: [k for k in store if k.startswith(p)])
+        iter_chunks(["s3://bkt/in/"], read_bytes=store.__getitem__, list_files=lambda p: [k for k in store if k.startswith(p)])
     )
     assert [b.source for b in batches] == ["s3://bkt/in/2026/11/a.gz"]
     assert records(batches) == [b'{"a":1}']
     with pytest.raises(InputError, match="list_files="):
-        list(iter_batches(["s3://bkt/in/"]))
+        list(iter_chunks(["s3://bkt/in/"]))
 
 
 def test_chunks_at_batch_size_with_first_lines(tmp_path: Path) -> None:
     lines = [f'{{"n":{n}}}'.encode() for n in range(25)]
-    batches = read(write(tmp_path / "many.ndjson", lines), batch_size=10)
+    batches = read(write(tmp_path / "many.ndjson", lines), chunk_size=10)
     assert [len(b.batch) for b in batches] == [10, 10, 5]
     assert [b.first_line for b in batches] == [1, 11, 21]
     assert [b.last for b in batches] == [False, False, True]
@@ -194,7 +194,7 @@ def test_batch_ids_are_deterministic_and_follow_the_content(tmp_path: Path, monk
     path = write(tmp_path / "in.ndjson", LINES)
 
     def ids() -> list[list[str]]:
-        return [b.batch.record_ids for b in read("in.ndjson", batch_size=2)]
+        return [b.batch.record_ids for b in read("in.ndjson", chunk_size=2)]
 
     monkeypatch.chdir(tmp_path)
     first = ids()
@@ -207,7 +207,7 @@ def test_batch_ids_are_deterministic_and_follow_the_content(tmp_path: Path, monk
     assert read("copy.ndjson")[0].batch_id != read("in.ndjson")[0].batch_id  # another file, other ids
 
 
-def failed_lines(pipeline: Pipeline, batch: InputBatch, firehose: bool) -> list[bytes]:
+def failed_lines(pipeline: Pipeline, batch: InputChunk, firehose: bool) -> list[bytes]:
     """The rejected records as Firehose's processing-failed/ or transform-core's errors/ lines."""
     outcomes = pipeline.process(batch.batch).outcomes.filter(result=FAILED)
     lines = []
@@ -228,7 +228,7 @@ def test_replaying_rejected_records_gives_the_same_results(tmp_path: Path, pipel
     original = pipeline.process(batch.batch).outcomes.filter(result=FAILED)
     assert original.height >= 80  # 100 invalid, less the malformed_base64 kind (valid JSON when written raw)
     errors = write(tmp_path / "failed" / "part-0", failed_lines(pipeline, batch, firehose), compress=firehose)
-    replays = read(errors, batch_size=64)
+    replays = read(errors, chunk_size=64)
     assert {b.kind for b in replays} == {"processing-failed" if firehose else "errors"}
     replayed = [pipeline.process(b.batch).outcomes for b in replays]
     got = [row for outcomes in replayed for row in outcomes.select("result", "data", "reason").iter_rows()]
@@ -238,13 +238,13 @@ def test_replaying_rejected_records_gives_the_same_results(tmp_path: Path, pipel
 line_bytes = st.binary(max_size=40).map(lambda b: b.replace(b"\n", b""))
 
 
-@given(lines=st.lists(line_bytes, max_size=30), final_newline=st.booleans(), compress=st.booleans(), batch_size=st.integers(1, 7))
+@given(lines=st.lists(line_bytes, max_size=30), final_newline=st.booleans(), compress=st.booleans(), chunk_size=st.integers(1, 7))
 def test_ndjson_lines_read_back_exactly(
-    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], final_newline: bool, compress: bool, batch_size: int
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], final_newline: bool, compress: bool, chunk_size: int
 ) -> None:
     assume(compress or not b"\n".join(lines).startswith(b"\x1f\x8b\x08"))  # plain text cannot start like gzip
     path = write(tmp_path_factory.mktemp("prop") / "lines", lines, compress=compress, end=b"\n" if final_newline else b"")
-    batches = read(path, batch_size=batch_size, kind="ndjson")
+    batches = read(path, chunk_size=chunk_size, kind="ndjson")
     expected = [(n, line) for n, line in enumerate(lines, 1) if line and not line.isspace()]
     assert records(batches) == [line for _, line in expected]
-    assert [b.first_line for b in batches] == [n for n, _ in expected[::batch_size]]
+    assert [b.first_line for b in batches] == [n for n, _ in expected[::chunk_size]]

@@ -1,4 +1,4 @@
-"""`transform-core reprocess`: inputs in, lake out, idempotent, on one or more worker processes."""
+"""reprocess: inputs in, lake out, idempotent, on one or more worker processes (the command: tests/cli/test_reprocess.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from transform_core.cli import main
 from transform_core.demo.generate import iot_payloads
 from transform_core.jobs.reprocess import Progress, ReprocessOptions, reprocess
 
@@ -37,7 +36,7 @@ def lake_files(lake: Path) -> list[str]:
 def test_every_record_is_accounted_for_and_a_rerun_changes_nothing(tmp_path: Path, workers: int) -> None:
     total = write_inputs(tmp_path / "in")
     lake = tmp_path / "lake"
-    options = ReprocessOptions(spec=SPEC, out=str(lake), workers=workers, batch_size=500)
+    options = ReprocessOptions(spec=SPEC, out=str(lake), workers=workers, chunk_size=500)
     seen: list[Progress] = []
     summary = reprocess([str(tmp_path / "in")], options, seen.append)
     assert summary.records == total == summary.ok + summary.failed + summary.dropped
@@ -59,20 +58,6 @@ def test_replaying_the_errors_output_rejects_them_again_unless_fixed(tmp_path: P
     first = reprocess([str(tmp_path / "in")], ReprocessOptions(spec=SPEC, out=str(lake), workers=1))
     replay = reprocess([str(lake / "errors")], ReprocessOptions(spec=SPEC, dry_run=True, workers=1))
     assert replay.records == first.failed and replay.failed == first.failed
-
-
-def test_dry_run_writes_nothing_and_the_cli_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    write_inputs(tmp_path / "in")
-    lake = tmp_path / "lake"
-    assert main(["reprocess", "--spec", SPEC, "--out", str(lake), "--dry-run", "--workers", "1", str(tmp_path / "in")]) == 0
-    out = capsys.readouterr().out
-    assert "records" in out and "dry run" in out and "top rejection rules" in out
-    assert not lake.exists()
-
-
-def test_a_missing_input_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["reprocess", "--spec", SPEC, "--dry-run", str(tmp_path / "nope" / "*.ndjson")]) == 1
-    assert "nope" in capsys.readouterr().err
 
 
 def test_rejects_replayed_after_a_schema_fix_land_in_the_lake(tmp_path: Path) -> None:

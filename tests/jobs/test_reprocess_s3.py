@@ -45,7 +45,7 @@ def object_keys(bucket: str, endpoint: str, prefix: str) -> list[str]:
 def test_reprocess_reads_an_s3_prefix_and_writes_an_s3_lake(s3_bucket: str, moto_server: str, workers: int) -> None:
     expected = upload_inputs(s3_bucket, moto_server)
     lake = f"s3://{s3_bucket}/lake"
-    options = ReprocessOptions(spec=SPEC, out=lake, workers=workers, batch_size=300)
+    options = ReprocessOptions(spec=SPEC, out=lake, workers=workers, chunk_size=300)
     summary = reprocess([f"s3://{s3_bucket}/in/"], options)
 
     assert summary.files == 2

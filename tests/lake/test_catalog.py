@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 from pathlib import Path
@@ -189,6 +188,28 @@ def test_table_input_names_the_parquet_serde() -> None:
     )
 
 
+def test_create_table_request_is_the_database_and_the_table_input() -> None:
+    spec = transform_core.load_spec(str(EXAMPLE))
+    request = catalog.create_table_request(spec, "s3://my-lake", database="telemetry", table="Other", years=(2020, 2030))
+    assert request == {
+        "DatabaseName": "telemetry",
+        "TableInput": catalog.glue_table_input(spec, "s3://my-lake", table="Other", years=(2020, 2030)),
+    }
+    with pytest.raises(ValueError, match="database name must be letters, digits and underscores"):
+        catalog.create_table_request(spec, "s3://my-lake", database="no-dashes")
+
+
+@pytest.mark.parametrize(("table", "name"), [(None, "iot_telemetry"), ("Mixed_Case_2", "mixed_case_2")])
+def test_table_name_is_lowercase_as_glue_stores_it(table: str | None, name: str) -> None:
+    spec = transform_core.load_spec(str(EXAMPLE))
+    assert catalog.table_name(spec, table) == name == catalog.glue_table_input(spec, "s3://l", table=table)["Name"]
+
+
+def test_a_table_name_athena_cannot_hold_is_refused() -> None:
+    with pytest.raises(ValueError, match="table name must be letters, digits and underscores"):
+        catalog.table_name(transform_core.load_spec(str(EXAMPLE)), "a-b")
+
+
 @pytest.mark.parametrize(
     ("schema", "match"),
     [
@@ -232,38 +253,6 @@ def test_register_creates_then_updates_on_moto(s3_bucket: str, moto_server: str)
     assert [{"Name": k["Name"], "Type": k["Type"]} for k in table["PartitionKeys"]] == catalog.glue_partition_keys(spec)
     assert sd["Location"] == f"{location}/raw/iot_telemetry/"
     assert table["Parameters"]["projection.enabled"] == "true"
-
-
-def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="transform-core")
-    catalog.add_command(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    code: int = args.run(args)
-    return code
-
-
-def test_cli_prints_ddl_and_glue_json(capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["catalog", "--spec", str(EXAMPLE), "--location", "s3://my-lake", "--database", "telemetry"]
-    assert _cli(base) == 0
-    ddl = capsys.readouterr().out
-    assert ddl.startswith("CREATE EXTERNAL TABLE IF NOT EXISTS `telemetry`.`iot_telemetry`") and ddl.rstrip().endswith(";")
-    assert _cli([*base, "--format", "glue-json"]) == 0
-    body = json.loads(capsys.readouterr().out)
-    assert body["DatabaseName"] == "telemetry"
-    assert body["TableInput"] == catalog.glue_table_input(transform_core.load_spec(str(EXAMPLE)), "s3://my-lake")
-
-
-def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _cli(["catalog", "--spec", str(EXAMPLE), "--location", "lake", "--database", "telemetry"]) == 1
-    err = capsys.readouterr().err
-    assert err.startswith("transform-core: error:") and err.count("\n") == 1
-
-
-def test_cli_registers(s3_bucket: str, moto_server: str, capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["catalog", "--spec", str(EXAMPLE), "--location", f"s3://{s3_bucket}", "--database", "cli_db", "--register"]
-    assert _cli([*argv, "--endpoint-url", moto_server, "--region", "us-east-1"]) == 0
-    captured = capsys.readouterr()
-    assert (captured.out, captured.err) == ("", "created table cli_db.iot_telemetry\n")
 
 
 @pytest.mark.parametrize(

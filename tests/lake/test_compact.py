@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import io
 from pathlib import Path
@@ -12,10 +11,10 @@ import polars as pl
 import pytest
 
 import transform_core.lake.compact as compact_module
-from tests.helpers.lake import EXAMPLE, TABLE, process
+from tests.helpers.lake import TABLE, process
 from transform_core.engine import Pipeline
 from transform_core.lake import LakeWriter, list_files, read_bytes
-from transform_core.lake.compact import MANIFEST, add_command, compact, curated_files
+from transform_core.lake.compact import MANIFEST, compact, curated_files
 from transform_core.spec import PipelineSpec
 
 TARGET_ROWS = 30
@@ -162,18 +161,6 @@ def test_rows_with_a_null_key_are_all_kept(pipeline: Pipeline, duplicated: str) 
 def test_an_unknown_key_column_is_refused(pipeline: Pipeline, duplicated: str) -> None:
     with pytest.raises(ValueError, match="no key column 'nope'"):
         compact(pipeline.spec, duplicated, key="device_id,nope")
-
-
-def test_command_line(pipeline: Pipeline, duplicated: str, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser()
-    add_command(parser.add_subparsers())
-    args = parser.parse_args(["compact", "--spec", str(EXAMPLE), "--lake", duplicated, "--target-rows", str(TARGET_ROWS)])
-    assert args.run(args) == 0
-    assert "compacted  year=2026/month=11/day=2" in capsys.readouterr().out
-    assert args.run(args) == 0
-    assert "0 compacted" in capsys.readouterr().out
-    bad = parser.parse_args(["compact", "--spec", str(EXAMPLE), "--lake", duplicated, "--key", "nope"])
-    assert bad.run(bad) == 1
 
 
 def test_compaction_on_s3(pipeline: Pipeline, s3_bucket: str) -> None:

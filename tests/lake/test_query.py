@@ -1,10 +1,7 @@
-"""query / transform-core query: SQL over a lake written by LakeWriter, partition pruning, output formats."""
+"""query: SQL over a lake written by LakeWriter, table names, partition pruning, S3 (the command: tests/cli/test_lake.py)."""
 
 from __future__ import annotations
 
-import argparse
-import io
-import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +15,7 @@ from transform_core.engine import Pipeline
 from transform_core.errors import QueryError
 from transform_core.lake import LakeWriter
 from transform_core.lake.compact import compact
-from transform_core.lake.query import add_command, lake_tables, query
+from transform_core.lake.query import lake_tables, query
 from transform_core.spec import PartitioningSpec
 
 REFERENCE = Path(__file__).parents[2] / "reference_data" / "devices.csv"
@@ -36,15 +33,6 @@ def lake(pipeline: Pipeline, processed: Processed, tmp_path_factory: pytest.Temp
 def ok_per_day(processed: Processed) -> pl.DataFrame:
     ok = processed.result.outcomes.filter(pl.col("result") == "Ok")
     return ok.group_by("year", "month", "day").agg(pl.len().cast(pl.Int64).alias("n")).sort("year", "month", "day")
-
-
-def run_cli(*argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="transform-core")
-    add_command(parser.add_subparsers())
-    args = parser.parse_args(["query", *argv])
-    code: int = args.run(args)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_counts_per_day_equal_the_ok_outcomes(pipeline: Pipeline, processed: Processed, lake: Path) -> None:
@@ -138,75 +126,6 @@ def test_hour_partitions_are_text_and_prune(pipeline: Pipeline, tmp_path: Path) 
         result="Ok", year=first["year"], month=first["month"], day=first["day"], hour=first["hour"]
     )
     assert got.rows() == [(first["hour"], expected.height)]
-
-
-@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
-def test_each_output_format_round_trips(
-    fmt: str, pipeline: Pipeline, lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    sql = f"SELECT device_id, seq, value, tags, site, day FROM {TABLE} ORDER BY seq LIMIT 20"
-    expected = query(pipeline.spec, sql, root=str(lake))
-    output = tmp_path / f"out.{fmt}"
-    code, out, err = run_cli(
-        "--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", fmt, "--output", str(output), sql, capsys=capsys
-    )
-    assert (code, out, err) == (0, "", "")
-    if fmt == "parquet":
-        assert_frame_equal(pl.read_parquet(output), expected)
-        return
-    if fmt == "json":
-        assert json.loads(output.read_text()) == expected.to_dicts()
-        return
-    back = pl.read_csv(output, schema_overrides={"day": pl.String})
-    assert_frame_equal(back.drop("tags"), expected.drop("tags"))
-    assert [json.loads(text) for text in back["tags"]] == expected["tags"].to_list()
-
-
-@pytest.mark.parametrize("fmt", ["csv", "json"])
-def test_csv_and_json_go_to_stdout_without_output(
-    fmt: str, pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run_cli("--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", fmt, PER_DAY, capsys=capsys)
-    assert code == 0
-    read = pl.read_csv if fmt == "csv" else pl.read_json
-    back = read(io.StringIO(out).read().encode(), schema_overrides={k: pl.String for k in ("year", "month", "day")})
-    assert back["n"].to_list() == query(pipeline.spec, PER_DAY, root=str(lake))["n"].to_list()
-
-
-def test_default_format_prints_a_readable_table(
-    pipeline: Pipeline, processed: Processed, lake: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, _ = run_cli("--spec", pipeline.spec.spec_file, "--lake", str(lake), PER_DAY, capsys=capsys)
-    assert code == 0
-    assert "shape: (4, 4)" in out and "│ year" in out
-    for n in ok_per_day(processed)["n"]:
-        assert f" {n} " in out
-    code, out, _ = run_cli("--spec", pipeline.spec.spec_file, "--lake", str(lake), f"SELECT * FROM {TABLE}", capsys=capsys)
-    assert code == 0 and out.count("\n") < 130 and f"100 of {processed.result.ok} rows shown" in out
-
-
-@pytest.mark.parametrize(
-    ("sql", "message"),
-    [
-        ("SELEC day FROM iot_telemetry", "sql parser error"),
-        ("SELECT * FROM nowhere", f"relation 'nowhere' was not found (tables: errors_{TABLE}, {TABLE}, raw_{TABLE})"),
-        (f"SELECT no_such_column FROM {TABLE}", 'unable to find column "no_such_column"'),
-    ],
-)
-def test_bad_sql_is_one_clear_error(
-    sql: str, message: str, pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, out, err = run_cli("--spec", pipeline.spec.spec_file, "--lake", str(lake), sql, capsys=capsys)
-    assert (code, out) == (1, "")
-    assert err.startswith("transform-core: error: query failed: ") and message in err
-    assert err.count("\n") == 1  # one line, no traceback, no plan dump
-
-
-def test_parquet_needs_output(pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(
-        "--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", "parquet", PER_DAY, capsys=capsys
-    )
-    assert (code, out) == (1, "") and "--format parquet needs --output FILE" in err
 
 
 def test_empty_lake_is_an_error(pipeline: Pipeline, tmp_path: Path) -> None:

@@ -244,11 +244,11 @@ def test_the_engines_undeclared_rows_give_the_same_extra_column_as_looking_at_ev
     data = [b64.b64encode(p).decode() for p in payloads]
     batch = RecordBatch(record_ids=[str(i) for i in range(len(data))], data=data, arrival_ms=[None] * len(data))
     result = pipeline.process(batch, respond=False)
-    assert result.undeclared is not None and len(result.undeclared) > 100
+    assert result.rows_with_extras is not None and len(result.rows_with_extras) > 100
     writer = LakeWriter(pipeline.spec, "unused")
     ok = result.outcomes.with_row_index("__row").filter(pl.col("result") == "Ok")
     now = datetime.now(UTC)
-    told = writer.frame(ok, "b", now, result.undeclared)
+    told = writer.frame(ok, "b", now, result.rows_with_extras)
     looked = writer.frame(ok, "b", now, None)
     assert told.equals(looked)
     assert told["_extra"].drop_nulls().len() > 100 and told["_extra"].to_list()[-1] == '{"xy":{"a":1}}'

@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transform_core.schema.extras import PlainExtras
+from transform_core.tuning import Tuning
 
 DECLARED = frozenset({"a", "b"})
 # "a" is declared: as an "extra" it is a duplicate; the last four cannot name a struct field (never remembered)
@@ -28,7 +29,7 @@ VALUES = ['"s"', "1", "2.5", "true", "null", "[1,2]", '{"k":1}', "[{}]", "1e400"
 
 @st.composite
 def records(draw: st.DrawFn) -> tuple[bytes, int]:
-    """A record's compact text and its surplus: ``":`` in the text beyond the declared names it holds."""
+    """A record's minified text and its surplus: ``":`` in the text beyond the declared names it holds."""
     members = draw(st.lists(st.tuples(st.sampled_from([*sorted(DECLARED), *POOL]), st.sampled_from(VALUES)), max_size=6))
     text = ("{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in members) + "}").encode()
     declared = {k for k, _ in members if k in DECLARED}
@@ -62,7 +63,7 @@ def _top_level_pairs(text: bytes) -> list[tuple[str, str]]:
 
 
 def _primed() -> PlainExtras:
-    check = PlainExtras(DECLARED)
+    check = PlainExtras(DECLARED, remember=Tuning().remembered_extra_names)
     assert check.check([b'{"source":1,"x":2}'], [2], frozenset()) == [True]  # remembers source and x
     assert check.check([b'{"site":1}'], [1], frozenset()) == [True]  # site: not enriched here
     assert check.check([b'{"":1,"q\\"":2,"b\\\\":3,"\\u0001":4}'], [4], frozenset()) == [True]  # plain, not remembered
@@ -76,12 +77,12 @@ def test_remembered_names_change_no_verdict(batch: list[tuple[bytes, int]]) -> N
     batch = [(text, surplus) for text, surplus in batch if surplus > 0]  # the engine checks only these
     texts, surplus = [t for t, _ in batch], [s for _, s in batch]
     expected = [_expected(t, s) for t, s in batch]
-    assert PlainExtras(DECLARED).check(texts, surplus, ENRICHED) == expected
+    assert PlainExtras(DECLARED, remember=Tuning().remembered_extra_names).check(texts, surplus, ENRICHED) == expected
     assert _primed().check(texts, surplus, ENRICHED) == expected
 
 
 def test_names_found_plain_are_remembered_and_decide_the_next_records() -> None:
-    check = PlainExtras(DECLARED)
+    check = PlainExtras(DECLARED, remember=Tuning().remembered_extra_names)
     assert check._learned is None
     assert check.check([b'{"a":1,"source":"x"}', b'{"a":1,"other":{}}'], [1, 2], ENRICHED) == [True, False]
     assert check.remembered == ("source",)  # "other" held an object: not plain, not remembered
@@ -98,6 +99,6 @@ def test_a_name_msgspec_refuses_costs_only_the_speed_up(monkeypatch: pytest.Monk
         raise ValueError("refused")
 
     monkeypatch.setattr(msgspec, "defstruct", refuse)
-    check = PlainExtras(DECLARED)
+    check = PlainExtras(DECLARED, remember=Tuning().remembered_extra_names)
     assert check.check([b'{"a":1,"source":"x"}'], [1], ENRICHED) == [True]
     assert check.remembered == ()

@@ -4,8 +4,8 @@ Polars allocates with jemalloc and, at import, configures it to hand freed pages
 within half a second to a second (``dirty_decay_ms:500,muzzy_decay_ms:1000``; pola-rs/polars#18088),
 appending any ``_RJEM_MALLOC_CONF`` already set, whose settings then win.
 A Lambda function's invocations arrive seconds or minutes apart, so each one found its working set
-(about 100 MB for a 5 MB event) returned and faulted every page in again: on the benchmark machine
-5,000 more page faults and 10-20 ms more per 5 MB event than back-to-back invocations. Lambda
+(about 100 MB for a 5 MB event) returned and faulted every page in again (docs/benchmarks.md has the
+cost). Lambda
 reserves the function's configured memory whether the process uses it or not, so keeping the pages
 costs nothing there.
 

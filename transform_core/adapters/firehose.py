@@ -29,7 +29,7 @@ from transform_core.engine import BatchResult, Pipeline, load_pipeline  # noqa: 
 from transform_core.errors import ConfigurationEnvironmentError  # noqa: E402
 from transform_core.spec import MetricsSpec  # noqa: E402
 
-__all__ = ["EMF_METRICS", "SPEC_ENV", "handler", "input_bytes", "log_line", "pipeline_from_env"]
+__all__ = ["EMF_METRICS", "SPEC_ENV", "handler", "input_bytes", "loaded_pipeline", "log_line", "pipeline_from_env"]
 
 SPEC_ENV = "TRANSFORM_CORE_SPEC"
 
@@ -55,17 +55,28 @@ def pipeline_from_env(environ: Mapping[str, str] = os.environ) -> Pipeline:
     return load_pipeline(path)
 
 
-_PIPELINE: Pipeline | None = None
+_PIPELINE: Pipeline | None = None  # the container's pipeline, kept between warm invocations
+
+
+def loaded_pipeline() -> Pipeline:
+    """The container's pipeline: the one loaded at init, else the one ``TRANSFORM_CORE_SPEC`` names, loaded now and kept.
+
+    Raises:
+        ConfigurationEnvironmentError: ``TRANSFORM_CORE_SPEC`` is not set.
+        SpecError: the spec it names cannot be loaded.
+    """
+    global _PIPELINE
+    if _PIPELINE is None:
+        _PIPELINE = pipeline_from_env()
+    return _PIPELINE
 
 
 def handler(event: Mapping[str, Any], context: Any = None) -> bytes:
     """Lambda entry point: a Firehose transformation event in, the response as JSON bytes out."""
-    global _PIPELINE
-    if _PIPELINE is None:
-        _PIPELINE = pipeline_from_env()
-    spec = _PIPELINE.spec
+    pipeline = loaded_pipeline()
+    spec = pipeline.spec
     started = time.perf_counter()
-    result = _PIPELINE.process_firehose(event)
+    result = pipeline.process_firehose(event)
     elapsed_ms = (time.perf_counter() - started) * 1000
     line = log_line(
         result,

@@ -5,7 +5,7 @@ this loop passes the bytes to :meth:`Pipeline.process_firehose_bytes`, which dec
 record it needs. Run it as ``python -m transform_core.adapters.runtime_api`` from a ``bootstrap`` script
 (``provided.al2023``) or an ``AWS_LAMBDA_EXEC_WRAPPER`` script; ``docs/runtime.md`` shows both and the saving.
 
-Environment, read in :func:`main` only: ``AWS_LAMBDA_RUNTIME_API`` (``host:port``) and ``TRANSFORM_CORE_SPEC``.
+Environment, read in :func:`run` only: ``AWS_LAMBDA_RUNTIME_API`` (``host:port``) and ``TRANSFORM_CORE_SPEC``.
 Errors: a failed init is posted to ``/runtime/init/error`` and the process exits 1; an exception while handling an
 event is posted to ``/runtime/invocation/{id}/error`` and the loop goes on; a Runtime API answering 5xx (or not
 at all) raises :class:`ConfigurationEnvironmentError` and the process exits, as the API asks.
@@ -13,14 +13,13 @@ at all) raises :class:`ConfigurationEnvironmentError` and the process exits, as 
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import os
 import re
 import sys
 import time
 import traceback
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import msgspec
@@ -31,7 +30,7 @@ from transform_core.errors import ConfigurationEnvironmentError, TransformCoreEr
 if TYPE_CHECKING:
     from transform_core.engine import Pipeline
 
-__all__ = ["RUNTIME_API_ENV", "Invocation", "RuntimeApiClient", "error_body", "invocation_id", "main", "serve"]
+__all__ = ["RUNTIME_API_ENV", "Invocation", "RuntimeApiClient", "error_body", "invocation_id", "run", "serve"]
 
 RUNTIME_API_ENV = "AWS_LAMBDA_RUNTIME_API"
 TRACE_ENV = "_X_AMZN_TRACE_ID"
@@ -125,7 +124,7 @@ def serve(
     Each batch logs the managed handler's JSON line to ``out`` (stdout); the X-Ray trace header goes to
     ``_X_AMZN_TRACE_ID`` in ``environ`` (os.environ), as the Runtime API contract asks.
     """
-    from transform_core.adapters.firehose import log_line  # not at import time: see main()
+    from transform_core.adapters.firehose import log_line  # not at import time: see _init_pipeline()
 
     out = sys.stdout if out is None else out
     environ = os.environ if environ is None else environ
@@ -200,20 +199,19 @@ def _write(out: TextIO, entry: str | Mapping[str, Any]) -> None:
 
 def _init_pipeline() -> Pipeline:
     # Importing the managed handler's module loads the spec when TRANSFORM_CORE_SPEC is set (its cold-start path):
-    # reuse that pipeline rather than load it twice, and import it here, inside main()'s init-error guard.
+    # reuse that pipeline rather than load it twice, and import it here, inside run()'s init-error guard.
     from transform_core.adapters import firehose
 
-    return firehose._PIPELINE if firehose._PIPELINE is not None else firehose.pipeline_from_env()
+    return firehose.loaded_pipeline()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m transform_core.adapters.runtime_api``; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m transform_core.adapters.runtime_api",
-        description="Serve Firehose transformations over the Lambda Runtime API.",
-    )
-    parser.add_argument("--max-invocations", type=int, default=None, help="stop after N invocations (tests)")
-    args = parser.parse_args(argv)
+def run(*, max_invocations: int | None = None) -> int:
+    """Start the loop: load the pipeline, then answer invocations until ``max_invocations`` (None: forever).
+
+    Returns the exit status: 0 after ``max_invocations``, 1 when init failed (reported to the Runtime API), 2 when
+    ``AWS_LAMBDA_RUNTIME_API`` is not set. ``python -m transform_core.adapters.runtime_api`` parses its arguments in
+    :mod:`transform_core.cli.runtime` and calls this.
+    """
     address = os.environ.get(RUNTIME_API_ENV)
     if not address:
         sys.stderr.write(f"{RUNTIME_API_ENV} is not set: this runs inside Lambda (or against a Runtime API emulator)\n")
@@ -229,11 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 error, "Runtime.ConfigInvalid" if isinstance(err, TransformCoreError) else "Runtime.UnknownReason"
             )
             return 1
-        serve(pipeline, client, max_invocations=args.max_invocations)
+        serve(pipeline, client, max_invocations=max_invocations)
     finally:
         client.close()
     return 0
 
 
 if __name__ == "__main__":
+    from transform_core.cli.runtime import main  # the command line stays out of the loop's module
+
     sys.exit(main())

@@ -143,7 +143,7 @@ def _event_time(rng: random.Random) -> str:
 
 
 def _dumps(value: Any, rng: random.Random | None = None) -> bytes:
-    """Compact JSON as most producers send it (SDKs, IoT Core, JS); one record in ten spaced, as Python's json does."""
+    """Minified JSON as most producers send it (SDKs, IoT Core, JS); one record in ten spaced, as Python's json does."""
     if rng is not None and rng.random() < SPACED_FRACTION:
         return json.dumps(value).encode()
     return json.dumps(value, separators=(",", ":")).encode()

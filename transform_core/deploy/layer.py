@@ -1,4 +1,4 @@
-"""``transform-core layer build``: a Lambda layer zip holding transform-core and its runtime dependencies.
+"""The Lambda layer: a zip holding transform-core and its runtime dependencies (``transform-core layer build``).
 
 The layer is built from wheels for the *target* platform (manylinux, ``x86_64`` or ``arm64``, a chosen CPython), not
 the build machine's: transform-core's own wheel is built from the source tree, then installed with its runtime
@@ -12,7 +12,6 @@ default budget (200 MB) leaves room for the function code and one more layer. A 
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import platform
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from transform_core.errors import ConfigurationEnvironmentError, TransformCoreError
 
-__all__ = ["ARCHES", "PYTHONS", "LayerBudgetError", "LayerReport", "add_command", "build_layer", "run_build"]
+__all__ = ["ARCHES", "PYTHONS", "LayerBudgetError", "LayerReport", "build_layer"]
 
 ARCHES = ("x86_64", "arm64")
 PYTHONS = ("3.11", "3.12", "3.13")
@@ -276,68 +275,3 @@ def _zip(site: Path, target: Path) -> None:
 
 def _mb(size: int) -> str:
     return f"{size / MB:.1f} MB"
-
-
-# --- command line -----------------------------------------------------------------------------------------------------
-
-
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``transform-core layer`` (with ``build``)."""
-    layer = commands.add_parser(
-        "layer",
-        help="package transform-core as an AWS Lambda layer",
-        description="Package transform-core and its runtime dependencies as an AWS Lambda layer.",
-    )
-    actions = layer.add_subparsers(title="layer commands", metavar="ACTION", required=True)
-    build = actions.add_parser(
-        "build",
-        help="build the layer zip for an architecture and Python version",
-        description=(
-            "Build a Lambda layer zip (python/… layout) from manylinux wheels for the target architecture and CPython, "
-            "not the build machine's: transform-core from this source tree plus polars, orjson, msgspec, fastjsonschema "
-            "and pyyaml (never pyarrow). Shared libraries are stripped when the machine's architecture matches; caches, "
-            "tests, stubs and installer records are dropped. Prints the unzipped and zipped sizes; exits 1 (writing "
-            "nothing) when the unzipped size is over --budget-mb."
-        ),
-    )
-    build.add_argument("--arch", choices=ARCHES, default="x86_64", help="Lambda architecture (default: x86_64)")
-    build.add_argument("--python", choices=PYTHONS, default="3.11", help="Lambda Python runtime (default: 3.11)")
-    build.add_argument(
-        "--output",
-        metavar="PATH.zip",
-        help="where to write the zip (default: transform-core-layer-<arch>-py<python>.zip in the current folder)",
-    )
-    build.add_argument(
-        "--budget-mb",
-        type=float,
-        default=200,
-        metavar="MB",
-        help="fail when the unzipped layer is larger (default: 200, leaving room under Lambda's 250 MB)",
-    )
-    build.add_argument("--project-root", metavar="DIR", help="transform-core source tree (default: this checkout)")
-    build.set_defaults(run=run_build)
-
-
-def run_build(args: argparse.Namespace) -> int:
-    """``transform-core layer build``: returns the exit status (1 when over budget or a step failed)."""
-    output = args.output or f"transform-core-layer-{args.arch}-py{args.python}.zip"
-
-    def progress(message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    try:
-        report = build_layer(
-            arch=args.arch,
-            python=args.python,
-            output=output,
-            budget_mb=args.budget_mb,
-            project_root=args.project_root,
-            log=progress,
-        )
-    except TransformCoreError as err:
-        print(f"transform-core layer build: error: {err}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    print(f"unzipped: {report.unzipped_bytes} bytes ({_mb(report.unzipped_bytes)}); budget {args.budget_mb:g} MB")
-    print(f"zipped:   {report.zipped_bytes} bytes ({_mb(report.zipped_bytes)})")
-    return 0

@@ -1,21 +1,14 @@
-"""Polars queries run while Python works on something else: by Polars' own threads, or by one worker thread.
+"""Work done while Python works on something else: Polars queries on Polars' own threads, freeing on a worker thread.
 
 Polars releases the GIL while it computes, so a query runs alongside the Python-level work that follows in the
 calling thread (the msgspec decode, building the next columns): on two or more CPUs its time is hidden, on one it
-costs only the hand-over. Queries are handed to Polars (:func:`collected`: ``collect(background=True)``): no Python
-thread takes part, so the caller never waits for another thread to start or to give the GIL back (a hand-over to a
-Python worker thread kept the caller waiting 0.2-0.4 ms, and up to a whole query after an idle spell, when the
-scheduler woke the worker on the caller's CPU). Python work goes to the worker thread (:func:`released`): it frees a
-large batch's decoded records while the caller waits for its main query. The thread is created on first use and
-forgotten in a forked child (threads do not survive ``fork``; the child makes its own).
+costs only the hand-over. Queries are handed to Polars (:func:`query_in_background`: ``collect(background=True)``):
+no Python thread takes part, so the caller never waits for another thread to start or to give the GIL back. Python
+work goes to one worker thread (:func:`free_in_background`): it frees a large batch's decoded records while the
+caller waits for its main query. The thread is created on first use and forgotten in a forked child (threads do
+not survive ``fork``; the child makes its own).
 
-With ``TRANSFORM_CORE_PIN_THREADS=1`` and two or more CPUs, the worker is pinned to one of them, and while a batch
-runs (:func:`placed`) the calling thread to the others. It was made for query hand-overs to the worker, which after
-an idle spell the scheduler often woke on the caller's CPU (a 5 MB batch after 0.3 s asleep: 41.4 ms pinned against
-48.3). Since queries go to Polars' threads instead, it is worth about 1 ms on a 5 MB batch after an idle spell, and
-nothing, or 0.1-0.2 ms less than nothing, on a 500-record one or without idle spells; it stays off unless asked
-for. It is for a process that has its CPUs to itself (a Lambda function): several engine processes on one machine
-would pin their workers to the same CPU. Polars' own thread pool, made when Polars is first used, keeps every CPU.
+Whether a batch is large enough to hand work over is the caller's decision (:class:`~transform_core.tuning.Tuning`).
 """
 
 from __future__ import annotations
@@ -23,45 +16,37 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
-__all__ = ["OVERLAP_FROM", "PIN_ENV", "RELEASE_FROM", "Pending", "collected", "placed", "ready", "released"]
+__all__ = ["Pending", "free_in_background", "query_in_background", "ready"]
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
 
 class Pending(Protocol[T_co]):
-    """A result on its way: a :class:`~concurrent.futures.Future`, or a query Polars runs (:func:`collected`)."""
+    """A result on its way: a :class:`~concurrent.futures.Future`, or a query Polars runs."""
 
     def done(self) -> bool: ...  # without waiting
 
     def result(self) -> T_co: ...
 
 
-#: Batches of fewer records run their queries inline: the hand-over would cost more.
-OVERLAP_FROM = 100
-
-#: Smaller lists are freed where they fall: a hand-over costs about as much as freeing a thousand small records.
-RELEASE_FROM = 1000
-
-#: Environment variable: ``1`` pins the worker thread to a CPU of its own (see :func:`placed`); anything else: not.
-PIN_ENV = "TRANSFORM_CORE_PIN_THREADS"
-
+_AS_WRITTEN = pl.QueryOptFlags.none()  # each query is a select or two: nothing to push down or to share
 _executor: ThreadPoolExecutor | None = None
-_worker_cpu: int | None = None  # the CPU the worker is pinned to, if it is
 _lock = threading.Lock()
 
 
-def collected(query: pl.LazyFrame, then: Callable[[pl.DataFrame], T], *, rows: int) -> Pending[T]:
-    """``then(query.collect())``, the query run by Polars' own threads if the batch has ``rows >= OVERLAP_FROM``,
-    else now; ``then`` runs in the caller, at ``result()``. The query runs on the in-memory engine, as written."""
-    if rows < OVERLAP_FROM:
+def query_in_background(query: pl.LazyFrame, then: Callable[[pl.DataFrame], T], *, background: bool) -> Pending[T]:
+    """``then(query.collect())``: the query run by Polars' own threads if ``background``, else now.
+
+    ``then`` runs in the caller, at ``result()``. The query runs on the in-memory engine, as written.
+    """
+    if not background:
         return ready(then(query.collect(engine="in-memory", optimizations=_AS_WRITTEN)))
     return _Collecting(query.collect(background=True, engine="in-memory", optimizations=_AS_WRITTEN), then)
 
@@ -103,52 +88,17 @@ class _Collecting(Pending[T]):
         return self._then(self._frame)
 
 
-_AS_WRITTEN = pl.QueryOptFlags.none()  # one select: nothing to push down or to share
-
-
-def released(objects: list[Any]) -> Future[None]:
-    """Empty ``objects`` (freeing what only they held) in the worker thread, if there are ``RELEASE_FROM`` or more.
+def free_in_background(objects: list[Any], *, background: bool) -> Future[None]:
+    """Empty ``objects`` (freeing what only they held) in the worker thread if ``background``; else leave them to be
+    freed where they fall.
 
     Meant to be called just before a long Polars call: the worker takes the GIL when the caller lets it go there,
-    so the freeing (1.4 ms for a 5 MB batch's decoded records, 2.9 ms for wide ones) happens during the query
-    instead of after it. It does not wait for the worker to start (the worker should take the GIL only once the
-    caller is in that call); wait on the future before returning.
+    so the freeing happens during the query instead of after it. It does not wait for the worker to start (the
+    worker should take the GIL only once the caller is in that call); wait on the future before returning.
     """
-    if len(objects) < RELEASE_FROM:
+    if not background:
         return ready(None)
-    return _background().submit(objects.clear)
-
-
-@contextmanager
-def placed() -> Iterator[None]:
-    """Keep the calling thread off the worker's CPU for the duration (its own CPU set restored after).
-
-    A no-op until the worker exists and is pinned (unless ``TRANSFORM_CORE_PIN_THREADS=1`` and the process may use
-    two CPUs, it never is), and when the caller may use no other CPU.
-    """
-    others = None
-    if _worker_cpu is not None:
-        before = os.sched_getaffinity(0)
-        others = before - {_worker_cpu}
-    if not others:
-        yield
-        return
-    os.sched_setaffinity(0, others)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
-def _pin_worker() -> None:
-    """The worker's initializer: pin it to the last CPU the process may use, if asked and it may use two or more."""
-    global _worker_cpu
-    if os.environ.get(PIN_ENV) != "1" or not hasattr(os, "sched_setaffinity"):
-        return
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) >= 2:
-        os.sched_setaffinity(0, {cpus[-1]})
-        _worker_cpu = cpus[-1]
+    return _worker().submit(objects.clear)
 
 
 def ready(result: T) -> Future[T]:
@@ -158,19 +108,18 @@ def ready(result: T) -> Future[T]:
     return done
 
 
-def _background() -> ThreadPoolExecutor:
+def _worker() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
         with _lock:
             if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transform-core", initializer=_pin_worker)
+                _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transform-core")
     return _executor
 
 
 def _forget_in_child() -> None:
-    global _executor, _worker_cpu
+    global _executor
     _executor = None
-    _worker_cpu = None
 
 
 os.register_at_fork(after_in_child=_forget_in_child)

@@ -1,12 +1,12 @@
-"""The vectorized engine: a pipeline spec applied to whole batches.
+"""The engine: a pipeline spec applied to whole batches.
 
-Stages, each its own module: decode (base64, UTF-8, strict typed records) → format rules →
-drop rule → event time and partition keys → enrichment → outcome frame → Firehose response.
-After the decode, the stages are Polars expressions built once per pipeline: the date-time parse, the checks and
-which records are suspect (one query by Polars' threads, alongside the decode's Python work), then the main query
-(outcomes, partition keys); Python only writes the reasons of the records that fail.
-Records the decode marks doubtful are judged by the reference implementation, so the engine's verdicts are the
-reference's, record for record.
+A batch goes through the stages in turn: the decode (:mod:`~transform_core.engine.decode`: base64, UTF-8, strict
+typed records), then the checks start on Polars' threads (:mod:`~transform_core.engine.checks`) while the screen
+(:mod:`~transform_core.engine.screen`) minifies the text and finds the records the reference must judge; the main
+query (:mod:`~transform_core.engine.outcome`) gives each record its result, data and partition keys, Python writes
+the reasons of the records that fail, the reference implementation judges the referred records, and the response
+(:mod:`transform_core.firehose.response`) is built as bytes. The engine's verdicts are the reference's, record for
+record.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 import orjson
 import polars as pl
 
-from transform_core.engine.checks import OutcomePlan
-from transform_core.engine.decode import decode_batch
-from transform_core.engine.overlap import placed
+from transform_core.engine.decode import DecodeState, decode_batch
+from transform_core.engine.outcome import OutcomePlan
+from transform_core.engine.screen import screen
 from transform_core.errors import SpecError
 from transform_core.firehose.batch import RecordBatch
 from transform_core.firehose.outcomes import DROPPED, FAILED
@@ -32,6 +32,7 @@ from transform_core.schema import compile_schema, rule_id
 from transform_core.spec import PipelineSpec, load_spec
 from transform_core.spec.bindings import bind_fields
 from transform_core.tables import ReferenceTable, TableCache
+from transform_core.tuning import Tuning
 
 __all__ = ["BatchResult", "Pipeline", "load_pipeline"]
 
@@ -47,7 +48,7 @@ class BatchResult(NamedTuple):
     failed: int
     dropped: int
     shed: int
-    undeclared: tuple[int, ...] | None = None  # rows that may carry undeclared properties; None: any may
+    rows_with_extras: tuple[int, ...] | None = None  # rows that may hold undeclared properties; None: any may
 
     def top_reasons(self, n: int = 5) -> list[tuple[str, int]]:
         """The most frequent rejection rules (``$.value|maximum``) with their counts."""
@@ -55,22 +56,27 @@ class BatchResult(NamedTuple):
         return Counter(rule_id(r) for r in reasons).most_common(n)
 
 
-def load_pipeline(spec: str | Any) -> Pipeline:
+def load_pipeline(spec: str | Any, *, tuning: Tuning | None = None) -> Pipeline:
     """Load a spec (a YAML/JSON path or a mapping) into a ready :class:`Pipeline`.
 
     Raises:
         SpecError: the spec, its schema or a reference table is invalid (file and key named).
     """
-    return Pipeline(load_spec(spec))
+    return Pipeline(load_spec(spec), tuning=tuning)
 
 
 class Pipeline:
-    """A compiled pipeline; build once per process and reuse across (warm) invocations."""
+    """A compiled pipeline; build once per process and reuse across (warm) invocations.
 
-    def __init__(self, spec: PipelineSpec) -> None:
+    ``tuning`` sets the speed thresholds (:class:`~transform_core.tuning.Tuning`); the defaults suit normal use.
+    """
+
+    def __init__(self, spec: PipelineSpec, *, tuning: Tuning | None = None) -> None:
         self.spec = spec
+        self.tuning = tuning if tuning is not None else Tuning()
         self.schema = compile_schema(spec.schema, file=spec.schema_file)
         self.bindings = bind_fields(spec, self.schema)
+        self.decode_state = DecodeState.for_schema(self.schema, self.tuning)
         self._cache = TableCache()
         self._reference: ReferencePipeline | None = None
         self._tables = self._current_tables()  # load now: a bad table fails at start-up
@@ -85,15 +91,14 @@ class Pipeline:
             respond: build the Firehose response (``body``), within Lambda's 6 MB limit. Batch jobs
                 pass False: no response is serialized and no record is shed for its size.
         """
-        with placed():  # the calling thread kept off the worker thread's CPU (see background.placed)
-            if not gc.isenabled():
-                return self._process(batch, respond)
-            return self._paused_gc(batch, respond)
+        if not gc.isenabled():
+            return self._process(batch, respond)
+        return self._paused_gc(batch, respond)
 
     def _paused_gc(self, batch: RecordBatch, respond: bool) -> BatchResult:
         # The cyclic GC is paused for the batch: the lists of a large batch (records, columns of values) would set
-        # off collections (three on a 5 MB batch, 0.3 ms each, as each traverses every list) that find nothing: the
-        # batch's objects are freed by reference counting (a cycle made meanwhile waits for the next collection).
+        # off collections that traverse every list and find nothing: the batch's objects are freed by reference
+        # counting (a cycle made meanwhile waits for the next collection).
         gc.disable()
         try:
             return self._process(batch, respond)
@@ -101,26 +106,29 @@ class Pipeline:
             gc.enable()
 
     def _process(self, batch: RecordBatch, respond: bool) -> BatchResult:
-        tables = self._current_tables()
+        tables, tuning = self._current_tables(), self.tuning
         source = batch.data_column()
-        # the decode hands its records to the plan as soon as they are decoded: the plan starts its checks
-        decoded, started = decode_batch(
-            source,
-            self.schema,
-            self._enriched,
-            on_records=lambda records, rows, non_ascii: self._plan.start(records, rows, non_ascii, batch.arrival_ms),
-        )
-        entry = entry_in_query(self._keys, len(batch)) if respond else None
+        decoded = decode_batch(source, self.schema, self.decode_state, tuning)
+        # the checks run on Polars' threads while the screen works
+        started = self._plan.start(decoded.records, decoded.ok, decoded.flags.non_ascii, batch.arrival_ms)
+        screened = screen(decoded, self.schema, self.decode_state, self._enriched)
+        entry = entry_in_query(self._keys) if respond and len(batch) >= tuning.framed_response_from else None
         also = [] if entry is None else [entry]
-        outcomes = self._plan.run(decoded, started, batch.id_column(), source, also=also)
+        outcomes = self._plan.run(decoded, screened.text, started, batch.id_column(), source, also=also)
         entries = None if entry is None else outcomes.drop_in_place(entry.meta.output_name())
-        if decoded.doubtful:
-            outcomes = self._judge_by_reference(batch, outcomes, decoded.doubtful, tables)
+        if screened.referred:
+            outcomes = self._judge_by_reference(batch, outcomes, screened.referred, tables)
             entries = None  # the reference's verdicts change some rows' entries
         body, shed = b"", 0
         if respond:
             response = build_response(
-                outcomes, source, self._keys, odd_rows=decoded.not_base64, record_ids=batch.record_ids, entries=entries
+                outcomes,
+                source,
+                self._keys,
+                not_base64=decoded.not_base64,
+                record_ids=batch.record_ids,
+                entries=entries,
+                tuning=tuning,
             )
             body, outcomes, shed = response.body, response.outcomes, response.shed
         result = outcomes["result"]
@@ -132,7 +140,7 @@ class Pipeline:
             failed=failed,
             dropped=dropped,
             shed=shed,
-            undeclared=tuple(decoded.undeclared),
+            rows_with_extras=tuple(screened.rows_with_extras),
         )
 
     def process_firehose(self, event: Mapping[str, Any]) -> BatchResult:
@@ -160,17 +168,17 @@ class Pipeline:
             return self._tables
         if getattr(self, "_tables", None) != tables:
             self._tables = tables
-            self._plan = OutcomePlan(self.spec, self.schema, self.bindings, tables)
+            self._plan = OutcomePlan(self.spec, self.schema, self.bindings, tables, self.tuning)
             self._reference = None  # rebuilt lazily against the reloaded tables
         return tables
 
     def _judge_by_reference(
-        self, batch: RecordBatch, outcomes: pl.DataFrame, doubtful: list[int], tables: tuple[ReferenceTable, ...]
+        self, batch: RecordBatch, outcomes: pl.DataFrame, referred: list[int], tables: tuple[ReferenceTable, ...]
     ) -> pl.DataFrame:
         if self._reference is None:
             self._reference = ReferencePipeline(self.spec, tables, self.bindings)
-        judged = [self._reference.process_record(batch.data[i], batch.arrival_ms[i]) for i in doubtful]
-        rows = pl.Series(doubtful, dtype=pl.UInt32)
+        judged = [self._reference.process_record(batch.data[i], batch.arrival_ms[i]) for i in referred]
+        rows = pl.Series(referred, dtype=pl.UInt32)
         parts = [o.partition or (None,) * len(self._keys) for o in judged]
         updates: dict[str, list[str | None]] = {
             "result": [o.result for o in judged],

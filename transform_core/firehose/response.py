@@ -1,4 +1,4 @@
-"""Sink: an outcome frame → the Firehose transformation response, as compact JSON bytes.
+"""Sink: an outcome frame → the Firehose transformation response, as minified JSON bytes.
 
 The response is built for the whole batch at once in Polars (no Python object per record) and
 returned as bytes, which the Lambda runtime posts unchanged. Lambda refuses a response of 6 MB or
@@ -17,6 +17,7 @@ import orjson
 import polars as pl
 
 from transform_core.firehose.outcomes import FAILED, OK
+from transform_core.tuning import Tuning
 
 __all__ = ["LAMBDA_RESPONSE_LIMIT", "SHED_REASON", "FirehoseResponse", "build_response", "entry_in_query"]
 
@@ -25,10 +26,8 @@ LAMBDA_RESPONSE_LIMIT = 6_000_000
 SHED_REASON = "$: the enriched record does not fit in Lambda's 6 MB response; returned for reprocessing (response_size)"
 
 _PREFIX = b'{"records":['
-# records; from here the entries are computed by the main query and joined in Polars, below f-strings in Python are
-# as cheap (1,000 records: 3% faster, 1,500: 5%; 600-800: within 1%)
-_FRAMED_FROM = 1000
 _SUFFIX = b"]}"
+_DEFAULT_TUNING = Tuning()
 
 
 class FirehoseResponse(NamedTuple):
@@ -45,9 +44,10 @@ def build_response(
     partition_keys: Sequence[str],
     *,
     limit: int = LAMBDA_RESPONSE_LIMIT,
-    odd_rows: Sequence[int] | None = None,
+    not_base64: Sequence[int] | None = None,
     record_ids: list[str] | None = None,
     entries: pl.Series | None = None,
+    tuning: Tuning = _DEFAULT_TUNING,
 ) -> FirehoseResponse:
     """Serialize ``outcomes`` as a Firehose response, shedding Ok records that would not fit.
 
@@ -56,24 +56,25 @@ def build_response(
         source_data: the base64 data each record arrived with, same order.
         partition_keys: the partition key columns of ``outcomes``.
         limit: the response must be strictly smaller than this many bytes.
-        odd_rows: rows whose data may need JSON escaping (it was not valid base64); None means
-            any row may, and every row is checked. RecordIds are always checked.
+        not_base64: rows whose data is not base64 (returned as sent, it may need JSON escaping); None means any
+            row may need it, and every row is checked. RecordIds are always checked.
         record_ids: ``outcomes["record_id"]`` as a list, when the caller has one (it spares a copy out of Polars).
         entries: each row's entry as :func:`entry_in_query` computes it, when the caller's query computed them
             with ``outcomes``; used if no value needs escaping.
+        tuning: from ``framed_response_from`` records, the entries are joined in Polars.
     """
     if not len(outcomes):
         return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
     entry = _entry(tuple(partition_keys))
     if (
-        odd_rows is not None
+        not_base64 is not None
         and _plain(outcomes["record_id"].to_list() if record_ids is None else record_ids)
-        and (not odd_rows or _plain(outcomes["data"].gather(list(odd_rows)).to_list()))
+        and (not not_base64 or _plain(outcomes["data"].gather(list(not_base64)).to_list()))
     ):
         # the usual batch: nothing to escape, so the body is the entries joined in Polars and copied out once
         # (each multi-megabyte copy costs its page faults); a small one is written by f-strings in Python, in half
         # the time of the query
-        if len(outcomes) >= _FRAMED_FROM:
+        if entries is not None or len(outcomes) >= tuning.framed_response_from:
             if entries is None:
                 entries = outcomes.select(entry).to_series()
             body: bytes = _framed(entries).str.join(",").cast(pl.Binary).item()
@@ -82,22 +83,26 @@ def build_response(
             body = b"".join((_PREFIX, _entries_joiner(tuple(partition_keys))(*columns).encode(), _SUFFIX))
         if len(body) < limit:
             return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
-        odd: list[int] = []
+        escaped: list[int] = []
     else:
         checks = [pl.col("record_id").str.contains(_ESCAPED)]
-        if odd_rows is None:
+        if not_base64 is None:
             checks.append(pl.col("data").str.contains(_ESCAPED))
         found = outcomes.select(pl.any_horizontal(*checks).arg_true()).to_series().to_list()
-        odd = sorted(set(odd_rows or ()) | set(found))
-    entries = _entries(outcomes, entry, odd, partition_keys)
+        escaped = sorted(set(not_base64 or ()) | set(found))
+    entries = _entries(outcomes, entry, escaped, partition_keys)
     entry_len = entries.str.len_bytes().cast(pl.Int64)
     fixed = len(_PREFIX) + len(_SUFFIX) + len(outcomes) - 1
     shed = 0
     if fixed + int(entry_len.sum()) >= limit:
+        # an Ok record behind the cut is returned as sent; the others are returned as they are either way
+        is_ok = pl.col("result") == OK
         shed_frame = outcomes.with_columns(
-            pl.lit(FAILED).alias("result"), source_data.alias("data"), *[pl.lit(None, pl.String).alias(k) for k in partition_keys]
+            pl.when(is_ok).then(pl.lit(FAILED)).otherwise(pl.col("result")).alias("result"),
+            pl.when(is_ok).then(source_data).otherwise(pl.col("data")).alias("data"),
+            *[pl.when(is_ok).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
-        shed_len = _entries(shed_frame, entry, odd, partition_keys).str.len_bytes().cast(pl.Int64)
+        shed_len = _entries(shed_frame, entry, escaped, partition_keys).str.len_bytes().cast(pl.Int64)
         keep = _records_that_fit(entry_len, shed_len, fixed, limit)
         is_shed = (pl.int_range(pl.len()) >= keep) & (pl.col("result") == OK)
         shed = int(outcomes.select(is_shed.sum()).item())
@@ -107,16 +112,16 @@ def build_response(
             pl.when(is_shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
             *[pl.when(is_shed).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
-        entries = _entries(outcomes, entry, odd, partition_keys)
+        entries = _entries(outcomes, entry, escaped, partition_keys)
     body = b"".join((_PREFIX, entries.str.join(",").cast(pl.Binary).item(), _SUFFIX))
     return FirehoseResponse(body=body, outcomes=outcomes, shed=shed)
 
 
-def entry_in_query(partition_keys: Sequence[str], rows: int) -> pl.Expr | None:
-    """Each row's response entry (column ``_entry``), for the query that computes the outcome frame of a batch of
-    ``rows`` records to compute too (on every core, where the response's own query runs on one), or None when the
-    entries of a batch that size are written in Python (see :func:`build_response`)."""
-    return _entry(tuple(partition_keys)).alias("_entry") if rows >= _FRAMED_FROM else None
+def entry_in_query(partition_keys: Sequence[str]) -> pl.Expr:
+    """Each row's response entry (column ``_entry``), for the query that computes the outcome frame to compute too
+    (on every core, where the response's own query runs on one); worth it for large batches only (see
+    :attr:`~transform_core.tuning.Tuning.framed_response_from`)."""
+    return _entry(tuple(partition_keys)).alias("_entry")
 
 
 def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, limit: int) -> int:
@@ -135,20 +140,22 @@ _ESCAPED_BYTES = bytes(range(0x20)) + b'"\\'
 def _plain(texts: list[str | None] | list[str]) -> bool:
     """True if no text needs JSON escaping: deleting what would need it from all of them deletes nothing.
 
-    (A quarter of the time of a regex character class over the column; joined in Python, which for a
-    batch's record ids costs less than a Polars query.)
+    (Faster than a regex character class over the column; joined in Python, which for a batch's record ids costs
+    less than a Polars query.)
     """
     joined = "".join(filter(None, texts)).encode()  # a null needs no escaping
-    # Firehose record ids are alphanumeric: a C-level check answers for them at twice the speed
+    # Firehose record ids are alphanumeric: a C-level check answers for them faster
     return joined.isalnum() or len(joined.translate(None, _ESCAPED_BYTES)) == len(joined)
 
 
 def _framed(entries: pl.Series) -> pl.Series:
-    """``entries`` (two or more) with the response's opening before the first and its closing after the last.
+    """``entries`` (one or more) with the response's opening before the first and its closing after the last.
 
-    Only the two ends are rewritten (0.15 ms for 8,943 entries, where a column of openings and closings
-    concatenated to every entry took 0.5 ms more, and wrapping the joined body copies it again).
+    Only the two ends are rewritten: a column of openings and closings concatenated to every entry costs more, and
+    wrapping the joined body copies it again.
     """
+    if len(entries) == 1:
+        return entries.scatter([0], [_PREFIX.decode() + entries[0] + _SUFFIX.decode()])
     return entries.scatter([0, len(entries) - 1], [_PREFIX.decode() + entries[0], entries[-1] + _SUFFIX.decode()])
 
 
@@ -156,7 +163,7 @@ def _framed(entries: pl.Series) -> pl.Series:
 def _entries_joiner(partition_keys: tuple[str, ...]) -> Callable[..., str]:
     """A function joining the entries of values that need no escaping, from the columns as lists: ``_entry``'s text.
 
-    Generated for the key set, so each entry is one f-string (a quarter of the time of ``str.format``). The
+    Generated for the key set, so each entry is one f-string (much faster than ``str.format``). The
     metadata is left out where a partition key is null, as ``_entry`` leaves it out (only Ok records have keys).
     """
     assert all(key.isidentifier() for key in partition_keys)  # the spec's key names: year, month, day, hour
@@ -208,13 +215,13 @@ def _entry(partition_keys: tuple[str, ...]) -> pl.Expr:
     return pl.concat_str(*map(part, head), pl.concat_str(list(map(part, metadata))).fill_null(""), pl.lit("}"))
 
 
-def _entries(outcomes: pl.DataFrame, entry: pl.Expr, odd: Sequence[int], partition_keys: Sequence[str]) -> pl.Series:
-    """Every row's entry; the odd rows are written by orjson, which escapes what needs it."""
+def _entries(outcomes: pl.DataFrame, entry: pl.Expr, escaped: Sequence[int], partition_keys: Sequence[str]) -> pl.Series:
+    """Every row's entry; the rows needing escapes are written by orjson, which escapes what needs it."""
     entries = outcomes.select(entry).to_series()
-    if not odd:
+    if not escaped:
         return entries
-    rows = outcomes[list(odd)].rows(named=True)
-    return entries.scatter(list(odd), [_entry_text(row, partition_keys) for row in rows])
+    rows = outcomes[list(escaped)].rows(named=True)
+    return entries.scatter(list(escaped), [_entry_text(row, partition_keys) for row in rows])
 
 
 def _entry_text(row: dict[str, str | None], partition_keys: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ Input kinds, detected per file from its first line (``kind=`` overrides), each p
   ``reason``): JSON lines whose ``rawData`` (base64) is replayed as is; a line without one stays a record.
 
 Blank lines are not records. Ids are deterministic, so rerunning the same command rewrites the same files:
-a batch id hashes the file's URI, size and content digest, the kind, ``batch_size`` and the chunk index,
+a chunk's batch id hashes the file's URI, size and content digest, the kind, ``chunk_size`` and the chunk index,
 and a record id is ``<batch_id>-<line>`` (``<line>.<k>`` for the k-th of several values on one backup line).
 """
 
@@ -32,18 +32,16 @@ from typing import Any, Literal, NamedTuple, cast, get_args
 import orjson
 
 from transform_core.errors import TransformCoreError
-from transform_core.firehose.batch import RecordBatch
-from transform_core.firehose.batch import parse_arrival as _parse_arrival
-from transform_core.firehose.batch import plausible_arrival as _plausible
+from transform_core.firehose.batch import RecordBatch, parse_arrival, plausible_arrival
 
 __all__ = [
-    "InputBatch",
+    "InputChunk",
     "InputError",
     "InputKind",
-    "iter_batches",
+    "iter_chunks",
     "list_inputs",
     "list_local_files",
-    "read_file_batches",
+    "read_file_chunks",
     "read_local_bytes",
 ]
 
@@ -81,17 +79,17 @@ def _input_error(message: str, file: str) -> InputError:
 
 
 @dataclass(frozen=True, slots=True)
-class InputBatch:
+class InputChunk:
     """One chunk of one input file, ready for ``Pipeline.process``.
 
     Attributes:
-        batch: the records; ``data`` is base64 of each record's raw bytes (an error file's ``rawData`` as is).
+        batch: the chunk's records, one engine call; ``data`` is base64 of each record's raw bytes (an error file's ``rawData`` as is).
         source: the file it came from (absolute path or URI).
-        first_line: 1-based line number of the batch's first record.
+        first_line: 1-based line number of the chunk's first record.
         batch_id: 16 hex characters, the same on every run over the same input.
         kind: the input kind the file was read as.
         nbytes: uncompressed bytes of its records' lines, newlines not counted (for throughput).
-        last: whether this is the file's last batch.
+        last: whether this is the file's last chunk.
     """
 
     batch: RecordBatch
@@ -149,60 +147,60 @@ def list_inputs(paths: Sequence[str], *, list_files: ListFiles = list_local_file
     return list(found)
 
 
-def iter_batches(
+def iter_chunks(
     paths: Sequence[str],
     *,
-    batch_size: int = 10_000,
+    chunk_size: int = 10_000,
     kind: str | None = None,
     read_bytes: ReadBytes = read_local_bytes,
     list_files: ListFiles = list_local_files,
-) -> Iterator[InputBatch]:
-    """Read every input file in turn, one file in memory at a time, as batches of at most ``batch_size`` records.
+) -> Iterator[InputChunk]:
+    """Read every input file in turn, one file in memory at a time, as chunks of at most ``chunk_size`` records.
 
     Raises:
-        ValueError: ``batch_size`` below 1 or an unknown ``kind``.
+        ValueError: ``chunk_size`` below 1 or an unknown ``kind``.
         InputError: an input is missing or its gzip stream is corrupt.
     """
-    forced = _checked(batch_size, kind)
+    forced = _checked(chunk_size, kind)
     for source in list_inputs(paths, list_files=list_files):
-        yield from _file_batches(source, read_bytes(source), batch_size, forced)
+        yield from _file_chunks(source, read_bytes(source), chunk_size, forced)
 
 
-def read_file_batches(source: str, raw: bytes, *, batch_size: int = 10_000, kind: str | None = None) -> Iterator[InputBatch]:
-    """One input file's records from its bytes, read by the caller (Spark's binaryFile source, say), as batches.
+def read_file_chunks(source: str, raw: bytes, *, chunk_size: int = 10_000, kind: str | None = None) -> Iterator[InputChunk]:
+    """One input file's records from its bytes, read by the caller (Spark's binaryFile source, say), as chunks.
 
-    The batches and ids are those :func:`iter_batches` gives for a file at ``source`` with these bytes.
+    The chunks and ids are those :func:`iter_chunks` gives for a file at ``source`` with these bytes.
 
     Raises:
-        ValueError: ``batch_size`` below 1 or an unknown ``kind`` (at the call, not on first use).
+        ValueError: ``chunk_size`` below 1 or an unknown ``kind`` (at the call, not on first use).
         InputError: while iterating, the gzip stream is corrupt.
     """
-    return _file_batches(source, raw, batch_size, _checked(batch_size, kind))
+    return _file_chunks(source, raw, chunk_size, _checked(chunk_size, kind))
 
 
-def _checked(batch_size: int, kind: str | None) -> InputKind | None:
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+def _checked(chunk_size: int, kind: str | None) -> InputKind | None:
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if kind is not None and kind not in KINDS:
         raise ValueError(f"unknown input kind {kind!r} (known: {', '.join(KINDS)})")
     return cast("InputKind | None", kind)
 
 
-def _file_batches(source: str, raw: bytes, batch_size: int, forced: InputKind | None) -> Iterator[InputBatch]:
+def _file_chunks(source: str, raw: bytes, chunk_size: int, forced: InputKind | None) -> Iterator[InputChunk]:
     blocks = _line_blocks(source, raw)
     first = next(blocks, None)
     if first is None:
         return
     kind = forced or _detect(first[1][0])
-    identity = f"{source}\0{len(raw)}\0{hashlib.sha256(raw).hexdigest()}\0{kind}\0{batch_size}"
+    identity = f"{source}\0{len(raw)}\0{hashlib.sha256(raw).hexdigest()}\0{kind}\0{chunk_size}"
     held = _Records([], [], [], [], [])
     chunk = 0
     for numbers, lines in chain((first,), blocks):
         _add_records(held, numbers, lines, kind)
-        while len(held.labels) > batch_size:  # strictly more: the batch holding the last record is marked last
-            yield _batch(held, batch_size, source, kind, f"{identity}\0{chunk}", last=False)
+        while len(held.labels) > chunk_size:  # strictly more: the chunk holding the last record is marked last
+            yield _take_chunk(held, chunk_size, source, kind, f"{identity}\0{chunk}", last=False)
             chunk += 1
-    yield _batch(held, batch_size, source, kind, f"{identity}\0{chunk}", last=True)
+    yield _take_chunk(held, chunk_size, source, kind, f"{identity}\0{chunk}", last=True)
 
 
 class _Records(NamedTuple):
@@ -215,15 +213,15 @@ class _Records(NamedTuple):
     sizes: list[int]
 
 
-def _batch(held: _Records, size: int, source: str, kind: InputKind, key: str, *, last: bool) -> InputBatch:
-    """Take the first ``size`` held records off as one batch, its id hashed from ``key``."""
+def _take_chunk(held: _Records, size: int, source: str, kind: InputKind, key: str, *, last: bool) -> InputChunk:
+    """Take the first ``size`` held records off as one chunk, its batch id hashed from ``key``."""
     batch_id = hashlib.sha256(key.encode()).hexdigest()[:16]
     labels, data, arrival, sizes = held.labels[:size], held.data[:size], held.arrival[:size], held.sizes[:size]
     first_line = held.lines[0]
     for column in (held.lines, held.labels, held.data, held.arrival, held.sizes):
         del column[:size]
     batch = RecordBatch(record_ids=[f"{batch_id}-{label}" for label in labels], data=data, arrival_ms=arrival)
-    return InputBatch(batch, source, first_line, batch_id, kind, sum(sizes), last)
+    return InputChunk(batch, source, first_line, batch_id, kind, sum(sizes), last)
 
 
 def _add_records(out: _Records, numbers: list[int], lines: list[bytes], kind: InputKind) -> None:
@@ -315,7 +313,7 @@ def _object(line: bytes) -> dict[str, Any] | None:
 
 def _arrival(obj: dict[str, Any]) -> int | None:
     value = obj.get("approximateArrivalTimestamp", obj.get("arrivalTimestamp"))
-    return None if value is None or isinstance(value, bool) else _plausible(_parse_arrival(value))
+    return None if value is None or isinstance(value, bool) else plausible_arrival(parse_arrival(value))
 
 
 def _local(path: str, list_files: ListFiles) -> list[str]:

@@ -30,7 +30,7 @@ class ReprocessOptions:
     out: str | None = None  # lake root; default: the spec's output.lake
     dry_run: bool = False  # validate only, write nothing
     workers: int = 0  # processes; 0 = one per core
-    batch_size: int = 50_000  # larger chunks, fewer (and larger) Parquet files per partition
+    chunk_size: int = 50_000  # larger chunks, fewer (and larger) Parquet files per partition
     kind: str | None = None  # force the input kind (ndjson, firehose-backup, processing-failed, errors)
     endpoint_url: str | None = None  # S3 endpoint override
 
@@ -133,7 +133,7 @@ _PIPELINES: dict[tuple[Any, ...], Any] = {}  # per worker process: the pipeline 
 
 def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[int, int, int]], None]) -> ReprocessSummary:
     from transform_core.engine import load_pipeline
-    from transform_core.jobs.inputs import iter_batches
+    from transform_core.jobs.inputs import iter_chunks
 
     key = (options.spec, options.out, options.dry_run, options.endpoint_url)
     if key not in _PIPELINES:
@@ -147,7 +147,7 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
     pipeline, writer = _PIPELINES[key]
     summary = ReprocessSummary(files=1)
     read, listing = _reader([file], options.endpoint_url), _listing([file], options.endpoint_url)
-    chunks = iter_batches([file], batch_size=options.batch_size, kind=options.kind, read_bytes=read, list_files=listing)
+    chunks = iter_chunks([file], chunk_size=options.chunk_size, kind=options.kind, read_bytes=read, list_files=listing)
     for chunk in chunks:
         result = pipeline.process(chunk.batch, respond=False)  # no Lambda response, so no 6 MB limit
         if writer is not None:

@@ -7,20 +7,26 @@ boto3 (the ``aws`` extra) is imported by :func:`register` only. See ``docs/deplo
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
-import sys
 from typing import Any, Literal
 
 import polars as pl
 
-from transform_core.errors import ConfigurationEnvironmentError, SpecError, TransformCoreError
+from transform_core.errors import ConfigurationEnvironmentError, SpecError
 from transform_core.lake.columns import lake_columns, table_dtypes
 from transform_core.lake.storage import s3_settings
 from transform_core.spec import PipelineSpec
 
-__all__ = ["DEFAULT_YEARS", "add_command", "athena_ddl", "glue_columns", "glue_table_input", "register", "run"]
+__all__ = [
+    "DEFAULT_YEARS",
+    "athena_ddl",
+    "create_table_request",
+    "glue_columns",
+    "glue_partition_keys",
+    "glue_table_input",
+    "register",
+    "table_name",
+]
 
 DEFAULT_YEARS = (1970, 2099)  # projection.year.range: event times outside it are in the lake but not in Athena
 SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
@@ -71,7 +77,7 @@ def athena_ddl(
         SpecError: see :func:`glue_columns`.
         ValueError: ``location`` is not an ``s3://`` URI, or ``database``/``table`` is not a plain name.
     """
-    name, root = _table_name(spec, table), _table_location(spec, location, table)
+    name, root = table_name(spec, table), _table_location(spec, location, table)
     cols = ",\n".join(f"  {_quote(c['Name'])} {c['Type']}" for c in glue_columns(spec))
     parts = ", ".join(f"{_quote(c['Name'])} {c['Type']}" for c in glue_partition_keys(spec))
     props = ",\n".join(f"  '{key}'='{value}'" for key, value in _table_properties(spec, root, years).items())
@@ -87,7 +93,7 @@ def glue_table_input(
     """The Glue ``TableInput`` for the raw zone (arguments as for :func:`athena_ddl`), as ``CreateTable`` takes it."""
     root = _table_location(spec, location, table)
     return {
-        "Name": _table_name(spec, table),
+        "Name": table_name(spec, table),
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {"EXTERNAL": "TRUE", "classification": "parquet", **_table_properties(spec, root, years)},
         "PartitionKeys": glue_partition_keys(spec),
@@ -100,6 +106,31 @@ def glue_table_input(
             "SerdeInfo": {"SerializationLibrary": SERDE, "Parameters": {"serialization.format": "1"}},
         },
     }
+
+
+def create_table_request(
+    spec: PipelineSpec,
+    location: str,
+    *,
+    database: str,
+    table: str | None = None,
+    years: tuple[int, int] = DEFAULT_YEARS,
+) -> dict[str, Any]:
+    """The Glue ``CreateTable`` request, ``DatabaseName`` and ``TableInput``, as ``aws glue create-table --cli-input-json`` reads it.
+
+    Arguments and errors as for :func:`athena_ddl`.
+    """
+    database = _plain(database, "database")
+    return {"DatabaseName": database, "TableInput": glue_table_input(spec, location, table=table, years=years)}
+
+
+def table_name(spec: PipelineSpec, table: str | None = None) -> str:
+    """The Glue table name: ``table``, default the spec's name with ``-`` → ``_``, lowercased as Glue stores it.
+
+    Raises:
+        ValueError: the name is not letters, digits and underscores.
+    """
+    return _plain(table if table is not None else spec.name.replace("-", "_"), "table").lower()
 
 
 def register(
@@ -146,66 +177,6 @@ def register(
         raise ConfigurationEnvironmentError(f"Glue: {err}") from err
 
 
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``catalog`` subcommand."""
-    cmd = commands.add_parser(
-        "catalog",
-        help="print the Athena DDL or Glue table JSON for the lake's raw zone, or register it in Glue",
-        description=(
-            "Describe a pipeline's raw zone (<location>/raw/<table>/) as a Glue/Athena table: columns typed exactly as "
-            "the lake writer stores them, Parquet SerDe, year/month/day[/hour] string partition keys with partition "
-            "projection (no crawler or MSCK REPAIR needed). Prints Athena DDL (default) or the Glue CreateTable JSON; "
-            "--register creates or updates the table with boto3 (the 'aws' extra)."
-        ),
-        epilog=(
-            "examples:\n"
-            "  transform-core catalog --spec examples/iot/pipeline.yaml --location s3://my-lake --database telemetry\n"
-            "  transform-core catalog --spec pipeline.yaml --location s3://my-lake --database telemetry \\\n"
-            "      --format glue-json > table.json && aws glue create-table --cli-input-json file://table.json\n"
-            "  transform-core catalog --spec pipeline.yaml --location s3://my-lake --database telemetry --register"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
-    cmd.add_argument("--location", required=True, metavar="URI", help="lake root, s3://bucket/prefix")
-    cmd.add_argument("--database", required=True, metavar="NAME", help="Glue database (letters, digits, underscore)")
-    cmd.add_argument("--table", metavar="NAME", help="table name (default: the spec's name with '-' -> '_')")
-    cmd.add_argument(
-        "--format",
-        choices=["ddl", "glue-json"],
-        help="print Athena DDL or Glue CreateTable JSON (default: ddl; with --register, nothing unless given)",
-    )
-    cmd.add_argument("--register", action="store_true", help="create the database if missing and create or update the table")
-    cmd.add_argument("--endpoint-url", metavar="URL", help="Glue endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL_GLUE)")
-    cmd.add_argument("--region", metavar="REGION", help="AWS region (default: AWS_REGION, else boto3's lookup)")
-    cmd.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``transform-core catalog``: 0 on success, 1 with one error line on stderr otherwise."""
-    from transform_core.spec import load_spec
-
-    try:
-        spec = load_spec(args.spec)
-        fmt = args.format or (None if args.register else "ddl")
-        if fmt == "ddl":
-            print(athena_ddl(spec, args.location, database=args.database, table=args.table) + ";")
-        elif fmt == "glue-json":
-            body = {
-                "DatabaseName": _plain(args.database, "database"),
-                "TableInput": glue_table_input(spec, args.location, table=args.table),
-            }
-            print(json.dumps(body, indent=2))
-        if args.register:
-            kwargs = {"table": args.table, "endpoint_url": args.endpoint_url, "region": args.region}
-            action = register(spec, args.location, database=args.database, **kwargs)
-            print(f"{action} table {args.database}.{_table_name(spec, args.table)}", file=sys.stderr)
-    except (TransformCoreError, ValueError) as err:
-        print(f"transform-core: error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def _glue_type(spec: PipelineSpec, dtype: pl.DataType, key: str) -> str:
     if isinstance(dtype, pl.Struct):
         _check_names(spec, {field.name: field.dtype for field in dtype.fields}, key)
@@ -248,10 +219,6 @@ def _table_properties(spec: PipelineSpec, root: str, years: tuple[int, int]) -> 
         props[f"projection.{key}.digits"] = str(digits)
     template = "/".join(f"{key}=${{{key}}}" for key in spec.partitioning.keys)
     return props | {"storage.location.template": f"{root}{template}/", "parquet.compression": "ZSTD"}
-
-
-def _table_name(spec: PipelineSpec, table: str | None) -> str:
-    return _plain(table if table is not None else spec.name.replace("-", "_"), "table").lower()
 
 
 def _table_location(spec: PipelineSpec, location: str, table: str | None) -> str:

@@ -11,11 +11,9 @@ named after its inputs, so compacting the same raw files again finds its own man
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +23,9 @@ import polars as pl
 
 from transform_core.lake.columns import BATCH_ID, INGESTED_AT, SOURCE_RECORD_ID, lake_columns, table_dtypes
 from transform_core.lake.storage import delete_files, is_s3, join, list_files, list_sizes, read_bytes, write_atomic
-from transform_core.spec import PipelineSpec, load_spec
+from transform_core.spec import PipelineSpec
 
-__all__ = ["MANIFEST", "CompactSummary", "PartitionSummary", "add_command", "compact", "curated_files"]
+__all__ = ["MANIFEST", "CompactSummary", "PartitionSummary", "compact", "curated_files"]
 
 MANIFEST = "_manifest.json"  # "_": Athena, Glue and Spark skip it when scanning the folder
 _FORMAT = 1  # bump when the curated output for the same input changes, so old generations get rebuilt
@@ -238,51 +236,3 @@ def _relative(base: str, uri: str) -> str:
     if is_s3(base):
         return uri[len(base.rstrip("/")) + 1 :]
     return Path(uri).relative_to(base).as_posix()
-
-
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``transform-core compact``."""
-    job = commands.add_parser(
-        "compact",
-        help="merge raw lake partitions into deduplicated, time-sorted curated partitions",
-        description=(
-            "Compact raw/<table>/ partitions into curated/<table>/: files of at most --target-rows rows, duplicates removed "
-            "by a key (the most recently ingested copy wins), sorted by event time, each partition swapped atomically through "
-            "its _manifest.json. Partitions whose raw files did not change are left alone, so re-running is safe; raw files "
-            "arriving during a run go into the next one."
-        ),
-    )
-    job.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
-    job.add_argument("--lake", metavar="ROOT", help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)")
-    job.add_argument(
-        "--key",
-        metavar="COLUMNS",
-        help="column(s) naming a record, comma-separated (default: event_id or id if declared, else the record's content)",
-    )
-    job.add_argument(
-        "--target-rows", type=int, default=1_000_000, metavar="N", help="most rows per curated file (default: 1000000)"
-    )
-    job.add_argument(
-        "--partition",
-        action="append",
-        metavar="PATH",
-        help="compact only this partition and those under it, e.g. year=2026/month=11/day=24 (repeatable; default: all)",
-    )
-    job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
-    job.set_defaults(run=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec)
-    try:
-        options = {"key": args.key, "target_rows": args.target_rows, "endpoint_url": args.endpoint_url}
-        summary = compact(spec, args.lake, partitions=args.partition, **options)
-    except ValueError as err:
-        print(f"transform-core compact: error: {err}", file=sys.stderr)
-        return 1
-    for p in summary.partitions:
-        print(
-            f"{p.status:<10} {p.partition}  {p.raw_files:,} raw files, {p.raw_rows:,} → {p.rows:,} rows, {len(p.files):,} files"
-        )
-    print(f"{len(summary.partitions):,} partitions, {summary.compacted:,} compacted, {summary.duplicates:,} duplicates removed")
-    return 0

@@ -14,19 +14,14 @@ DuckDB is in ``docs/lake.md``.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-from typing import Any
-
 import polars as pl
 
-from transform_core.errors import QueryError, TransformCoreError
+from transform_core.errors import QueryError
 from transform_core.lake.compact import curated_files
 from transform_core.lake.storage import is_s3, join, list_files, s3_settings
 from transform_core.spec import PipelineSpec
 
-__all__ = ["add_command", "lake_tables", "query", "run"]
+__all__ = ["lake_tables", "query"]
 
 PARTITION_KEYS = ("year", "month", "day", "hour")
 _HIVE_SCHEMA: dict[str, pl.DataType] = {key: pl.String() for key in PARTITION_KEYS}
@@ -42,7 +37,6 @@ _ERRORS_SCHEMA: dict[str, pl.DataType] = {
     "errorTimestamp": pl.String(),
 }
 _FILE = "__file"
-_TABLE_ROWS = 100  # rows the table format prints; csv/json/parquet give them all
 
 
 def lake_tables(spec: PipelineSpec, *, root: str | None = None, endpoint_url: str | None = None) -> dict[str, pl.LazyFrame]:
@@ -122,93 +116,3 @@ def _storage_options(endpoint_url: str | None) -> dict[str, str]:
         if settings.endpoint_url.startswith("http://"):
             options["aws_allow_http"] = "true"
     return {key: value for key, value in options.items() if value}
-
-
-def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register the ``query`` subcommand."""
-    cmd = commands.add_parser(
-        "query",
-        help="run SQL over the lake (Polars SQL, partition pruning)",
-        description=(
-            "Run one SQL query over a pipeline's lake. Tables are named after the spec (name with '-' -> '_'): "
-            "<table> (the curated zone if present, else raw), raw_<table>, curated_<table> and errors_<table>. "
-            "year, month, day (and hour) are text columns; filtering on them reads only the matching partitions."
-        ),
-        epilog=(
-            "examples:\n"
-            "  transform-core query --spec examples/iot/pipeline.yaml \\\n"
-            "      \"SELECT day, count(*) AS n FROM iot_telemetry WHERE year = '2026' AND month = '11' GROUP BY day\"\n"
-            "  transform-core query --spec pipeline.yaml --lake s3://my-lake --format csv --output sites.csv \\\n"
-            '      "SELECT site, avg(value) AS mean FROM raw_iot_telemetry GROUP BY site"\n'
-            '  transform-core query --spec pipeline.yaml "SELECT reason, count(*) FROM errors_iot_telemetry GROUP BY reason"'
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cmd.add_argument("sql", metavar="SQL", help="one SQL query (Polars SQL dialect); quote it for the shell")
-    cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON); names the tables")
-    cmd.add_argument("--lake", metavar="DEST", help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)")
-    cmd.add_argument(
-        "--format",
-        choices=["table", "csv", "json", "parquet"],
-        default="table",
-        help=f"output format (default: table, the first {_TABLE_ROWS} rows; json is an array of row objects)",
-    )
-    cmd.add_argument("--output", metavar="FILE", help="write the result to FILE instead of stdout (required for parquet)")
-    cmd.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
-    cmd.set_defaults(run=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``transform-core query``: 0 on success, 1 with one error line on stderr otherwise."""
-    from transform_core.spec import load_spec
-
-    try:
-        if args.format == "parquet" and not args.output:
-            raise QueryError("--format parquet needs --output FILE", sql=args.sql)
-        frame = query(load_spec(args.spec), args.sql, root=args.lake, endpoint_url=args.endpoint_url)
-    except TransformCoreError as err:
-        print(f"transform-core: error: {err}", file=sys.stderr)
-        return 1
-    _write(frame, args.format, args.output)
-    return 0
-
-
-def _write(frame: pl.DataFrame, fmt: str, output: str | None) -> None:
-    if fmt == "parquet":
-        frame.write_parquet(str(output), compression="zstd")
-        return
-    if fmt == "csv":
-        text = _flat(frame).write_csv()
-    elif fmt == "json":
-        text = frame.write_json() + "\n"
-    else:
-        text = _table(frame)
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-
-
-def _table(frame: pl.DataFrame) -> str:
-    """The frame as a readable text table: every column, the first rows, long text cut, one line a row."""
-    # a wide width keeps each row on one line (read wide results with `less -S`) instead of wrapping every cell
-    config: dict[str, Any] = {"tbl_rows": _TABLE_ROWS, "tbl_cols": -1, "fmt_str_lengths": 40, "tbl_width_chars": 65_535}
-    with pl.Config(**config):
-        text = str(frame)
-    if frame.height > _TABLE_ROWS:
-        text += f"\n{_TABLE_ROWS} of {frame.height:,} rows shown; --format csv or json gives them all"
-    return text + "\n"
-
-
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested columns (structs, lists) as JSON text, which CSV cannot hold otherwise."""
-    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-    # json_encode works on structs only: wrap the value as {"v": …} and cut the wrapper off
-    encode = [
-        pl.when(pl.col(name).is_null())
-        .then(None)
-        .otherwise(pl.struct(pl.col(name).alias("v")).struct.json_encode().str.slice(5).str.head(-1))
-        .alias(name)
-        for name in nested
-    ]
-    return frame.with_columns(encode) if encode else frame

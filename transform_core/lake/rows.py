@@ -42,11 +42,11 @@ class LakeRows:
         self._read_schema = {name: read_dtype(dtype) for name, dtype in columns.parsed.items()}
 
     def frame(
-        self, ok: pl.DataFrame, batch_id: str, ingested_at: datetime, undeclared: Collection[int] | None = None
+        self, ok: pl.DataFrame, batch_id: str, ingested_at: datetime, rows_with_extras: Collection[int] | None = None
     ) -> pl.DataFrame:
         """The lake rows of an outcome frame's Ok rows, partition columns included (last).
 
-        ``undeclared``: the batch rows (the ``ROW`` column of ``ok``) that may carry undeclared properties (the engine
+        ``rows_with_extras``: the batch rows (the ``ROW`` column of ``ok``) that may carry undeclared properties (the engine
         knows); no other row needs a look for ``_extra``. None: look at every row.
         """
         lines: list[bytes] = ok.get_column("data").str.decode("base64").to_list()
@@ -56,8 +56,8 @@ class LakeRows:
             if parsed.height != ok.height:
                 raise AssertionError(f"read {parsed.height} rows from {ok.height} Ok records")
             columns.extend(parsed.select(convert(pl.col(n), d).alias(n) for n, d in self.columns.parsed.items()).get_columns())
-        if undeclared is not None and not self.columns.json_text and ROW in ok.columns:
-            wanted = set(undeclared)
+        if rows_with_extras is not None and not self.columns.json_text and ROW in ok.columns:
+            wanted = set(rows_with_extras)
             rows = [i for i, row in enumerate(ok.get_column(ROW).to_list()) if row in wanted]
             extra = pl.Series(EXTRA, [None] * len(lines), dtype=pl.String)
             if rows:

@@ -112,22 +112,24 @@ class LakeWriter:
         outcomes = outcomes.with_row_index(ROW)
         ok = outcomes.filter(pl.col("result") == OK)
         failed = outcomes.filter(pl.col("result") == FAILED)
-        files = self._write_ok(ok, batch_id, now, result.undeclared) if ok.height else []
+        files = self._write_ok(ok, batch_id, now, result.rows_with_extras) if ok.height else []
         if failed.height:
             files.append(self._write_errors(failed, batch, batch_id, now))
         return WriteSummary(files=tuple(files), ok_rows=ok.height, error_rows=failed.height)
 
     def frame(
-        self, ok: pl.DataFrame, batch_id: str, ingested_at: datetime, undeclared: Collection[int] | None = None
+        self, ok: pl.DataFrame, batch_id: str, ingested_at: datetime, rows_with_extras: Collection[int] | None = None
     ) -> pl.DataFrame:
         """The lake rows of an outcome frame's Ok rows, partition columns included (last); see :class:`LakeRows`."""
-        return self.rows.frame(ok, batch_id, ingested_at, undeclared)
+        return self.rows.frame(ok, batch_id, ingested_at, rows_with_extras)
 
-    def _write_ok(self, ok: pl.DataFrame, batch_id: str, now: datetime, undeclared: Collection[int] | None = None) -> list[str]:
+    def _write_ok(
+        self, ok: pl.DataFrame, batch_id: str, now: datetime, rows_with_extras: Collection[int] | None = None
+    ) -> list[str]:
         keys = self.columns.partition_keys
         if ok.select(pl.any_horizontal(pl.col(key).is_null() for key in keys)).to_series().any():
             raise ValueError("an Ok record has no partition keys")
-        frame = self.frame(ok, batch_id, now, undeclared)
+        frame = self.frame(ok, batch_id, now, rows_with_extras)
         files: list[str] = []
         groups = frame.partition_by(list(keys), maintain_order=True, include_key=False, as_dict=True)
         for values, part in sorted(groups.items(), key=lambda item: tuple(str(v) for v in item[0])):

@@ -25,7 +25,6 @@ import msgspec
 
 from transform_core.errors import SpecError
 from transform_core.schema.counting import key_counter
-from transform_core.schema.extras import PlainExtras
 from transform_core.schema.formats import ecma_pattern
 from transform_core.schema.keywords import ANNOTATIONS, check_schema, resolve_ref
 from transform_core.schema.patterns import rust_pattern
@@ -82,9 +81,6 @@ class CompiledSchema:
     top_level: frozenset[str]  # property names the root object declares
     key_counter: Callable[[Any], int]  # properties set in a decoded record, at every depth
     rejected: Any  # stands in for a record that did not decode: every field reads as None
-    reason_cache: dict[str, str]  # msgspec message -> reason, filled as batches run
-    referred: set[str]  # the reasons among them whose records the reference judges (rule REFERRED)
-    plain_extras: PlainExtras  # which records' skipped keys are only plain extras; remembers the names it meets
 
     format_fields: tuple[FieldInfo, ...]  # fields with a ``format`` rule, in schema order
     pattern_fields: tuple[FieldInfo, ...]  # fields with a ``pattern`` rule run in Polars, in schema order
@@ -112,9 +108,6 @@ def compile_schema(schema: Mapping[str, Any], *, file: str) -> CompiledSchema:
         rejected=type("Rejected", (), dict.fromkeys(record_type.__struct_fields__))(),
         format_fields=tuple(f for f in builder.fields.values() if f.format is not None),
         pattern_fields=tuple(f for f in builder.fields.values() if f.pattern is not None),
-        reason_cache={},
-        referred=set(),
-        plain_extras=PlainExtras(top_level),
     )
 
 

@@ -1,7 +1,7 @@
 """Count the properties a decoded record holds, to compare with the keys its text holds.
 
 msgspec keeps the last of two duplicate keys and skips properties the record type does not
-declare, silently. Both show as a record whose compact, escape-free text has more keys (every
+declare, silently. Both show as a record whose minified, escape-free text has more keys (every
 ``":`` ends one) than the decoded record has set fields. Counting set fields with generated
 code costs a fraction of re-encoding each record.
 """
@@ -56,8 +56,8 @@ def _counter(info: mi.Type) -> Counter | None:
 def _struct_counter(info: mi.StructType) -> Counter:
     """A counter compiled to straight-line Python: one identity test per optional field.
 
-    Three times faster than a generic walk over ``astuple``, and this runs once per record. Nested
-    records are counted inline (a call per record costs as much as several tests).
+    It runs once per record, so it is generated rather than a generic walk over ``astuple``. Nested records are
+    counted inline (a call per record costs as much as several tests).
     """
     namespace: dict[str, Any] = {"U": _UNSET}
     lines = ["def count(r, U=U):"]

@@ -6,10 +6,9 @@ as any other when the surplus keys are distinct top-level names the schema does 
 scalar array) values: no duplicate (it would be one key more than the distinct extras), no nested object that
 could hide one, and no number too large for a double (orjson checks).
 
-Checking that decodes each record as ``dict[str, Raw]``: about 2.5 µs a record. Producers send the same few extras
-over and over (the generated IoT workload: ``source``, in one record of ten), so the names found plain are
-remembered, and the next records are decoded first into a struct of only those names (a quarter of the time: the
-other properties are skipped unparsed). A record that has as many remembered names as surplus keys holds nothing
+Checking that decodes each record as ``dict[str, Raw]``, which is slow. Producers send the same few extras over and
+over (the generated IoT workload: ``source``, in one record of ten), so the names found plain are remembered, and
+the next records are decoded first into a struct of only those names (the other properties are skipped unparsed). A record that has as many remembered names as surplus keys holds nothing
 else: the surplus counts every skipped key occurrence at any depth, so it could only match if every one of them is
 a distinct remembered top-level name. Any other record takes the full check.
 """
@@ -30,7 +29,6 @@ __all__ = ["PlainExtras"]
 
 _UNSET = msgspec.UNSET
 _TOP_LEVEL = msgspec.json.Decoder(list[dict[str, msgspec.Raw]])
-_REMEMBERED_NAMES = 32  # beyond this many extra names, the full check decides
 # names msgspec can give a struct field (it refuses a quote, a backslash and control characters); others: full check
 _NAMEABLE = re.compile(r'[^"\\\x00-\x1f]+')
 
@@ -38,8 +36,11 @@ _NAMEABLE = re.compile(r'[^"\\\x00-\x1f]+')
 class PlainExtras:
     """The plain-extras check for one record type, remembering the extra names it found plain."""
 
-    def __init__(self, top_level: frozenset[str]) -> None:
+    def __init__(self, top_level: frozenset[str], *, remember: int) -> None:
+        """``top_level``: the names the root object declares; ``remember``: at most this many extra names are
+        remembered (beyond, the full check decides)."""
         self._top_level = top_level
+        self._remember_at_most = remember
         # the remembered extra names (the struct's fields e0, e1, … in order), a decoder into that struct, and the
         # count of those names a decoded record holds: one tuple, so a reader sees the three of one generation
         self._learned: tuple[tuple[str, ...], msgspec.json.Decoder[list[Any]], Callable[[Any], int]] | None = None
@@ -95,7 +96,7 @@ class PlainExtras:
         with self._lock:
             known = self.remembered
             new = sorted(name for name in found - set(known) if _NAMEABLE.fullmatch(name))
-            if not new or len(known) + len(new) > _REMEMBERED_NAMES:
+            if not new or len(known) + len(new) > self._remember_at_most:
                 return
             names = (*known, *new)
             attrs = [f"e{k}" for k in range(len(names))]  # the JSON names may be any text: renamed

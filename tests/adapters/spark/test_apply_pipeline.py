@@ -149,7 +149,7 @@ def expected(pipeline: Pipeline, ids: list[str], data: list[str], arrival: list[
     result = pipeline.process(RecordBatch(record_ids=ids, data=data, arrival_ms=arrival), respond=False)
     outcomes = result.outcomes.with_row_index(ROW)
     rows = LakeRows(lake_columns(pipeline.spec, table_dtypes(pipeline.spec)))
-    valid = rows.frame(outcomes.filter(pl.col("result") == OK), BATCH_ID, INGESTED_AT, result.undeclared)
+    valid = rows.frame(outcomes.filter(pl.col("result") == OK), BATCH_ID, INGESTED_AT, result.rows_with_extras)
     failed = outcomes.filter(pl.col("result") == FAILED)
     rejected = {
         (rid, arrival[row], payload, reason)

@@ -50,9 +50,9 @@ def test_the_lake_of_reprocess_idempotent_per_run_id_and_compacted(spark: Any, t
 
     inputs = tmp_path / "in"
     write_inputs(inputs)
-    single = reprocess([str(inputs)], ReprocessOptions(spec=str(SPEC), out=str(tmp_path / "single"), workers=1, batch_size=BATCH))
+    single = reprocess([str(inputs)], ReprocessOptions(spec=str(SPEC), out=str(tmp_path / "single"), workers=1, chunk_size=BATCH))
     lake = tmp_path / "lake"
-    options = SparkReprocessOptions(spec=str(SPEC), lake=str(lake), run_id="r1", batch_size=BATCH, rows_per_file=400)
+    options = SparkReprocessOptions(spec=str(SPEC), lake=str(lake), run_id="r1", chunk_size=BATCH, rows_per_file=400)
 
     first = spark_reprocess(spark, [str(inputs)], options).summary
     counts = ("files", "records", "ok", "failed", "dropped")

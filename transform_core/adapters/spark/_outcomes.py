@@ -17,8 +17,7 @@ import pyarrow as pa
 
 from transform_core.adapters.spark._bundle import Loaded, PipelineBundle, load
 from transform_core.adapters.spark._types import arrow_schema
-from transform_core.firehose.batch import RecordBatch
-from transform_core.firehose.batch import plausible_arrival as _plausible
+from transform_core.firehose.batch import RecordBatch, plausible_arrival
 from transform_core.firehose.outcomes import FAILED, OK
 from transform_core.lake.columns import BATCH_ID, INGESTED_AT, SOURCE_RECORD_ID, UTC_MICROS
 from transform_core.lake.rows import ROW
@@ -84,7 +83,7 @@ def _record_batch(records: pl.DataFrame, *, base64: bool) -> RecordBatch:
     return RecordBatch(
         record_ids=record_id.fill_null("").to_list(),
         data=data.fill_null("").to_list(),  # a null payload is a record too: the engine rejects it
-        arrival_ms=[_plausible(ms) for ms in arrival.to_list()],  # the bounds RecordBatch applies to Firehose's
+        arrival_ms=[plausible_arrival(ms) for ms in arrival.to_list()],  # the bounds RecordBatch applies to Firehose's
     )
 
 
@@ -94,7 +93,7 @@ def _outcomes(loaded: Loaded, plan: FramePlan, batch: RecordBatch, dtypes: dict[
     ok = outcomes.filter(pl.col("result") == OK)
     parts = []
     if ok.height:
-        rows = loaded.rows.frame(ok, plan.batch_id, plan.ingested_at, result.undeclared)
+        rows = loaded.rows.frame(ok, plan.batch_id, plan.ingested_at, result.rows_with_extras)
         parts.append(rows.with_columns(pl.lit(OK).alias(RESULT)))
     rest = outcomes.filter(pl.col("result") != OK)
     if rest.height:

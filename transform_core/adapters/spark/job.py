@@ -42,7 +42,7 @@ from transform_core.adapters.spark._hadoop import HadoopFiles
 from transform_core.adapters.spark._outcomes import RESULT, RULE, FramePlan, OutcomeRun
 from transform_core.engine import load_pipeline
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
-from transform_core.jobs.inputs import InputError, read_file_batches
+from transform_core.jobs.inputs import InputError, read_file_chunks
 from transform_core.jobs.reprocess import ReprocessSummary
 from transform_core.lake.compact import PartitionSummary, compact
 from transform_core.spec import PipelineSpec
@@ -62,7 +62,7 @@ class SparkReprocessOptions:
     run_id: str | None = None  # names the output files; default: default_run_id(inputs, options)
     dry_run: bool = False  # count only, write nothing
     zone: Literal["raw", "curated"] = "raw"  # curated: also compact the partitions the run wrote
-    batch_size: int = 50_000  # records per engine call; record ids depend on it, as in reprocess
+    chunk_size: int = 50_000  # records per engine call; record ids depend on it, as in reprocess
     kind: str | None = None  # force the input kind (ndjson, firehose-backup, processing-failed, errors)
     rows_per_file: int = 250_000
     repartition: bool = False  # shuffle Ok rows by partition first: one writer (so fewer files) per date partition
@@ -106,7 +106,7 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
     bundle = bundle_pipeline(pipeline)
     lake, schema = outcome_schema(pipeline)
     settings = {
-        "spark.sql.execution.arrow.maxRecordsPerBatch": str(options.batch_size),  # the engine's batch
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(options.chunk_size),  # the engine's batch
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # as the lake writer (Spark's default is INT96)
     }
     with _session_conf(spark, settings):
@@ -118,7 +118,7 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
         now = datetime.now(UTC)
         plan = FramePlan(base64=True, batch_id=run_id, ingested_at=now)
         # reading and processing in one Python stage: records never make a round trip through the JVM
-        read = partial(_file_outcomes, bundle, plan, options.batch_size, options.kind)
+        read = partial(_file_outcomes, bundle, plan, options.chunk_size, options.kind)
         frame = files.select("path", "content").mapInArrow(read, schema).persist(StorageLevel.MEMORY_AND_DISK)
         outcomes = SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
         try:
@@ -157,7 +157,7 @@ def default_run_id(inputs: Sequence[str], options: SparkReprocessOptions) -> str
 
     The spec's path, not its content: rerunning after a fix to the spec or a table replaces the earlier run's output.
     """
-    identity = [sorted(_absolute(path) for path in inputs), _absolute(options.spec), options.kind, options.batch_size]
+    identity = [sorted(_absolute(path) for path in inputs), _absolute(options.spec), options.kind, options.chunk_size]
     return "run-" + hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
 
@@ -169,14 +169,14 @@ def _read_files(spark: SparkSession, paths: list[str]) -> DataFrame:
 
 
 def _file_outcomes(
-    bundle: PipelineBundle, plan: FramePlan, batch_size: int, kind: str | None, batches: Iterable[pa.RecordBatch]
+    bundle: PipelineBundle, plan: FramePlan, chunk_size: int, kind: str | None, batches: Iterable[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
     """Executors: each file's records, read as ``reprocess`` reads them (same kinds, same ids), through the engine."""
     run = OutcomeRun(bundle, plan)
     for batch in batches:
         contents = batch.column("content")
         for i, path in enumerate(batch.column("path").to_pylist()):
-            for chunk in read_file_batches(_plain_path(path), contents[i].as_py(), batch_size=batch_size, kind=kind):
+            for chunk in read_file_chunks(_plain_path(path), contents[i].as_py(), chunk_size=chunk_size, kind=kind):
                 yield from run.arrow(chunk.batch)
 
 

@@ -1,0 +1,37 @@
+"""`transform-core demo`: generated telemetry through the example pipeline (the default spec) or a given one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from transform_core.cli import main
+from transform_core.demo import run as demo_run
+
+EXAMPLE_SPEC = Path(__file__).resolve().parents[2] / "examples" / "iot" / "pipeline.yaml"
+
+
+def test_the_default_spec_runs_and_matches_the_generator(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--records", "300"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"transform-core demo: {EXAMPLE_SPEC} (loaded in ")
+    assert "generator expected ok 255 / failed 30 / dropped 15: as generated" in out
+    assert "top rejection reasons" in out and "partitions hit" in out and "throughput: 300 records" in out
+
+
+def test_options_reach_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["demo", "--spec", str(EXAMPLE_SPEC), "--records", "40", "--invalid-fraction", "0", "--seed", "3"]
+    assert main([*argv, "--batch-records", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "generated 40 records (0 invalid, " in out and " in 6 Firehose events" in out
+    assert ": as generated" in out and "top rejection reasons" not in out
+
+
+def test_without_a_checkout_the_default_spec_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(demo_run, "EXAMPLE_SPEC", tmp_path / "examples" / "iot" / "pipeline.yaml")
+    assert main(["demo", "--records", "10"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("transform-core: error: cannot find the example spec") and "pass --spec PATH" in err

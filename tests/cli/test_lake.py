@@ -1,0 +1,198 @@
+"""`transform-core compact`, `query` and `catalog`: options, output formats and one-line errors, through main()."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import transform_core
+from tests.helpers.lake import EXAMPLE, TABLE, Processed, process
+from transform_core.cli import main
+from transform_core.engine import Pipeline
+from transform_core.lake import LakeWriter, catalog
+from transform_core.lake.query import query
+
+PER_DAY = f"SELECT year, month, day, count(*) AS n FROM {TABLE} GROUP BY year, month, day ORDER BY year, month, day"
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Pipeline:
+    return transform_core.load_pipeline(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def processed(pipeline: Pipeline) -> Processed:
+    """300 records, 10% invalid, about 5% dropped heartbeats."""
+    return process(pipeline, 300, 0.1, seed=7)
+
+
+@pytest.fixture(scope="module")
+def lake(pipeline: Pipeline, processed: Processed, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local lake holding one processed batch (four days of raw partitions and one errors file)."""
+    root = tmp_path_factory.mktemp("lake")
+    LakeWriter(pipeline.spec, str(root)).write(processed.result, processed.batch, batch_id="q1")
+    return root
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- compact ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def raw_twice(pipeline: Pipeline, tmp_path: Path) -> Path:
+    """A lake whose raw zone holds the same records twice, under two batch ids."""
+    for batch_id in ("b1", "b2"):
+        again = process(pipeline, 200, 0.05, seed=1)
+        LakeWriter(pipeline.spec, str(tmp_path), rows_per_file=15).write(again.result, again.batch, batch_id=batch_id)
+    return tmp_path
+
+
+def test_compact_reports_each_partition_then_nothing_to_do(raw_twice: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice), "--target-rows", "30"]
+    code, out, _ = run(argv, capsys)
+    *partitions, total = out.splitlines()
+    assert code == 0 and len(partitions) > 1
+    assert all(line.startswith("compacted  year=2026/month=11/day=2") and " raw files, " in line for line in partitions)
+    assert total.startswith(f"{len(partitions)} partitions, {len(partitions)} compacted, ") and "removed" in total
+    assert not total.endswith(" 0 duplicates removed")
+    code, out, _ = run([*argv, "--partition", "year=2026/month=11/day=24"], capsys)
+    assert code == 0
+    (line, total) = out.splitlines()
+    assert (
+        line.startswith("unchanged  year=2026/month=11/day=24  ") and total == "1 partitions, 0 compacted, 0 duplicates removed"
+    )
+
+
+def test_compact_with_an_unknown_key_is_one_line_naming_the_command(raw_twice: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice), "--key", "nope"], capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith("transform-core compact: error: raw partition ") and "no key column 'nope'" in err
+    assert err.count("\n") == 1
+
+
+# --- query ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_each_output_format_round_trips(
+    fmt: str, pipeline: Pipeline, lake: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sql = f"SELECT device_id, seq, value, tags, site, day FROM {TABLE} ORDER BY seq LIMIT 20"
+    expected = query(pipeline.spec, sql, root=str(lake))
+    output = tmp_path / f"out.{fmt}"
+    argv = ["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", fmt, "--output", str(output), sql]
+    assert run(argv, capsys) == (0, "", "")
+    if fmt == "parquet":
+        assert_frame_equal(pl.read_parquet(output), expected)
+        return
+    if fmt == "json":
+        assert json.loads(output.read_text()) == expected.to_dicts()
+        return
+    back = pl.read_csv(output, schema_overrides={"day": pl.String})
+    assert_frame_equal(back.drop("tags"), expected.drop("tags"))
+    assert [json.loads(text) for text in back["tags"]] == expected["tags"].to_list()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_csv_and_json_go_to_stdout_without_output(
+    fmt: str, pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", fmt, PER_DAY], capsys)
+    assert code == 0
+    read = pl.read_csv if fmt == "csv" else pl.read_json
+    back = read(out.encode(), schema_overrides={k: pl.String for k in ("year", "month", "day")})
+    assert back["n"].to_list() == query(pipeline.spec, PER_DAY, root=str(lake))["n"].to_list()
+
+
+def test_default_format_prints_a_readable_table(
+    pipeline: Pipeline, processed: Processed, lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake), PER_DAY], capsys)
+    assert code == 0
+    assert "shape: (4, 4)" in out and "│ year" in out
+    ok = processed.result.outcomes.filter(pl.col("result") == "Ok")
+    for n in ok.group_by("day").len()["len"]:
+        assert f" {n} " in out
+    code, out, _ = run(["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake), f"SELECT * FROM {TABLE}"], capsys)
+    assert code == 0 and out.count("\n") < 130 and f"100 of {processed.result.ok} rows shown" in out
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("SELEC day FROM iot_telemetry", "sql parser error"),
+        ("SELECT * FROM nowhere", f"relation 'nowhere' was not found (tables: errors_{TABLE}, {TABLE}, raw_{TABLE})"),
+        (f"SELECT no_such_column FROM {TABLE}", 'unable to find column "no_such_column"'),
+    ],
+)
+def test_bad_sql_is_one_clear_error(
+    sql: str, message: str, pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake), sql], capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith("transform-core: error: query failed: ") and message in err
+    assert err.count("\n") == 1  # one line, no traceback, no plan dump
+
+
+def test_parquet_needs_output(pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        ["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", "parquet", PER_DAY], capsys
+    )
+    assert (code, out) == (1, "") and err == "transform-core: error: --format parquet needs --output FILE\n"
+
+
+def test_query_of_an_empty_lake_is_one_line(pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["query", "--spec", pipeline.spec.spec_file, "--lake", str(tmp_path), "SELECT 1"], capsys)
+    assert (code, out) == (1, "") and err.startswith("transform-core: error: no lake files under ")
+
+
+# --- catalog ----------------------------------------------------------------------------------------------------------
+
+CATALOG = ["catalog", "--spec", str(EXAMPLE), "--location", "s3://my-lake", "--database", "telemetry"]
+
+
+def test_catalog_prints_ddl_and_glue_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, ddl, _ = run(CATALOG, capsys)
+    assert code == 0
+    assert ddl.startswith("CREATE EXTERNAL TABLE IF NOT EXISTS `telemetry`.`iot_telemetry`") and ddl.endswith(");\n")
+    code, out, _ = run([*CATALOG, "--format", "glue-json", "--table", "Other_Table"], capsys)
+    assert code == 0
+    body = json.loads(out)
+    assert body["DatabaseName"] == "telemetry"
+    spec = transform_core.load_spec(str(EXAMPLE))
+    assert body["TableInput"] == catalog.glue_table_input(spec, "s3://my-lake", table="Other_Table")
+    assert body["TableInput"]["Name"] == "other_table"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--location", "lake"], "the lake location must be an s3://bucket[/prefix] URI"),
+        (["--database", "no-dashes", "--format", "glue-json"], "database name must be letters, digits and underscores"),
+        (["--spec", "/nonexistent/pipeline.yaml"], "/nonexistent/pipeline.yaml"),
+    ],
+)
+def test_catalog_errors_are_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run([*CATALOG, *argv], capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith("transform-core: error:") and message in err and err.count("\n") == 1
+
+
+def test_catalog_registers(s3_bucket: str, moto_server: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["catalog", "--spec", str(EXAMPLE), "--location", f"s3://{s3_bucket}", "--database", "cli_db", "--register"]
+    assert run([*argv, "--endpoint-url", moto_server, "--region", "us-east-1"], capsys) == (
+        0,
+        "",
+        "created table cli_db.iot_telemetry\n",
+    )
+    code, out, err = run([*argv, "--endpoint-url", moto_server, "--region", "us-east-1", "--format", "ddl"], capsys)
+    assert code == 0 and out.startswith("CREATE EXTERNAL TABLE") and err == "updated table cli_db.iot_telemetry\n"

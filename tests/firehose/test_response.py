@@ -1,0 +1,278 @@
+"""build_response: an outcome frame → the Firehose response bytes, escaped where needed and shed to stay strictly
+under Lambda's response limit (the handler-level checks live with the adapter, in tests/adapters)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+
+from tests.helpers.responses import response_body
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK, outcome_schema
+from transform_core.firehose.response import LAMBDA_RESPONSE_LIMIT, SHED_REASON, build_response, entry_in_query
+from transform_core.tuning import Tuning
+
+DAY_KEYS = ("year", "month", "day")
+HOUR_KEYS = ("year", "month", "day", "hour")
+STAMP = ("2026", "11", "27", "05")
+KEY_SETS = pytest.mark.parametrize("keys", [DAY_KEYS, HOUR_KEYS], ids=["day", "hour"])
+
+
+def outcome_frame(rows: list[tuple[str, str, str]], keys: tuple[str, ...]) -> pl.DataFrame:
+    """An outcome frame of ``(record_id, result, data)`` rows: Ok rows partitioned at STAMP, failed rows with a reason."""
+    columns: dict[str, list[Any]] = {
+        "record_id": [i for i, _, _ in rows],
+        "result": [r for _, r, _ in rows],
+        "data": [d for _, _, d in rows],
+        "reason": [("$: bad (type)" if r == FAILED else None) for _, r, _ in rows],
+    }
+    for n, key in enumerate(keys):
+        columns[key] = [STAMP[n] if r == OK else None for _, r, _ in rows]
+    return pl.DataFrame(columns, schema=outcome_schema(keys))
+
+
+def shed_from(frame: pl.DataFrame, source: list[str], keep: int, keys: tuple[str, ...]) -> pl.DataFrame:
+    """``frame`` with every Ok row from ``keep`` on returned failed, with its source data, the shed reason, no keys."""
+    shed = (pl.int_range(pl.len()) >= keep) & (pl.col("result") == OK)
+    return frame.with_columns(
+        pl.when(shed).then(pl.lit(FAILED)).otherwise(pl.col("result")).alias("result"),
+        pl.when(shed).then(pl.Series(source, dtype=pl.String)).otherwise(pl.col("data")).alias("data"),
+        pl.when(shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
+        *[pl.when(shed).then(None).otherwise(pl.col(key)).alias(key) for key in keys],
+    )
+
+
+def respond(frame: pl.DataFrame, source: list[str], keys: tuple[str, ...], **options: Any) -> Any:
+    return build_response(frame, pl.Series(source, dtype=pl.String), keys, **options)
+
+
+# --- the body ---------------------------------------------------------------------------------------------------------
+
+# The body is written two ways: f-strings in Python for small batches, entries joined in Polars from
+# ``framed_response_from`` records. Each test below that builds a body runs both ways.
+IN_PYTHON, IN_POLARS = Tuning(framed_response_from=10**9), Tuning(framed_response_from=2)
+PATHS = pytest.mark.parametrize("tuning", [IN_PYTHON, IN_POLARS], ids=["joined-in-python", "joined-in-polars"])
+
+
+@KEY_SETS
+@PATHS
+@pytest.mark.parametrize("not_base64", [None, []], ids=["any-row-unchecked", "all-base64"])
+def test_an_empty_batch_gives_an_empty_record_list(keys: tuple[str, ...], tuning: Tuning, not_base64: list[int] | None) -> None:
+    empty = outcome_frame([], keys)
+
+    response = respond(empty, [], keys, not_base64=not_base64, tuning=tuning)
+
+    assert (response.body, response.shed) == (b'{"records":[]}', 0)
+    assert_frame_equal(response.outcomes, empty)
+
+
+ROWS = [("a", OK, "eyJ9"), ("b", DROPPED, "eA=="), ("c", FAILED, "eQ==")]
+BODIES = {
+    DAY_KEYS: b'{"records":[{"recordId":"a","result":"Ok","data":"eyJ9","metadata":{"partitionKeys":'
+    b'{"year":"2026","month":"11","day":"27"}}},{"recordId":"b","result":"Dropped","data":"eA=="},'
+    b'{"recordId":"c","result":"ProcessingFailed","data":"eQ=="}]}',
+    HOUR_KEYS: b'{"records":[{"recordId":"a","result":"Ok","data":"eyJ9","metadata":{"partitionKeys":'
+    b'{"year":"2026","month":"11","day":"27","hour":"05"}}},{"recordId":"b","result":"Dropped","data":"eA=="},'
+    b'{"recordId":"c","result":"ProcessingFailed","data":"eQ=="}]}',
+}
+
+
+@KEY_SETS
+@PATHS
+@pytest.mark.parametrize("not_base64", [None, [], [1, 2]], ids=["any-row-unchecked", "all-base64", "failed-rows-not-base64"])
+def test_only_ok_entries_carry_partition_keys_in_key_order(
+    keys: tuple[str, ...], tuning: Tuning, not_base64: list[int] | None
+) -> None:
+    frame = outcome_frame(ROWS, keys)
+    assert respond(frame, ["x", "eA==", "eQ=="], keys, not_base64=not_base64, tuning=tuning).body == BODIES[keys]
+
+
+@pytest.mark.parametrize("how", ["threshold-of-one", "entries-given"])
+def test_a_one_record_body_joined_in_polars_is_the_whole_response(how: str) -> None:
+    frame = outcome_frame(ROWS[2:], DAY_KEYS)
+    if how == "entries-given":
+        options: dict[str, Any] = {"entries": frame.select(entry_in_query(DAY_KEYS)).to_series()}
+    else:
+        options = {"tuning": Tuning(framed_response_from=1)}
+
+    response = respond(frame, ["eQ=="], DAY_KEYS, not_base64=[], **options)
+
+    assert response.body == response_body(frame, DAY_KEYS)
+
+
+ESCAPED_IDS = ['id"quote', "back\\slash", "tab\there", "nul\x00", "unit\x1f", "line\u2028sep", "été", "😀", "\\u0041", "{}"]
+
+
+@KEY_SETS
+@PATHS
+@pytest.mark.parametrize("not_base64", [None, []], ids=["any-row-unchecked", "all-base64"])
+@pytest.mark.parametrize("record_id", ESCAPED_IDS)
+def test_record_ids_needing_json_escapes_come_back_verbatim(
+    keys: tuple[str, ...], tuning: Tuning, not_base64: list[int] | None, record_id: str
+) -> None:
+    base = [(f"r{i}", (OK, FAILED, DROPPED)[i % 3], "eyJ9") for i in range(5)]
+    base[0] = (record_id, OK, "eyJ9")
+    base[-1] = (record_id + "-last", FAILED, "eyJ9")
+    frame = outcome_frame(base, keys)
+
+    response = respond(frame, ["eyJ9"] * 5, keys, not_base64=not_base64, tuning=tuning)
+
+    assert response.body == response_body(frame, keys)
+    ids = [entry["recordId"] for entry in json.loads(response.body)["records"]]
+    assert (ids[0], ids[-1], len(ids)) == (record_id, record_id + "-last", 5)
+
+
+NOT_BASE64 = ['not"base64', "back\\slash", "ctl\x01", "new\nline", "\u2028", "é"]
+
+
+@PATHS
+@pytest.mark.parametrize("declared", [False, True], ids=["found-by-the-check", "named-in-not_base64"])
+def test_failed_data_that_is_not_base64_is_escaped(tuning: Tuning, declared: bool) -> None:
+    base = [(f"r{i}", OK, "eyJ9") for i in range(12)]
+    rows = list(range(1, 12, 2))
+    for i, text in zip(rows, NOT_BASE64, strict=True):
+        base[i] = (f"r{i}", FAILED, text)
+    frame = outcome_frame(base, DAY_KEYS)
+    source = [d for _, _, d in base]
+
+    response = respond(frame, source, DAY_KEYS, not_base64=rows if declared else None, tuning=tuning)
+
+    assert response.body == response_body(frame, DAY_KEYS)
+    assert [json.loads(response.body)["records"][i]["data"] for i in rows] == NOT_BASE64
+
+
+@KEY_SETS
+@pytest.mark.parametrize("rows", [2, 3, 1200])
+def test_entries_computed_in_the_callers_query_give_the_same_body(keys: tuple[str, ...], rows: int) -> None:
+    frame = outcome_frame([(f"r{i}", (OK, FAILED, DROPPED)[i % 3], "eyJ9") for i in range(rows)], keys)
+    entries = frame.select(entry_in_query(keys)).to_series()
+
+    response = respond(frame, ["eyJ9"] * rows, keys, not_base64=[], record_ids=frame["record_id"].to_list(), entries=entries)
+
+    assert response.body == response_body(frame, keys)
+
+
+ID_TEXT = st.text(alphabet='0123456789abé"\\\x00\x1f\u2028😀', max_size=5)
+ODD_TEXT = st.text(alphabet='AQw=+/"\\\x01\né', max_size=8)
+
+
+@st.composite
+def outcome_frames(draw: st.DrawFn) -> tuple[pl.DataFrame, tuple[str, ...], list[int]]:
+    """A frame whose ids may need escapes and whose failed rows may hold any text; and the rows with such text."""
+    keys = draw(st.sampled_from([DAY_KEYS, HOUR_KEYS]))
+    n = draw(st.integers(0, 30))
+    rows, not_base64 = [], []
+    for i in range(n):
+        result = draw(st.sampled_from([OK, OK, FAILED, DROPPED]))
+        data = draw(st.text(alphabet="AQw=+/", max_size=12)) if result != FAILED else draw(ODD_TEXT)
+        if result == FAILED:
+            not_base64.append(i)
+        rows.append((f"{i}-" + draw(ID_TEXT), result, data))
+    return outcome_frame(rows, keys), keys, not_base64
+
+
+@given(case=outcome_frames(), declared=st.booleans(), tuning=st.sampled_from([IN_PYTHON, IN_POLARS]))
+def test_any_frame_under_the_limit_is_its_records_as_orjson_writes_them(
+    case: tuple[pl.DataFrame, tuple[str, ...], list[int]], declared: bool, tuning: Tuning
+) -> None:
+    frame, keys, not_base64 = case
+
+    response = respond(frame, frame["data"].to_list(), keys, not_base64=not_base64 if declared else None, tuning=tuning)
+
+    assert response.body == response_body(frame, keys)
+    assert response.shed == 0
+    assert_frame_equal(response.outcomes, frame)
+
+
+# --- shedding at a small limit ------------------------------------------------------------------------------------------
+
+SHED_ROWS = [
+    ("r0", OK, "A" * 100),
+    ("r1", FAILED, "Q" * 20),
+    ("r2", OK, "A" * 100),
+    ("r3", DROPPED, "Q" * 20),
+    ("r4", OK, "A" * 100),
+]
+SOURCE = ["Q" * 20] * len(SHED_ROWS)
+
+
+@KEY_SETS
+@pytest.mark.parametrize(("keep", "shed"), [(5, 0), (4, 1), (0, 3)])
+def test_trailing_ok_records_are_shed_until_the_body_is_under_the_limit(keys: tuple[str, ...], keep: int, shed: int) -> None:
+    frame = outcome_frame(SHED_ROWS, keys)
+    expected = shed_from(frame, SOURCE, keep, keys)
+    limit = len(response_body(expected, keys)) + 1  # just room for this many kept
+
+    response = respond(frame, SOURCE, keys, limit=limit)
+
+    assert_frame_equal(response.outcomes, expected)
+    assert response.shed == shed
+    assert response.body == response_body(expected, keys)
+    assert len(response.body) < limit
+
+
+@KEY_SETS
+def test_a_dropped_record_behind_the_cut_does_not_make_more_records_shed(keys: tuple[str, ...]) -> None:
+    frame = outcome_frame(SHED_ROWS, keys)  # r3 is Dropped, behind r2
+    expected = shed_from(frame, SOURCE, 2, keys)  # r0 kept, r2 and r4 shed
+    limit = len(response_body(expected, keys)) + 1  # that body fits
+
+    response = respond(frame, SOURCE, keys, limit=limit)
+
+    assert response.shed == 2
+    assert_frame_equal(response.outcomes, expected)
+
+
+@KEY_SETS
+def test_a_body_of_exactly_the_limit_is_too_large(keys: tuple[str, ...]) -> None:
+    frame = outcome_frame(SHED_ROWS, keys)
+    full = response_body(frame, keys)
+
+    at_limit = respond(frame, SOURCE, keys, limit=len(full))
+    above = respond(frame, SOURCE, keys, limit=len(full) + 1)
+
+    assert_frame_equal(at_limit.outcomes, shed_from(frame, SOURCE, 4, keys))
+    assert (at_limit.shed, above.shed, above.body) == (1, 0, full)
+
+
+def test_a_limit_nothing_can_meet_sheds_every_ok_record_and_still_answers() -> None:
+    frame = outcome_frame(SHED_ROWS, DAY_KEYS)
+
+    response = respond(frame, SOURCE, DAY_KEYS, limit=10)
+
+    everything_shed = shed_from(frame, SOURCE, 0, DAY_KEYS)
+    assert_frame_equal(response.outcomes, everything_shed)
+    assert (response.shed, response.body) == (3, response_body(everything_shed, DAY_KEYS))
+
+
+# --- shedding at Lambda's own limit -----------------------------------------------------------------------------------
+
+
+def frame_of_size(size: int) -> tuple[pl.DataFrame, list[str]]:
+    """Ok records whose response is exactly ``size`` bytes (the last record's data padded to make it so)."""
+    rows = [(f"r{i:04d}", OK, "A" * 3880) for i in range(1500)]
+    short = len(response_body(outcome_frame(rows, DAY_KEYS), DAY_KEYS))
+    assert short < size
+    rows[-1] = (rows[-1][0], OK, "A" * (3880 + size - short))
+    return outcome_frame(rows, DAY_KEYS), ["Q" * 100] * len(rows)
+
+
+@pytest.mark.parametrize(("size", "sheds"), [(LAMBDA_RESPONSE_LIMIT - 1, False), (LAMBDA_RESPONSE_LIMIT, True)])
+def test_the_default_limit_is_lambdas_response_limit(size: int, sheds: bool) -> None:
+    frame, source = frame_of_size(size)
+    assert len(response_body(frame, DAY_KEYS)) == size
+
+    response = respond(frame, source, DAY_KEYS, not_base64=[])
+
+    assert len(response.body) < LAMBDA_RESPONSE_LIMIT
+    assert (response.shed > 0) == sheds
+    keep = len(frame) - response.shed
+    assert_frame_equal(response.outcomes, shed_from(frame, source, keep, DAY_KEYS))
+    assert response.body == response_body(response.outcomes, DAY_KEYS)
+    if sheds:  # no more than needed: keeping one more record would not fit
+        assert len(response_body(shed_from(frame, source, keep + 1, DAY_KEYS), DAY_KEYS)) >= LAMBDA_RESPONSE_LIMIT

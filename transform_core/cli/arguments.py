@@ -1,0 +1,68 @@
+"""What the subcommands share: argument types, the reprocess jobs' common options, the one-line error report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = ["PROG", "add_job_options", "fraction", "positive_int", "print_error", "setting"]
+
+PROG = "transform-core"
+
+
+def print_error(err: Exception, *, command: str | None = None) -> int:
+    """Print ``transform-core[ COMMAND]: error: ERR`` on stderr; returns the exit status 1."""
+    prog = PROG if command is None else f"{PROG} {command}"
+    print(f"{prog}: error: {err}", file=sys.stderr)
+    return 1
+
+
+def add_job_options(job: argparse.ArgumentParser, *, inputs: str, spec: str, lake: str, chunk_size: str) -> None:
+    """The options reprocess and spark-reprocess share: what to read, with which spec, where to write."""
+    job.add_argument("inputs", nargs="+", metavar="INPUT", help=inputs)
+    job.add_argument("--spec", required=True, metavar="PATH", help=spec)
+    job.add_argument("--lake", "--out", dest="out", metavar="ROOT", help=lake)
+    job.add_argument("--dry-run", action="store_true", help="validate and count only; write nothing")
+    # --batch-size: the option's earlier name, still accepted
+    job.add_argument(
+        "--chunk-size", "--batch-size", dest="chunk_size", type=positive_int, default=50_000, metavar="N", help=chunk_size
+    )
+    job.add_argument(
+        "--kind",
+        choices=["ndjson", "firehose-backup", "processing-failed", "errors"],
+        help="input format for every file (default: detected per file from its first line)",
+    )
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def setting(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` as ``(key, value)``; the value may be empty or hold more ``=``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value

@@ -1,0 +1,180 @@
+"""``transform-core reprocess`` and ``spark-reprocess``: archived or failed records through a pipeline into the lake."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from transform_core.cli.arguments import add_job_options, positive_int, setting
+
+if TYPE_CHECKING:
+    from transform_core.cli.arguments import Commands
+    from transform_core.jobs.reprocess import Progress, ReprocessSummary
+
+__all__ = ["add_commands"]
+
+
+def add_commands(commands: Commands) -> None:
+    """Register ``reprocess`` and ``spark-reprocess``."""
+    _add_reprocess(commands)
+    _add_spark_reprocess(commands)
+
+
+def _add_reprocess(commands: Commands) -> None:
+    job = commands.add_parser(
+        "reprocess",
+        help="run archived or failed records through a pipeline into the lake",
+        description=(
+            "Read records from NDJSON files (plain or gzip), Firehose S3 backups, Firehose processing-failed/ error files "
+            "or transform-core's own errors/ output — local files, globs, folders or s3:// prefixes — run them through the "
+            "pipeline on every core, and write valid records as date-partitioned Parquet and rejected ones to errors/. "
+            "Output file names come from each input's identity, so running the same command again overwrites instead of "
+            "duplicating."
+        ),
+    )
+    add_job_options(
+        job,
+        inputs="files, globs, folders or s3://bucket/prefix URIs",
+        spec="pipeline spec (YAML or JSON)",
+        lake="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)",
+        chunk_size="records per chunk, each one pipeline call (default: 50000)",
+    )
+    job.add_argument("--workers", type=positive_int, default=None, metavar="N", help="processes (default: one per core)")
+    job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    job.add_argument("--quiet", action="store_true", help="no progress line")
+    job.set_defaults(run=_run_reprocess)
+
+
+def _run_reprocess(args: argparse.Namespace) -> int:
+    from transform_core.jobs.reprocess import ReprocessOptions, reprocess
+
+    options = ReprocessOptions(
+        spec=args.spec,
+        out=args.out,
+        dry_run=args.dry_run,
+        workers=args.workers or 0,
+        chunk_size=args.chunk_size,
+        kind=args.kind,
+        endpoint_url=args.endpoint_url,
+    )
+    show = None if args.quiet or not sys.stderr.isatty() else _progress_line
+    summary = reprocess(args.inputs, options, show)
+    if show is not None:
+        print(file=sys.stderr)
+    _print_summary(summary, dry_run=args.dry_run)
+    return 0
+
+
+def _add_spark_reprocess(commands: Commands) -> None:
+    job = commands.add_parser(
+        "spark-reprocess",
+        help="reprocess on Spark (Glue, EMR, Databricks or local): inputs through a pipeline into the lake",
+        description=(
+            "The reprocess job on Spark, for backfills larger than one machine. Spark's binaryFile source lists and reads "
+            "the inputs (NDJSON, gzip, Firehose S3 backups, processing-failed/ or errors/ files: local, s3://, s3a://, "
+            "hdfs://, folders read recursively, Hadoop globs); every executor runs the same engine on Arrow batches "
+            "(mapInArrow). Valid records go to <lake>/raw/<table>/year=/month=/day=/ as Parquet written with partitionBy, "
+            "rejections to <lake>/errors/<table>/ as NDJSON. Output files are named part-<run id>-<n>: running again with "
+            "the same run id replaces that run's files (and removes those it no longer writes), other runs' files are "
+            "never touched. Needs the spark extra (pip install 'transform-core[spark]') and Java 17. Run it directly "
+            "(--master, default local[*]) or through spark-submit. See docs/spark.md."
+        ),
+    )
+    add_job_options(
+        job,
+        inputs="files, folders or Hadoop globs; local paths or URIs",
+        spec="pipeline spec (YAML or JSON), a local file on the driver",
+        lake="lake root: a folder, s3://bucket/prefix (s3a://, hdfs://, …) (default: the spec's output.lake)",
+        chunk_size="records per input chunk, each one engine call; record ids depend on it, as in reprocess (default: 50000)",
+    )
+    job.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="names this run's output files (letters, digits, '.', '_', '=', '-'); default: a hash of the inputs, "
+        "the spec path, --kind and --chunk-size, so the same command replaces its own output",
+    )
+    job.add_argument(
+        "--zone",
+        choices=["raw", "curated"],
+        default="raw",
+        help="raw (default): write the raw zone; curated: then compact the partitions this run wrote into curated/ "
+        "(dedupe, time order, one Spark task per partition; local or S3 lakes)",
+    )
+    job.add_argument(
+        "--rows-per-file", type=positive_int, default=250_000, metavar="N", help="most rows per Parquet file (default: 250000)"
+    )
+    job.add_argument(
+        "--repartition",
+        action="store_true",
+        help="shuffle valid rows by date partition before writing: fewer, larger files (one writer per partition)",
+    )
+    job.add_argument(
+        "--master",
+        metavar="URL",
+        help="Spark master, e.g. local[2] (default: spark-submit's, else local[*]); local masters run executors on this Python",
+    )
+    job.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=setting,
+        help="a Spark setting for the session (repeatable), e.g. spark.driver.memory=4g",
+    )
+    job.set_defaults(run=_run_spark_reprocess)
+
+
+def _run_spark_reprocess(args: argparse.Namespace) -> int:
+    from transform_core.engine import load_pipeline
+
+    load_pipeline(args.spec)  # a bad spec fails in a second, before a JVM starts
+    from transform_core.adapters.spark.job import SparkReprocessOptions, spark_reprocess, spark_session
+
+    options = SparkReprocessOptions(
+        spec=args.spec,
+        lake=args.out,
+        run_id=args.run_id,
+        dry_run=args.dry_run,
+        zone=args.zone,
+        chunk_size=args.chunk_size,
+        kind=args.kind,
+        rows_per_file=args.rows_per_file,
+        repartition=args.repartition,
+    )
+    spark = spark_session(args.master, dict(args.conf))
+    run = spark_reprocess(spark, args.inputs, options)
+    print(f"run id     {run.run_id:>12}")
+    _print_summary(run.summary, dry_run=args.dry_run)
+    if run.curated:
+        compacted = sum(p.status == "compacted" for p in run.curated)
+        print(f"curated    {len(run.curated):>12,} partitions ({compacted:,} compacted)")
+    return 0
+
+
+def _print_summary(summary: ReprocessSummary, *, dry_run: bool) -> None:
+    """A reprocessing run's counts, files, throughput and top rejection rules, on stdout."""
+    seconds = max(summary.seconds, 1e-9)
+    print(f"files      {summary.files:>12,}")
+    print(
+        f"records    {summary.records:>12,}  ({summary.records / seconds:,.0f} records/s, {summary.nbytes / seconds / 1e6:,.1f} MB/s)"
+    )
+    print(f"ok         {summary.ok:>12,}")
+    print(f"rejected   {summary.failed:>12,}")
+    print(f"dropped    {summary.dropped:>12,}")
+    print(f"written    {len(summary.written):>12,} files{'  (dry run: nothing written)' if dry_run else ''}")
+    print(f"elapsed    {summary.seconds:>12.2f} s")
+    if summary.reasons:
+        print("top rejection rules")
+        for rule, count in summary.reasons.most_common(10):
+            print(f"  {count:>10,}  {rule}")
+
+
+def _progress_line(p: Progress) -> None:
+    """Rewrite the one progress line on stderr: files done, records, throughput, rejected share, seconds."""
+    rejected = p.failed / p.records if p.records else 0.0
+    line = (
+        f"\r[{p.files_done}/{p.files_total} files] {p.records:,} records  "
+        f"{p.nbytes / max(p.seconds, 1e-9) / 1e6:,.1f} MB/s  rejected {rejected:.1%}  {p.seconds:.1f} s"
+    )
+    print(line, end="", file=sys.stderr, flush=True)
