@@ -4,9 +4,9 @@ Usage: ``.venv/bin/python -m benchmarks.ab BASE [--workload NAME ...] [--pairs 5
 
 ``BASE`` is a git ref (checked out in a temporary worktree, removed after) or a directory holding another tree; the
 other side is this checkout. Each pair runs a fresh process per tree, the order alternating from pair to pair; each
-process builds the workload, then times ``rounds`` invocations of that tree's handler, each right after one of E's
-(msgspec per record) on the same event, as in ``make bench``, where every contender follows another. The process
-reports its median; the table gives each tree's median of those medians and how many pairs the change won.
+process builds the workload, then times ``rounds`` invocations of that tree's ``engine`` handler, each right after one
+of the ``msgspec`` contender's on the same event, as in ``make bench``, where every contender follows another. The
+process reports its median; the table gives each tree's median of those medians and how many pairs the change won.
 
 ``make bench`` tables move from run to run on a shared machine by more than most single changes; two trees in
 alternating fresh processes, minutes apart at most, see the same spells. ``--idle`` sleeps before each timed
@@ -40,11 +40,14 @@ if cpus:
 sys.path.insert(0, tree)
 from transform_core.adapters.allocator import keep_freed_pages
 keep_freed_pages()
+import importlib, importlib.util
 from benchmarks.measure import invoke
-from benchmarks.peers import engine, peer_e_msgspec
+from benchmarks.peers import engine
 from benchmarks.workloads import build
+# the msgspec contender's module (peer_e_msgspec in older trees, which BASE may be)
+peer_module = next(m for m in ("benchmarks.peers.msgspec", "benchmarks.peers.peer_e_msgspec") if importlib.util.find_spec(m))
 workload = build(name, smoke=smoke)
-handler, peer = engine.make_handler(workload.spec_path), peer_e_msgspec.make_handler(workload.spec_path)
+handler, peer = engine.make_handler(workload.spec_path), importlib.import_module(peer_module).make_handler(workload.spec_path)
 times = []
 for _ in range(rounds + 3):  # the first three warm up
     gc.collect()
@@ -59,7 +62,7 @@ print(json.dumps({"median_ms": statistics.median(times[3:]) * 1e3}))
 
 
 def time_tree(tree: Path, workload: str, *, rounds: int, idle: float = 0.0, cpus: int = 0, smoke: bool = False) -> float:
-    """One fresh process on ``tree``: the median handler time (ms) of ``rounds`` invocations, each after E's."""
+    """One fresh process on ``tree``: the median handler time (ms) of ``rounds`` invocations, each after msgspec's."""
     argv = [sys.executable, "-c", _CHILD, str(tree), workload, str(rounds), str(idle), str(cpus), "1" if smoke else "0"]
     done = subprocess.run(argv, cwd=tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             won = sum(a < b for a, b in zip(after, before, strict=True))
             rows.append((name, statistics.median(before), statistics.median(after), won))
-    print(f"handler ms, median of {args.pairs} fresh processes per tree ({args.rounds} invocations each, each after E's)")
+    print(f"handler ms, median of {args.pairs} fresh processes per tree ({args.rounds} invocations each, each after msgspec's)")
     print(f"{'workload':<14} {'base':>9} {'new':>9} {'change':>8}  pairs won by new")
     for name, before_ms, after_ms, won in rows:
         print(f"{name:<14} {before_ms:>9.2f} {after_ms:>9.2f} {(after_ms / before_ms - 1) * 100:>+7.1f}%  {won}/{args.pairs}")

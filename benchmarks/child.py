@@ -2,9 +2,10 @@
 
 Used for cold start (import + load + first invocation in a new interpreter) and for peak RSS of a
 process handling an event. Only the standard library is imported before the clock starts, and
-the contender's own imports count against it. transform-core runs through its real Lambda adapter
-(``transform_core.adapters.firehose``, which loads the spec at import, as at Lambda init). The last
-line printed is a JSON object with the figures.
+the contender's own imports count against it. ``engine`` runs through its real Lambda adapter
+(``transform_core.adapters.firehose``, which loads the spec at import, as at Lambda init),
+``engine-raw`` through what the Runtime API loop imports and calls. The last line printed is a
+JSON object with the figures.
 """
 
 from __future__ import annotations
@@ -37,11 +38,11 @@ def peak_rss_mb() -> float:
 
 
 def _load(contender: str, spec: str) -> Callable[[Any], Any]:
-    if contender.startswith("transform-core"):
+    if contender in ("engine", "engine-raw"):
         os.environ["TRANSFORM_CORE_SPEC"] = spec
         from transform_core.adapters import firehose
 
-        if contender == "transform-core raw":  # what the Runtime API loop imports and calls
+        if contender == "engine-raw":  # what the Runtime API loop imports and calls
             from transform_core.adapters import runtime_api
 
             pipeline = runtime_api._init_pipeline()
@@ -64,7 +65,7 @@ def main(argv: list[str]) -> dict[str, Any]:
     invocations = []
     for _ in range(repeat):
         started = time.perf_counter()
-        event = event_bytes if contender == "transform-core raw" else json.loads(event_bytes)  # the managed runtime's parse
+        event = event_bytes if contender == "engine-raw" else json.loads(event_bytes)  # the managed runtime's parse
         parsed = time.perf_counter()
         out = handler(event)
         handled = time.perf_counter()

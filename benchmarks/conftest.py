@@ -21,5 +21,5 @@ def smoke(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(scope="session")
 def contenders() -> Contenders:
-    """Handlers built once per contender and spec for the whole session."""
+    """Handlers built once per contender and spec for the whole test run."""
     return Contenders()

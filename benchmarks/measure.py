@@ -73,7 +73,7 @@ def time_rounds(workload: Workload, handlers: dict[str, Handler], rounds: int, i
     with ``idle_s``, that long asleep before each invocation (the idle spell between Lambda invocations).
 
     Shuffled, so each contender follows every other equally often: what ran just before changes an invocation's
-    time (a 500-record batch handled right after transform-core's previous one finds its caches and Polars' thread
+    time (a 500-record batch handled right after the engine's previous one finds its caches and Polars' thread
     pool warm), and a fixed cycle would hand the same neighbour to the same contender every round.
     """
     names = list(handlers)

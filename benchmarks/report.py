@@ -26,7 +26,7 @@ __all__ = [
 
 LAMBDA_MEMORY_MB = 1769  # about one vCPU
 PRICE_PER_GB_S = 0.0000166667  # Lambda x86 price per GB-second (first pricing tier)
-BASELINES = ("B reference", "E msgspec")
+BASELINES = ("reference", "msgspec")  # each gets a "vs" column: its e2e over the row's
 _PACKAGES = ("polars", "orjson", "msgspec", "fastjsonschema", "jsonschema", "pyyaml")
 
 
@@ -92,8 +92,7 @@ def format_table(rows: list[Row]) -> str:
         "handler ms",
         "rec/s",
         "MB/s",
-        "vs B",
-        "vs E",
+        *(f"vs {base}" for base in BASELINES),
         "peak RSS MB",
         "$/M rec",
     )
@@ -111,8 +110,7 @@ def format_table(rows: list[Row]) -> str:
                 _num(r.handler_ms, ".1f"),
                 "" if cold else _num(r.records_per_s, ",.0f"),
                 "" if cold else _num(r.mb_per_s, ".1f"),
-                _ratio(vs.get("B reference")),
-                _ratio(vs.get("E msgspec")),
+                *(_ratio(vs.get(base)) for base in BASELINES),
                 _num(r.peak_rss_mb, ".0f"),
                 "" if cost is None else f"{cost:.4f}",
             )
@@ -139,12 +137,13 @@ def legend(rounds: dict[str, int], pyarrow: bool | None, idle_s: float = 0.0) ->
             "e2e = the runtime's json.loads of the event + handler + json.dumps of a returned dict (bytes pass unchanged); "
             f"medians of interleaved rounds ({', '.join(f'{k}: {v}' for k, v in rounds.items())})"
             + (f", each invocation after {idle_s:g} s asleep." if idle_s else "."),
-            "vs B / vs E = that baseline's e2e median / this row's, same run (2.00× = twice as fast). "
+            f"{' / '.join(f'vs {base}' for base in BASELINES)} = that contender's e2e median / this row's, same run "
+            "(2.00× = twice as fast). "
             "MB/s = event bytes (10^6) per second, e2e. Peak RSS = high-water mark (VmHWM) of a fresh process that loads "
             "the contender and handles the event twice.",
             "cold start = fresh process: imports, spec load (9,900-row device table), first event of the 500-record workload; "
             "e2e ms = process start to exit (interpreter start included), handler ms = first invocation e2e."
-            + ("" if pyarrow is None else f" transform-core's Lambda import path imports pyarrow: {'yes' if pyarrow else 'no'}."),
+            + ("" if pyarrow is None else f" The engine's Lambda import path imports pyarrow: {'yes' if pyarrow else 'no'}."),
             f"$/M rec = e2e median × {LAMBDA_MEMORY_MB:,} MB ({LAMBDA_MEMORY_MB / 1024:.3f} GB) × ${PRICE_PER_GB_S:.10f} per GB-s "
             "(Lambda x86) per million records; request charges not included. A function of that size has one vCPU: "
             "`python -m benchmarks --cpus 1` measures what it gets.",

@@ -5,8 +5,8 @@ over several files so worker processes share the work; it is generated once and 
 ``benchmarks/.cache/``. Each contender runs in a fresh process (``child`` mode of this module), timed from process
 start to exit, while a sampler thread watches the process tree's memory:
 
-- ``transform-core``: :func:`transform_core.jobs.reprocess.reprocess` writing a lake to a temporary folder, one worker per core;
-- ``transform-core dry run``: the same with ``dry_run=True`` (validate and count, write nothing);
+- ``reprocess``: :func:`transform_core.jobs.reprocess.reprocess` writing a lake to a temporary folder, one worker per core;
+- ``reprocess dry run``: the same with ``dry_run=True`` (validate and count, write nothing);
 - ``reference 1 proc`` and ``reference N procs``: a plain loop over each file's lines, base64 of each line,
   ``ReferencePipeline.process_record``, and the Ok records' output written as NDJSON (rejected and dropped records are
   only counted); on one process, and with a process pool over files, one worker per core.
@@ -34,7 +34,7 @@ from typing import Any
 
 from benchmarks.cpus import usable_cpus
 
-__all__ = ["SPEC", "dataset", "main", "run_contender", "run_reference", "run_transform_core"]
+__all__ = ["SPEC", "dataset", "main", "run_contender", "run_reference", "run_reprocess"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "examples" / "iot" / "pipeline.yaml"
@@ -51,7 +51,7 @@ SAMPLE_S = 0.05
 
 def contenders() -> tuple[str, ...]:
     """Contender names in table order."""
-    return ("transform-core", "transform-core dry run", "reference 1 proc", f"reference {usable_cpus()} procs")
+    return ("reprocess", "reprocess dry run", "reference 1 proc", f"reference {usable_cpus()} procs")
 
 
 # --- the input -------------------------------------------------------------------------------------------------------
@@ -92,8 +92,8 @@ def _write_part(path: Path, records: int, seed: int) -> None:
 # --- the contenders (run in a child process by the benchmark, in-process by the smoke test) ---------------------------
 
 
-def run_transform_core(files: Sequence[Path], out: Path, *, dry_run: bool, workers: int = 0) -> dict[str, int]:
-    """transform-core's ``reprocess`` over ``files``, writing a lake under ``out`` unless ``dry_run``; the counts."""
+def run_reprocess(files: Sequence[Path], out: Path, *, dry_run: bool, workers: int = 0) -> dict[str, int]:
+    """The engine's ``reprocess`` job over ``files``, writing a lake under ``out`` unless ``dry_run``; the counts."""
     from transform_core.jobs.reprocess import ReprocessOptions, reprocess
 
     options = ReprocessOptions(spec=str(SPEC), out=str(out / "lake"), dry_run=dry_run, workers=workers)
@@ -150,8 +150,8 @@ def _reference_file(path: Path, output: Path) -> dict[str, int]:
 
 def run_contender(name: str, files: Sequence[Path], out: Path) -> dict[str, int]:
     """Run one contender by its table name."""
-    if name.startswith("transform-core"):
-        return run_transform_core(files, out, dry_run=name.endswith("dry run"))
+    if name.startswith("reprocess"):
+        return run_reprocess(files, out, dry_run=name.endswith("dry run"))
     return run_reference(files, out, workers=1 if name == "reference 1 proc" else usable_cpus())
 
 
@@ -333,7 +333,7 @@ use wall s and the input files' bytes. vs … ref: that reference row's wall tim
 tree peak RSS: the largest sum of VmRSS over the process and its descendants at one {sample} ms sample;
 largest proc: the largest VmHWM of any one process in the tree. (ru_maxrss of children is in the JSON only: on Linux
 a process started with fork/vfork + exec keeps its parent's peak in it, so it overstates a worker.)
-The reference writes Ok records as NDJSON and only counts rejected and dropped ones; transform-core writes the lake
+The reference writes Ok records as NDJSON and only counts rejected and dropped ones; reprocess writes the lake
 (Parquet and errors/ NDJSON) except in the dry run."""
 
 

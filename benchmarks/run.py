@@ -85,7 +85,7 @@ def bench_workload(
 
 def cold_start(workload: Workload, event_file: Path, repeats: int) -> tuple[list[Row], dict[str, Any]]:
     """Each contender in fresh processes: import, load, first event (medians of ``repeats``)."""
-    run_child("transform-core", workload.spec_path, event_file)  # warm the OS file cache and __pycache__
+    run_child("engine", workload.spec_path, event_file)  # warm the OS file cache and __pycache__
     rows, raw = [], {}
     for name in CONTENDERS:
         runs = [run_child(name, workload.spec_path, event_file) for _ in range(repeats)]
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 next(w for w in workloads if w.name == COLD_WORKLOAD), files[COLD_WORKLOAD], 1 if args.smoke else 3
             )
             rows += cold_rows
-            pyarrow = any(r["pyarrow_imported"] for r in extra["cold_start_runs"]["transform-core"])
+            pyarrow = any(r["pyarrow_imported"] for r in extra["cold_start_runs"]["engine"])
     add_ratios(rows)
     print(format_table(rows))
     print()

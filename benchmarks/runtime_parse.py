@@ -1,4 +1,4 @@
-"""Does handing the raw event bytes to the engine beat the managed runtime's own parse of the event? (issue 3)
+"""Does handing the raw event bytes to the engine beat the managed runtime's own parse of the event?
 
 Usage: ``.venv/bin/python -m benchmarks.runtime_parse [--rounds 15] [--records 8650] [--no-round-trip]``
 

@@ -41,7 +41,7 @@ from benchmarks.reprocess_bench import (
     dataset,
     input_line,
     run_child,
-    run_transform_core,
+    run_reprocess,
 )
 from benchmarks.reprocess_bench import measure as measure_child
 
@@ -77,7 +77,7 @@ def run_spark(files: Sequence[Path], out: Path, *, dry_run: bool, master: str) -
 def run_contender(name: str, files: Sequence[Path], out: Path) -> dict[str, Any]:
     """Run one contender by its table name."""
     if name == "reprocess":
-        return run_transform_core(files, out, dry_run=False)
+        return run_reprocess(files, out, dry_run=False)
     return run_spark(files, out, dry_run=name.endswith("dry run"), master=name.split()[1])
 
 

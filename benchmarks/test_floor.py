@@ -25,9 +25,9 @@ def test_parts_do_what_the_engine_does(name: str) -> None:
     # timed on the spaced records only, and what it gives is what the engine writes there (before the enrichment)
     enriched = result.outcomes["data"].str.decode("base64").to_list()
     spaced = [i for i, p in enumerate(payloads) if msgspec.json.format(p, indent=-1) != p]
-    compacted = parts["compaction"]()
-    assert spaced and len(compacted) == len(spaced)
-    kept = [(i, text) for i, text in zip(spaced, compacted, strict=True) if result.outcomes["result"][i] == "Ok"]
+    minified = parts["minify"]()
+    assert spaced and len(minified) == len(spaced)
+    kept = [(i, text) for i, text in zip(spaced, minified, strict=True) if result.outcomes["result"][i] == "Ok"]
     assert kept and all(enriched[i].startswith(text[:-1]) for i, text in kept)  # dropped records go back as sent
     assert parts["enriched base64"]().to_list() == result.outcomes["data"].to_list()
     assert parts["response"]().body == result.body

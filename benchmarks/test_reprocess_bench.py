@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from benchmarks.reprocess_bench import COUNTS, SMOKE_RECORDS, check_counts, dataset, measure, run_reference, run_transform_core
+from benchmarks.reprocess_bench import COUNTS, SMOKE_RECORDS, check_counts, dataset, measure, run_reference, run_reprocess
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,8 @@ def test_the_input_is_cached_and_two_percent_invalid(files: list[Path]) -> None:
 
 
 def test_transform_core_and_the_reference_agree(files: list[Path], tmp_path: Path) -> None:
-    engine = run_transform_core(files, tmp_path / "tc", dry_run=False, workers=1)
-    dry = run_transform_core(files, tmp_path / "dry", dry_run=True, workers=1)
+    engine = run_reprocess(files, tmp_path / "tc", dry_run=False, workers=1)
+    dry = run_reprocess(files, tmp_path / "dry", dry_run=True, workers=1)
     reference = run_reference(files, tmp_path / "ref", workers=1)
     pooled = run_reference(files, tmp_path / "pool", workers=2)
     for counts in (dry, reference, pooled):

@@ -8,14 +8,14 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from benchmarks.reprocess_bench import COUNTS, SMOKE_RECORDS, dataset, run_transform_core
+from benchmarks.reprocess_bench import COUNTS, SMOKE_RECORDS, dataset, run_reprocess
 from benchmarks.spark_bench import format_table, medians, run_spark
 
 
 @pytest.mark.spark
 def test_the_spark_contender_counts_and_writes_what_reprocess_does(tmp_path_factory: pytest.TempPathFactory) -> None:
     files = dataset(SMOKE_RECORDS, files=2, folder=tmp_path_factory.mktemp("input"))
-    single = run_transform_core(files, tmp_path_factory.mktemp("single"), dry_run=False, workers=1)
+    single = run_reprocess(files, tmp_path_factory.mktemp("single"), dry_run=False, workers=1)
     out = tmp_path_factory.mktemp("spark")
     spark = run_spark(files, out, dry_run=False, master="local[2]")
     assert {k: spark[k] for k in COUNTS} == {k: single[k] for k in COUNTS}

@@ -40,7 +40,7 @@ def test_workloads_are_exact(name: str, smoke: bool) -> None:
     assert json.loads(workload.event_bytes) == workload.event
 
 
-@pytest.mark.parametrize("contender", ["transform-core", "transform-core raw", "E msgspec"])
+@pytest.mark.parametrize("contender", ["engine", "engine-raw", "msgspec"])
 def test_child_process_reports(contender: str, tmp_path: Path) -> None:
     files = write_events([build("500 clean", smoke=True)], tmp_path)
     result = run_child(contender, str(IOT_SPEC), files["500 clean"])
@@ -52,6 +52,9 @@ def test_runner_prints_one_table(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert run.main(["--smoke", "--no-processes", "--rounds", "1", "--small-rounds", "1", "--results", str(tmp_path)]) == 0
     table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
     assert len(table) == 2 + len(NAMES) * len(CONTENDERS)
+    header = [cell.strip() for cell in table[0].strip("|").split("|")]
+    assert {"vs reference", "vs msgspec"} <= set(header)
+    assert {line.split("|")[2].strip().split(" (")[0] for line in table[2:]} == set(CONTENDERS)
     document = json.loads(next(tmp_path.glob("bench-*.json")).read_text(encoding="utf-8"))
     assert {row["contender"] for row in document["rows"]} == set(CONTENDERS)
 
@@ -78,8 +81,8 @@ def test_rounds_shuffle_who_runs_before_whom() -> None:
 
 def test_idle_sleeps_before_every_timed_invocation(monkeypatch: pytest.MonkeyPatch) -> None:
     events: list[str] = []
-    # measure's own view of the time module: patching time.sleep itself also caught other threads' sleeps (a thread
-    # left by an earlier test, which then spun), depending on the order the tests ran in
+    # measure's own view of the time module: patching time.sleep itself would also catch other threads' sleeps (a
+    # thread left by another test, which then spins), depending on the order the tests run in
     clock = types.SimpleNamespace(perf_counter=time.perf_counter, sleep=lambda s: events.append(f"sleep {s}"))
     monkeypatch.setattr(measure, "time", clock)
 

@@ -1,4 +1,5 @@
-"""Hypothesis profiles (``default`` for every run, ``deep`` for long differential campaigns) and the loopback S3 server.
+"""Hypothesis profiles (``default`` for every run, ``deep`` for long differential campaigns), the example pipeline
+with a processed batch, and the loopback S3 server.
 
 Select a profile with ``HYPOTHESIS_PROFILE=deep pytest tests/engine``. The S3 fixtures serve the lake and the
 reprocessing tests alike: one moto server per session, a fresh bucket per test.
@@ -12,9 +13,26 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.helpers.lake import EXAMPLE, Processed, process
+from transform_core.engine import Pipeline
+
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("deep", parent=settings.get_profile("default"), max_examples=3000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def pipeline() -> Pipeline:
+    """The example pipeline (examples/iot)."""
+    from transform_core import load_pipeline
+
+    return load_pipeline(EXAMPLE)
+
+
+@pytest.fixture(scope="session")
+def processed(pipeline: Pipeline) -> Processed:
+    """300 records through the example pipeline, 10% invalid, about 5% dropped heartbeats."""
+    return process(pipeline, 300, 0.1, seed=7)
 
 
 @pytest.fixture(scope="session")

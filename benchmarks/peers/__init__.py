@@ -1,8 +1,10 @@
-"""The contenders: transform-core and the per-record handlers users would write instead.
+"""The contenders: the engine, behind the managed runtime and behind its own loop, and the per-record handlers
+users would write instead.
 
-Each module exposes ``make_handler(spec_path) -> Callable[[dict], dict | bytes]``: the handler takes
-a parsed Firehose event (as the managed runtime hands it over) and returns the Firehose response,
-a dict (the runtime serializes it) or JSON bytes (posted unchanged). See ``docs/benchmarks.md``.
+Each contender's module is named after it (``engine-raw`` in ``engine_raw.py``) and exposes ``make_handler(spec_path)``.
+Its handler takes a parsed Firehose event (as the managed runtime hands it over) and returns the Firehose response, a
+dict (the runtime serializes it) or JSON bytes (posted unchanged); ``engine-raw``'s takes the event's bytes. See
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -28,16 +30,16 @@ Handler = Callable[[dict[str, Any]], "dict[str, Any] | bytes"] | RawEventHandler
 
 #: Contender name -> module under benchmarks.peers; table order.
 CONTENDERS: dict[str, str] = {
-    "transform-core": "engine",
-    "transform-core raw": "engine_raw",
-    "A blueprint": "peer_a_blueprint",
-    "B reference": "peer_b_reference",
-    "E msgspec": "peer_e_msgspec",
+    "engine": "engine",  # the pipeline behind the managed runtime, as the Lambda adapter runs it
+    "engine-raw": "engine_raw",  # the same pipeline behind its own Runtime API loop: raw event bytes in
+    "blueprint": "blueprint",  # the AWS blueprint style: stdlib json, jsonschema
+    "reference": "reference",  # the engine's per-record reference implementation (the differential tests' oracle)
+    "msgspec": "msgspec",  # a tuned per-record handler: msgspec Structs, orjson
 }
 
 
 class NotApplicable(Exception):
-    """The contender has no handler for this spec (E hard-codes its schemas)."""
+    """The contender has no handler for this spec (``msgspec`` hard-codes its schemas)."""
 
 
 def make_handler(contender: str, spec_path: str) -> Handler:

@@ -1,7 +1,7 @@
 """What a hand-written handler reads from a pipeline spec: plain YAML, no transform_core import.
 
-Peers A and E load their settings with this so that their import time and memory are their own
-(importing ``transform_core`` pulls in Polars). Only the keys the benchmark specs use are read.
+The ``blueprint`` and ``msgspec`` contenders load their settings with this so that their import time and memory
+are their own (importing ``transform_core`` pulls in Polars). Only the keys the benchmark specs use are read.
 """
 
 from __future__ import annotations

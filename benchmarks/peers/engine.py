@@ -1,4 +1,4 @@
-"""transform-core as the Lambda adapter runs it: the pipeline loaded once, the response returned as bytes."""
+"""``engine``: transform-core as the Lambda adapter runs it: the pipeline loaded once, the response returned as bytes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""transform-core behind its own Runtime API loop: the raw event bytes in, the response bytes out.
+"""``engine-raw``: transform-core behind its own Runtime API loop: the raw event bytes in, the response bytes out.
 
 ``python -m transform_core.adapters.runtime_api`` hands each event's bytes to
 :meth:`~transform_core.engine.Pipeline.process_firehose_bytes` instead of letting the managed runtime

@@ -20,17 +20,6 @@ PER_DAY = f"SELECT year, month, day, count(*) AS n FROM {TABLE} GROUP BY year, m
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return transform_core.load_pipeline(EXAMPLE)
-
-
-@pytest.fixture(scope="module")
-def processed(pipeline: Pipeline) -> Processed:
-    """300 records, 10% invalid, about 5% dropped heartbeats."""
-    return process(pipeline, 300, 0.1, seed=7)
-
-
-@pytest.fixture(scope="module")
 def lake(pipeline: Pipeline, processed: Processed, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local lake holding one processed batch (four days of raw partitions and one errors file)."""
     root = tmp_path_factory.mktemp("lake")

@@ -14,16 +14,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from transform_core.demo.generate import iot_payloads
-from transform_core.engine import Pipeline, load_pipeline
+from transform_core.engine import Pipeline
 from transform_core.firehose.outcomes import FAILED
 from transform_core.jobs.inputs import InputChunk, InputError, iter_chunks, list_inputs
 
 SPEC = Path(__file__).resolve().parents[2] / "examples" / "iot" / "pipeline.yaml"
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return load_pipeline(str(SPEC))
 
 
 def write(path: Path, lines: Iterable[bytes], *, compress: bool = False, end: bytes = b"\n") -> Path:

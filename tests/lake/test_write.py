@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers.lake import TABLE, Processed, assert_rows_match, read_raw
+from tests.helpers.strategies import FIELDS
 from transform_core.demo.generate import Payload, firehose_event
 from transform_core.engine import Pipeline
 from transform_core.firehose.batch import RecordBatch
@@ -152,23 +153,7 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=8,
 )
-_DECLARED = {
-    "event_id",
-    "device_id",
-    "gateway_id",
-    "seq",
-    "event_time",
-    "event_type",
-    "value",
-    "unit",
-    "battery",
-    "rssi",
-    "lat",
-    "lon",
-    "tags",
-    "site",
-    "model",
-}
+_DECLARED = {*FIELDS, "site", "model"}  # the example schema's properties and its enrichment fields
 
 
 @st.composite

@@ -1,4 +1,4 @@
-"""Peer A: the AWS blueprint style. stdlib json and base64, jsonschema's Draft7Validator with format
+"""``blueprint``: the AWS blueprint style. stdlib json and base64, jsonschema's Draft7Validator with format
 checks (rfc3339-validator installed, or date-time goes unchecked), a dict lookup for enrichment, and
 a Python dict per output record that the runtime serializes with the json module.
 """

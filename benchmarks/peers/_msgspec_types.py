@@ -1,7 +1,7 @@
-"""Peer E's hand-written msgspec types: what a user would write for the IoT and the wide schema.
+"""The ``msgspec`` contender's hand-written types: what a user would write for the IoT and the wide schema.
 
 Formats become anchored patterns (``\\Z``, not ``$``, which would also match before a trailing
-newline); calendar checks happen after decoding (see ``peer_e_msgspec``). Fields are declared in
+newline); calendar checks happen after decoding (see ``msgspec``). Fields are declared in
 the producers' key order, so re-encoding a record keeps its keys in place. ``additionalProperties:
 true`` on the IoT record is served by declaring the one extra field producers send (``source``).
 """

@@ -1,11 +1,11 @@
-"""Peer E: msgspec per record, the fastest per-record peer measured so far.
+"""``msgspec``: msgspec per record, the fastest per-record handler measured.
 
 Per record: strict base64 (binascii), ``msgspec.json.Decoder`` into a hand-written constrained
 Struct (Literal enums, Meta bounds and lengths, patterns), ``datetime.fromisoformat`` for the event
 time and any ``date`` field (the calendar check a pattern cannot make), a dict lookup for
 enrichment, the output built with orjson and base64-encoded, and the whole response returned as
 orjson bytes (which the runtime posts unchanged, as a tuned handler would). The Structs hard-code the benchmark
-schemas (see ``_e_types``); for any other spec E is not applicable.
+schemas (see ``_msgspec_types``); for any other spec this contender is not applicable.
 
 Output text: orjson writes non-ASCII as UTF-8 and tiny floats as ``1e-6``; producers using
 ``json.dumps`` sent ``\\u00e9`` escapes, which the engine keeps. A record whose payload holds a
@@ -25,7 +25,7 @@ import orjson
 
 from benchmarks.peers import NotApplicable
 from benchmarks.peers._config import read_config
-from benchmarks.peers._e_types import IotEvent, WideEvent
+from benchmarks.peers._msgspec_types import IotEvent, WideEvent
 
 __all__ = ["make_handler"]
 
@@ -44,7 +44,7 @@ def make_handler(spec_path: str) -> Callable[[dict[str, Any]], bytes]:
     """
     config = read_config(spec_path)
     if config.name not in TYPES:
-        raise NotApplicable(f"peer E has no Struct for spec {config.name!r}")
+        raise NotApplicable(f"the msgspec contender has no Struct for spec {config.name!r}")
     struct, date_fields = TYPES[config.name]
     decode = msgspec.json.Decoder(struct).decode
     to_builtins = msgspec.to_builtins

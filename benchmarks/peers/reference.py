@@ -1,7 +1,7 @@
-"""Peer B: transform-core's per-record reference implementation, called once per record.
+"""``reference``: transform-core's per-record reference implementation, called once per record.
 
 The reference is the oracle of the differential tests: orjson, fastjsonschema with transform-core's
-format checks, a duplicate-key check, whitespace compaction and dict lookups. The handler builds
+format checks, a duplicate-key check, minifying and dict lookups. The handler builds
 the response dict record by record, as a Powertools-style handler would.
 """
 
