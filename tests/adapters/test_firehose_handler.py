@@ -14,20 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 import transform_core.engine
-from transform_core import RecordBatch, SpecError, TransformCoreError, load_pipeline
+from transform_core import SpecError, TransformCoreError, load_pipeline
 from transform_core.adapters import firehose
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.errors import ConfigurationEnvironmentError
-from transform_core.firehose.outcomes import DROPPED, FAILED, OK, outcome_schema
-from transform_core.firehose.response import SHED_REASON, _entries_joiner, _entry, build_response
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK
+from transform_core.firehose.response import SHED_REASON, build_response
 from transform_core.tuning import Tuning
 
 REPO = Path(__file__).resolve().parents[2]
@@ -297,92 +294,6 @@ def test_each_batch_logs_one_json_line_with_counts_and_top_rejections(
 
 # --- Kinesis-source events and arrival time -------------------------------------------------------------------------
 
-ARRIVAL_CASES: list[Any] = [
-    pytest.param({"approximateArrivalTimestamp": 1795824000000}, 1795824000000, id="firehose-ms"),
-    pytest.param({"approximateArrivalTimestamp": 1795824000000.0}, 1795824000000, id="firehose-ms-float"),
-    pytest.param({"kinesisRecordMetadata": {"approximateArrivalTimestamp": 1795823999999}}, 1795823999999, id="kinesis-ms"),
-    pytest.param(
-        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-27T23:59:59.999Z"}}, 1795823999999, id="kinesis-iso-z"
-    ),
-    pytest.param(
-        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:30:00.250+01:00"}},
-        1795822200250,
-        id="kinesis-iso-offset",
-    ),
-    pytest.param(
-        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:00:00Z"}},
-        1795824000000,
-        id="kinesis-iso-no-fraction",
-    ),
-    pytest.param(
-        {
-            "approximateArrivalTimestamp": 1795824000000,
-            "kinesisRecordMetadata": {"approximateArrivalTimestamp": "2000-01-01T00:00:00Z"},
-        },
-        1795824000000,
-        id="firehose-field-wins",
-    ),
-    pytest.param({}, None, id="none"),
-    pytest.param({"kinesisRecordMetadata": {"shardId": "shardId-000000000000"}}, None, id="kinesis-without-arrival"),
-    pytest.param(
-        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:00:00"}}, None, id="iso-without-offset"
-    ),
-    pytest.param({"kinesisRecordMetadata": {"approximateArrivalTimestamp": "yesterday"}}, None, id="garbage"),
-]
-
-
-@pytest.mark.parametrize(("fields", "expected"), ARRIVAL_CASES)
-def test_arrival_time_from_firehose_or_kinesis_metadata(fields: dict[str, Any], expected: int | None) -> None:
-    event = {"records": [{"recordId": "r", "data": "e30=", **fields}]}
-    batch = RecordBatch.from_firehose_event(event)
-    assert (batch.record_ids, batch.data, batch.arrival_ms) == (["r"], ["e30="], [expected])
-
-
-def test_kinesis_event_record_view() -> None:
-    event = load_event("kinesis_source.json")
-    batch = RecordBatch.from_firehose_event(event)
-    assert len(batch) == 4
-    assert batch.arrival_ms == [1795823999999, 1795824000000, 1795822200250, 1795824001500]
-
-
-def arrival_time_spec(folder: Path, *, keep_format: bool) -> Path:
-    """The example pipeline, except that a record without event_time is partitioned by its arrival time."""
-    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    schema["required"].remove("event_time")
-    if not keep_format:
-        del schema["properties"]["event_time"]["format"]
-    (folder / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
-    spec = EXAMPLE_SPEC.read_text(encoding="utf-8")
-    spec = spec.replace("schemas/iot_event.schema.json", "schema.json").replace("on_missing: reject", "on_missing: arrival_time")
-    spec = spec.replace("../../reference_data/devices.csv", str(REPO / "reference_data" / "devices.csv"))
-    path = folder / "pipeline.yaml"
-    path.write_text(spec, encoding="utf-8")
-    return path
-
-
-@pytest.mark.parametrize(
-    "keep_format",
-    [
-        False,
-        True,
-    ],
-    ids=["event_time-without-format", "event_time-format-date-time"],
-)
-def test_kinesis_iso_arrival_time_partitions_records_without_event_time(tmp_path: Path, keep_format: bool) -> None:
-    pipeline = load_pipeline(arrival_time_spec(tmp_path, keep_format=keep_format))
-    assert pipeline.spec.event_time.on_missing == "arrival_time"
-
-    records = pipeline.handle_firehose(load_event("kinesis_source.json"))["records"]
-
-    assert [r["result"] for r in records] == [OK, OK, OK, OK]
-    days = [tuple(r["metadata"]["partitionKeys"][k] for k in DAY_KEYS) for r in records]
-    assert days == [
-        ("2026", "11", "27"),  # its own event_time
-        ("2026", "11", "28"),  # arrival 2026-11-28T00:00:00.000Z
-        ("2026", "11", "27"),  # arrival 2026-11-28T00:30:00.250+01:00 is the 27th in UTC
-        ("2026", "11", "27"),  # event_time 2026-11-28T01:02:03+05:45
-    ]
-
 
 # --- response size: shedding trailing Ok records ---------------------------------------------------------------------
 
@@ -417,40 +328,6 @@ def check_shed_response(
     return len(shed)
 
 
-@pytest.fixture(scope="module")
-def generated_batch() -> RecordBatch:
-    """300 generated records, 20% of them invalid: Ok, failed and dropped records mixed throughout."""
-    return RecordBatch.from_firehose_event(firehose_event(iot_payloads(300, 0.2, seed=7)))
-
-
-@pytest.mark.parametrize("fraction", [0.999, 0.9, 0.5, 0.1])
-def test_build_response_sheds_trailing_ok_records_to_stay_under_the_limit(generated_batch: RecordBatch, fraction: float) -> None:
-    pipeline = load_pipeline(EXAMPLE_SPEC)
-    outcomes = pipeline.process(generated_batch).outcomes
-    source = pl.Series(generated_batch.data, dtype=pl.String)
-    full = build_response(outcomes, source, DAY_KEYS)
-    everything = build_response(outcomes, source, DAY_KEYS, limit=1)  # the smallest body shedding can reach
-    assert (full.shed, everything.shed) == (0, outcomes["result"].eq(OK).sum())
-    limit = len(everything.body) + 1 + int((len(full.body) - len(everything.body) - 1) * fraction)
-
-    response = build_response(outcomes, source, DAY_KEYS, limit=limit)
-
-    shed = check_shed_response(full.body, response.body, outcomes, response.outcomes, generated_batch.data, limit)
-    assert response.shed == shed
-
-
-@pytest.mark.parametrize(("extra", "sheds"), [(0, True), (1, False)])
-def test_a_response_of_exactly_the_limit_is_too_large(generated_batch: RecordBatch, extra: int, sheds: bool) -> None:
-    outcomes = load_pipeline(EXAMPLE_SPEC).process(generated_batch).outcomes
-    source = pl.Series(generated_batch.data, dtype=pl.String)
-    full = build_response(outcomes, source, DAY_KEYS)
-
-    response = build_response(outcomes, source, DAY_KEYS, limit=len(full.body) + extra)
-
-    assert (response.shed > 0) == sheds
-    assert len(response.body) < len(full.body) + extra
-
-
 def test_handler_sheds_enriched_records_that_would_not_fit(
     lambda_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -478,69 +355,7 @@ def test_handler_sheds_enriched_records_that_would_not_fit(
     assert entry["response_bytes"] == len(body) < limit
 
 
-def _expected_body(frame: pl.DataFrame, source: list[str], keep: int) -> bytes:
-    """The response built record by record with orjson, records from ``keep`` on shed if they are Ok."""
-    entries = []
-    for i, row in enumerate(frame.iter_rows(named=True)):
-        if row["result"] == OK and i >= keep:
-            entries.append({"recordId": row["record_id"], "result": FAILED, "data": source[i]})
-        elif row["result"] == OK:
-            metadata = {"partitionKeys": {k: row[k] for k in DAY_KEYS}}
-            entries.append({"recordId": row["record_id"], "result": OK, "data": row["data"], "metadata": metadata})
-        else:
-            entries.append({"recordId": row["record_id"], "result": row["result"], "data": row["data"]})
-    return orjson.dumps({"records": entries})
-
-
 ID_CHARACTERS = '0123456789ab"\\é\u2028'  # recordIds that need JSON escaping too
-
-
-@st.composite
-def outcome_frames(draw: st.DrawFn) -> tuple[pl.DataFrame, list[str]]:
-    n = draw(st.integers(0, 25))
-    results = draw(st.lists(st.sampled_from([OK, OK, FAILED, DROPPED]), min_size=n, max_size=n))
-    ids = [f"{i}-" + draw(st.text(alphabet=ID_CHARACTERS, max_size=4)) for i in range(n)]
-    source = ["Q" * draw(st.integers(0, 300)) for _ in range(n)]
-    data = [("A" * draw(st.integers(0, 300)) if r == OK else s) for r, s in zip(results, source, strict=True)]
-    days = [draw(st.dates()) if r == OK else None for r in results]
-    frame = pl.DataFrame(
-        {
-            "record_id": ids,
-            "result": results,
-            "data": data,
-            "reason": [None if r == OK else "$: bad (type)" for r in results],
-            "year": [f"{d.year:04d}" if d else None for d in days],
-            "month": [f"{d.month:02d}" if d else None for d in days],
-            "day": [f"{d.day:02d}" if d else None for d in days],
-        },
-        schema=outcome_schema(DAY_KEYS),
-    )
-    return frame, source
-
-
-@settings(max_examples=300, deadline=None)
-@given(case=outcome_frames(), data=st.data())
-def test_shedding_keeps_the_body_under_any_limit_it_can_meet(case: tuple[pl.DataFrame, list[str]], data: st.DataObject) -> None:
-    frame, source = case
-    n = len(frame)
-    full = _expected_body(frame, source, keep=n)
-    everything_shed = _expected_body(frame, source, keep=0)
-    limit = data.draw(st.integers(1, len(full) + 10), label="limit")
-
-    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, limit=limit)
-
-    after = response.outcomes["result"].to_list()
-    shed = [i for i, (b, a) in enumerate(zip(frame["result"].to_list(), after, strict=True)) if b == OK and a == FAILED]
-    keep = shed[0] if shed else n
-    assert response.body == _expected_body(frame, source, keep)  # ids in order, prefix as built, every later Ok shed
-    assert response.shed == len(shed) == sum(1 for i, r in enumerate(frame["result"].to_list()) if r == OK and i >= keep)
-    if len(full) < limit:
-        assert response.shed == 0
-    if len(everything_shed) < limit:
-        assert len(response.body) < limit
-        if shed and DROPPED not in frame["result"].to_list():
-            # no more than needed: keeping the first shed record as well would not fit
-            assert len(_expected_body(frame, source, keep + 1)) >= limit
 
 
 # --- the Lambda import path -------------------------------------------------------------------------------------------
@@ -616,95 +431,3 @@ def test_a_record_with_null_data_is_still_answered(lambda_env: None) -> None:
     event["records"][3]["data"] = None
     response = invoke(event)
     assert [r["recordId"] for r in response["records"]] == [r["recordId"] for r in event["records"]]
-
-
-@pytest.mark.parametrize("arrival", ["inf", "1e400", float("nan")], ids=["inf-string", "overflow-string", "nan-number"])
-def test_an_unreadable_arrival_timestamp_does_not_fail_the_batch(arrival: Any) -> None:
-    event = {"records": [{"recordId": "r", "data": "e30=", "kinesisRecordMetadata": {"approximateArrivalTimestamp": arrival}}]}
-    assert RecordBatch.from_firehose_event(event).arrival_ms == [None]
-
-
-def test_shedding_keeps_the_largest_prefix_that_fits() -> None:
-    # Four Ok records; record 2's enriched entry is shorter than its original (shed) entry.
-    n = 4
-    frame = pl.DataFrame(
-        {
-            "record_id": [f"r{i}" for i in range(n)],
-            "result": [OK] * n,
-            "data": ["A" * size for size in (200, 250, 100, 300)],
-            "reason": [None] * n,
-            "year": ["2026"] * n,
-            "month": ["11"] * n,
-            "day": ["27"] * n,
-        },
-        schema=outcome_schema(DAY_KEYS),
-    )
-    source = ["Q" * 200] * n
-    totals = [len(_expected_body(frame, source, keep)) for keep in range(n + 1)]
-    limit = totals[3] + 1
-    assert [t < limit for t in totals] == [True, True, False, True, False]  # keeping 3 fits, keeping 2 does not
-
-    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, limit=limit)
-
-    assert response.body == _expected_body(frame, source, keep=3)
-    assert response.shed == 1
-
-
-@settings(max_examples=200, deadline=None)
-@given(case=outcome_frames(), data=st.data())
-def test_odd_rows_are_escaped_when_they_need_it(case: tuple[pl.DataFrame, list[str]], data: st.DataObject) -> None:
-    """Rows whose data is not base64 (any text) are escaped where needed, whichever way the body is built."""
-    frame, source = case
-    failed = [i for i, r in enumerate(frame["result"].to_list()) if r != OK]
-    odd = data.draw(st.lists(st.sampled_from(failed), unique=True) if failed else st.just([]), label="odd rows")
-    texts = data.draw(st.lists(st.text(alphabet='ab"\\\x00\x1f\té\u2028', max_size=6), min_size=len(odd), max_size=len(odd)))
-    source = list(source)
-    for i, text in zip(odd, texts, strict=True):
-        source[i] = text
-    data_column = [d if r == OK else s for d, r, s in zip(frame["data"], frame["result"], source, strict=True)]
-    frame = frame.with_columns(pl.Series("data", data_column, dtype=pl.String))
-
-    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, not_base64=odd)
-
-    assert response.body == _expected_body(frame, source, keep=len(frame))
-
-
-@pytest.mark.parametrize("rows", [1, FRAMED_FROM - 1, FRAMED_FROM, FRAMED_FROM + 1])
-def test_the_usual_body_is_the_same_framed_in_the_query_or_in_python(generated_batch: RecordBatch, rows: int) -> None:
-    outcomes = load_pipeline(EXAMPLE_SPEC).process(generated_batch).outcomes
-    copies = rows // len(outcomes) + 1
-    frame = pl.concat([outcomes] * copies).head(rows)
-    source = (list(generated_batch.data) * copies)[:rows]
-
-    response = build_response(frame, pl.Series(source, dtype=pl.String), DAY_KEYS, not_base64=[])
-
-    assert response.body == _expected_body(frame, source, keep=rows)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    keys=st.sampled_from([(), ("year",), DAY_KEYS, (*DAY_KEYS, "hour")]),
-    rows=st.lists(
-        st.tuples(
-            st.sampled_from([OK, FAILED, DROPPED]),
-            st.text("AQw=+/", max_size=8),
-            st.lists(st.none() | st.text("0129", max_size=4), min_size=4, max_size=4),
-        ),
-        max_size=20,
-    ),
-)
-def test_small_bodies_are_joined_in_python_as_the_query_joins_them(
-    keys: tuple[str, ...], rows: list[tuple[str, str, list[str | None]]]
-) -> None:
-    """Below FRAMED_FROM records the entries are f-strings; they must read as _entry's, null keys included."""
-    frame = pl.DataFrame(
-        {
-            "record_id": [f"id{i}" for i in range(len(rows))],
-            "result": [r for r, _, _ in rows],
-            "data": [d for _, d, _ in rows],
-            **{key: [values[k] for _, _, values in rows] for k, key in enumerate(keys)},
-        },
-        schema={name: pl.String for name in ("record_id", "result", "data", *keys)},
-    )
-    expected = frame.select(_entry(keys).str.join(",")).item()
-    assert _entries_joiner(keys)(*[frame[name].to_list() for name in frame.columns]) == expected

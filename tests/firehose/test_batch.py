@@ -5,8 +5,10 @@ in test_event_bytes.py."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -18,6 +20,9 @@ from polars.testing import assert_series_equal
 from transform_core.firehose.batch import RecordBatch, parse_arrival, plausible_arrival
 
 ARRIVAL_MS = 1_795_824_000_000  # 2026-11-28T00:00:00Z
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = REPO / "tests" / "events"
 
 
 def batch(**fields: Any) -> RecordBatch:
@@ -180,3 +185,62 @@ def test_parse_arrival(value: Any, expected: int | None) -> None:
 )
 def test_plausible_arrival_keeps_times_within_ten_to_the_fifteen_ms(ms: int | None, expected: int | None) -> None:
     assert plausible_arrival(ms) == expected
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
+    return event
+
+
+ARRIVAL_CASES: list[Any] = [
+    pytest.param({"approximateArrivalTimestamp": 1795824000000}, 1795824000000, id="firehose-ms"),
+    pytest.param({"approximateArrivalTimestamp": 1795824000000.0}, 1795824000000, id="firehose-ms-float"),
+    pytest.param({"kinesisRecordMetadata": {"approximateArrivalTimestamp": 1795823999999}}, 1795823999999, id="kinesis-ms"),
+    pytest.param(
+        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-27T23:59:59.999Z"}}, 1795823999999, id="kinesis-iso-z"
+    ),
+    pytest.param(
+        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:30:00.250+01:00"}},
+        1795822200250,
+        id="kinesis-iso-offset",
+    ),
+    pytest.param(
+        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:00:00Z"}},
+        1795824000000,
+        id="kinesis-iso-no-fraction",
+    ),
+    pytest.param(
+        {
+            "approximateArrivalTimestamp": 1795824000000,
+            "kinesisRecordMetadata": {"approximateArrivalTimestamp": "2000-01-01T00:00:00Z"},
+        },
+        1795824000000,
+        id="firehose-field-wins",
+    ),
+    pytest.param({}, None, id="none"),
+    pytest.param({"kinesisRecordMetadata": {"shardId": "shardId-000000000000"}}, None, id="kinesis-without-arrival"),
+    pytest.param(
+        {"kinesisRecordMetadata": {"approximateArrivalTimestamp": "2026-11-28T00:00:00"}}, None, id="iso-without-offset"
+    ),
+    pytest.param({"kinesisRecordMetadata": {"approximateArrivalTimestamp": "yesterday"}}, None, id="garbage"),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected"), ARRIVAL_CASES)
+def test_arrival_time_from_firehose_or_kinesis_metadata(fields: dict[str, Any], expected: int | None) -> None:
+    event = {"records": [{"recordId": "r", "data": "e30=", **fields}]}
+    batch = RecordBatch.from_firehose_event(event)
+    assert (batch.record_ids, batch.data, batch.arrival_ms) == (["r"], ["e30="], [expected])
+
+
+def test_kinesis_event_record_view() -> None:
+    event = load_event("kinesis_source.json")
+    batch = RecordBatch.from_firehose_event(event)
+    assert len(batch) == 4
+    assert batch.arrival_ms == [1795823999999, 1795824000000, 1795822200250, 1795824001500]
+
+
+@pytest.mark.parametrize("arrival", ["inf", "1e400", float("nan")], ids=["inf-string", "overflow-string", "nan-number"])
+def test_an_unreadable_arrival_timestamp_does_not_fail_the_batch(arrival: Any) -> None:
+    event = {"records": [{"recordId": "r", "data": "e30=", "kinesisRecordMetadata": {"approximateArrivalTimestamp": arrival}}]}
+    assert RecordBatch.from_firehose_event(event).arrival_ms == [None]
