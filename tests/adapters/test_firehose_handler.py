@@ -16,15 +16,15 @@ from typing import Any
 
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
 
 import transform_core.engine
+from tests.helpers.responses import check_shed_response
 from transform_core import SpecError, TransformCoreError, load_pipeline
 from transform_core.adapters import firehose
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.errors import ConfigurationEnvironmentError
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
-from transform_core.firehose.response import SHED_REASON, build_response
+from transform_core.firehose.response import build_response
 from transform_core.tuning import Tuning
 
 REPO = Path(__file__).resolve().parents[2]
@@ -296,36 +296,6 @@ def test_each_batch_logs_one_json_line_with_counts_and_top_rejections(
 
 
 # --- response size: shedding trailing Ok records ---------------------------------------------------------------------
-
-
-def _entries(body: bytes) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = json.loads(body)["records"]
-    return records
-
-
-def check_shed_response(
-    full_body: bytes, body: bytes, outcomes: pl.DataFrame, shed_outcomes: pl.DataFrame, source: list[str], limit: int
-) -> int:
-    """Assert the shedding contract; return the number of shed records."""
-    assert len(body) < limit
-    before, after = _entries(full_body), _entries(body)
-    assert [e["recordId"] for e in after] == [e["recordId"] for e in before]
-    shed = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if b["result"] == OK and a["result"] != OK]
-    assert shed, "the limit was chosen so that something must be shed"
-    first = shed[0]
-    assert after[:first] == before[:first]  # the prefix is untouched
-    for i in range(first, len(before)):
-        if before[i]["result"] == OK:  # every Ok record from the first shed one on is shed
-            assert after[i] == {"recordId": before[i]["recordId"], "result": FAILED, "data": source[i]}
-        else:
-            assert after[i] == before[i]
-    reasons = shed_outcomes["reason"].to_list()
-    assert all(reasons[i] == SHED_REASON for i in shed)
-    assert "response" in SHED_REASON and "(response_size)" in SHED_REASON
-    kept = pl.Series([i not in set(shed) for i in range(len(before))])
-    assert_frame_equal(shed_outcomes.filter(kept), outcomes.filter(kept))
-    assert shed_outcomes.filter(~kept)["year"].null_count() == len(shed)
-    return len(shed)
 
 
 def test_handler_sheds_enriched_records_that_would_not_fit(

@@ -10,7 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import transform_core
-from tests.helpers.lake import EXAMPLE, TABLE, Processed, process
+from tests.helpers.lake import EXAMPLE, TABLE, Processed, process, write_example_lake
 from transform_core.cli import main
 from transform_core.engine import Pipeline
 from transform_core.lake import LakeWriter, catalog
@@ -21,10 +21,7 @@ PER_DAY = f"SELECT year, month, day, count(*) AS n FROM {TABLE} GROUP BY year, m
 
 @pytest.fixture(scope="module")
 def lake(pipeline: Pipeline, processed: Processed, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A local lake holding one processed batch (four days of raw partitions and one errors file)."""
-    root = tmp_path_factory.mktemp("lake")
-    LakeWriter(pipeline.spec, str(root)).write(processed.result, processed.batch, batch_id="q1")
-    return root
+    return write_example_lake(pipeline, processed, tmp_path_factory.mktemp("lake"))
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tests.helpers.responses import response_body
+from tests.helpers.responses import check_shed_response, response_body
 from transform_core import RecordBatch, load_pipeline
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK, outcome_schema
@@ -290,36 +290,6 @@ def test_the_default_limit_is_lambdas_response_limit(size: int, sheds: bool) -> 
     assert response.body == response_body(response.outcomes, DAY_KEYS)
     if sheds:  # no more than needed: keeping one more record would not fit
         assert len(response_body(shed_from(frame, source, keep + 1, DAY_KEYS), DAY_KEYS)) >= LAMBDA_RESPONSE_LIMIT
-
-
-def _entries(body: bytes) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = json.loads(body)["records"]
-    return records
-
-
-def check_shed_response(
-    full_body: bytes, body: bytes, outcomes: pl.DataFrame, shed_outcomes: pl.DataFrame, source: list[str], limit: int
-) -> int:
-    """Assert the shedding contract; return the number of shed records."""
-    assert len(body) < limit
-    before, after = _entries(full_body), _entries(body)
-    assert [e["recordId"] for e in after] == [e["recordId"] for e in before]
-    shed = [i for i, (b, a) in enumerate(zip(before, after, strict=True)) if b["result"] == OK and a["result"] != OK]
-    assert shed, "the limit was chosen so that something must be shed"
-    first = shed[0]
-    assert after[:first] == before[:first]  # the prefix is untouched
-    for i in range(first, len(before)):
-        if before[i]["result"] == OK:  # every Ok record from the first shed one on is shed
-            assert after[i] == {"recordId": before[i]["recordId"], "result": FAILED, "data": source[i]}
-        else:
-            assert after[i] == before[i]
-    reasons = shed_outcomes["reason"].to_list()
-    assert all(reasons[i] == SHED_REASON for i in shed)
-    assert "response" in SHED_REASON and "(response_size)" in SHED_REASON
-    kept = pl.Series([i not in set(shed) for i in range(len(before))])
-    assert_frame_equal(shed_outcomes.filter(kept), outcomes.filter(kept))
-    assert shed_outcomes.filter(~kept)["year"].null_count() == len(shed)
-    return len(shed)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import polars as pl
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.engine import BatchResult, Pipeline
 from transform_core.firehose.batch import RecordBatch
+from transform_core.lake import LakeWriter
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "iot" / "pipeline.yaml"
 TABLE = "iot_telemetry"
@@ -74,3 +75,9 @@ def assert_rows_match(frame: pl.DataFrame, result: BatchResult, declared: set[st
         extra = {k: v for k, v in record.items() if k not in declared}
         assert (json.loads(row["_extra"]) if row["_extra"] is not None else {}) == extra
         assert (row["year"], row["month"], row["day"]) == (outcome["year"], outcome["month"], outcome["day"])
+
+
+def write_example_lake(pipeline: Pipeline, processed: Processed, root: Path) -> Path:
+    """A local lake at ``root`` holding one processed batch (four days of raw partitions and one errors file)."""
+    LakeWriter(pipeline.spec, str(root)).write(processed.result, processed.batch, batch_id="q1")
+    return root

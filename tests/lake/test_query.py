@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tests.helpers.lake import TABLE, Processed, process
+from tests.helpers.lake import TABLE, Processed, process, write_example_lake
 from transform_core.engine import Pipeline
 from transform_core.errors import QueryError
 from transform_core.lake import LakeWriter
@@ -24,10 +24,7 @@ PER_DAY = f"SELECT year, month, day, count(*) AS n FROM {TABLE} GROUP BY year, m
 
 @pytest.fixture(scope="module")
 def lake(pipeline: Pipeline, processed: Processed, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A local lake holding one processed batch (four days of raw partitions and one errors file)."""
-    root = tmp_path_factory.mktemp("lake")
-    LakeWriter(pipeline.spec, str(root)).write(processed.result, processed.batch, batch_id="q1")
-    return root
+    return write_example_lake(pipeline, processed, tmp_path_factory.mktemp("lake"))
 
 
 def ok_per_day(processed: Processed) -> pl.DataFrame:
