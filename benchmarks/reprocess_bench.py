@@ -134,7 +134,7 @@ def _reference_file(path: Path, output: Path) -> dict[str, int]:
     with path.open("rb") as lines, output.open("wb") as out:
         for line in lines:
             record = line.removesuffix(b"\n")
-            if not record or record.isspace():  # as transform_core.jobs.inputs: blank lines are not records
+            if not record.strip(b" \t\r\n"):  # as transform_core.jobs.inputs: lines of JSON whitespace are not records
                 continue
             outcome = reference.process_record(base64.b64encode(record).decode("ascii"), None)
             counts["records"] += 1

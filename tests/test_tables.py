@@ -59,10 +59,16 @@ def load(
 def test_each_format_loads(tmp_path: Path, fmt: TableFormat) -> None:
     table = load(tmp_path, DEVICES, fmt)
 
+    # CSV has no null: Polars writes the missing site as an empty cell, which reads back as the empty string
+    missing = '""' if fmt == "csv" else "null"
     expected = pl.DataFrame(
         {
             "__key": ["d-1", "d-2", "d-3"],
-            "__suffix": [',"site":"plant-7","model":"X200"', ',"site":"plant-9","model":"Y100"', ',"site":null,"model":"X200"'],
+            "__suffix": [
+                ',"site":"plant-7","model":"X200"',
+                ',"site":"plant-9","model":"Y100"',
+                f',"site":{missing},"model":"X200"',
+            ],
         }
     )
     assert_frame_equal(table.frame, expected)
@@ -70,7 +76,7 @@ def test_each_format_loads(tmp_path: Path, fmt: TableFormat) -> None:
     assert table.values == {
         "d-1": ('"plant-7"', '"X200"'),
         "d-2": ('"plant-9"', '"Y100"'),
-        "d-3": ("null", '"X200"'),
+        "d-3": (missing, '"X200"'),
     }
     assert table.field_names_json == ('"site"', '"model"')
     assert table.rows == 3
@@ -101,11 +107,11 @@ def test_typed_values_become_exact_json(tmp_path: Path) -> None:
     assert orjson.loads("{" + suffix[1:] + "}") == frame.drop("id").to_dicts()[0]
 
 
-def test_csv_values_are_text_and_empty_cells_null(tmp_path: Path) -> None:
-    # A bare empty cell and a quoted "" are both null; digits stay strings because CSV has no types.
+def test_csv_values_are_text_and_empty_cells_empty_strings(tmp_path: Path) -> None:
+    # CSV has no null and no types: a bare empty cell and a quoted "" are both the empty string, digits stay strings.
     table = load(tmp_path, 'id,site,floor\na,,3\nb,"",04\n', "csv", key="id", fields=("site", "floor"))
 
-    assert table.values == {"a": ("null", '"3"'), "b": ("null", '"04"')}
+    assert table.values == {"a": ('""', '"3"'), "b": ('""', '"04"')}
 
 
 @pytest.mark.parametrize(
@@ -146,7 +152,9 @@ def test_empty_table_loads_with_typed_columns(tmp_path: Path) -> None:
 REFUSED: dict[str, tuple[TableFormat, pl.DataFrame | str | bytes, dict[str, Any], KeyType, str, str]] = {
     "missing key column": ("csv", "id,site,model\na,b,c\n", {}, "string", "device_id", "the table has: id, site, model"),
     "missing field": ("parquet", DEVICES.drop("model"), {}, "string", "model", "the table has: device_id, site, unused"),
-    "null key csv": ("csv", "device_id,site,model\na,b,c\n,d,e\n", {}, "string", "device_id", "first in row 2"),
+    "empty key csv": ("csv", "device_id,site,model\na,b,c\n,d,e\n", {}, "string", "device_id", "1 empty key(s), first in row 2"),
+    "blank line csv": ("csv", "device_id,site,model\na,b,c\n\n", {}, "string", "device_id", "1 empty key(s), first in row 2"),
+    "empty integer key csv": ("csv", "device_id,site,model\n1,b,c\n,d,e\n", {}, "integer", "device_id", "'' in row 2"),
     "null key ndjson": (
         "ndjson",
         '{"device_id":"a","site":1,"model":2}\n{"site":3,"model":4}\n',
@@ -210,6 +218,54 @@ REFUSED: dict[str, tuple[TableFormat, pl.DataFrame | str | bytes, dict[str, Any]
         "row 1 holds Decimal('1.50')",
     ),
     "binary value": ("parquet", DEVICES.with_columns(site=pl.lit(b"\x00")), {}, "string", "site", "cannot be written as JSON"),
+    "unsigned value above Int64": (
+        "parquet",
+        DEVICES.with_columns(model=pl.Series([1, 2**64 - 1, 2], dtype=pl.UInt64)),
+        {},
+        "string",
+        "model",
+        "row 2 holds 18446744073709551615 (UInt64), beyond the signed 64-bit integers",
+    ),
+    "ndjson integer above Int64": (
+        "ndjson",
+        '{"device_id":"a","site":"x","model":1}\n{"device_id":"b","site":"y","model":9223372036854775808}\n',
+        {},
+        "string",
+        "model",
+        "row 2 holds 9223372036854775808 (Int128), beyond the signed 64-bit integers",
+    ),
+    "ndjson integer rounded among numbers": (
+        "ndjson",
+        '{"device_id":"a","site":"x","model":1.5}\n{"device_id":"b","site":"y","model":9007199254740993}\n',
+        {},
+        "string",
+        "model",
+        "row 2 holds 9007199254740993, which Polars reads as 9007199254740992.0 in the column's type Float64",
+    ),
+    "ndjson number among strings": (
+        "ndjson",
+        '{"device_id":"a","site":"x","model":"X200"}\n{"device_id":"b","site":"y","model":200}\n',
+        {},
+        "string",
+        "model",
+        "row 2 holds 200, which Polars reads as '200' in the column's type String",
+    ),
+    "ndjson integer rounded in a list": (
+        "ndjson",
+        '{"device_id":"a","site":"x","model":[9007199254740993, 0.5]}\n',
+        {},
+        "string",
+        "model",
+        "row 1 holds [9007199254740993, 0.5]",
+    ),
+    "nanoseconds": (
+        "parquet",
+        DEVICES.with_columns(model=pl.Series([0, 1_000, 1_001]).cast(pl.Datetime("ns"))),
+        {},
+        "string",
+        "model",
+        "row 3 holds",
+    ),
 }
 
 
@@ -232,6 +288,22 @@ def test_refused_table_names_file_and_column(
     assert text in str(caught.value)
 
 
+def test_values_the_lake_holds_exactly_load(tmp_path: Path) -> None:
+    # unsigned values within Int64, integers among numbers that doubles hold exactly, microsecond times
+    ndjson = '{"id":"a","n":[9007199254740992, 0.5],"m":{"x":1}}\n{"id":"b","n":[1],"m":{"y":"z"}}\n'
+    table = load(tmp_path, ndjson, "ndjson", key="id", fields=("n", "m"))
+    parquet = pl.DataFrame(
+        {
+            "device_id": ["d-1"],
+            "site": pl.Series([2**63 - 1], dtype=pl.UInt64),
+            "model": pl.Series([1_000]).cast(pl.Datetime("ns")),
+        }
+    )
+
+    assert table.values == {"a": ("[9007199254740992.0,0.5]", '{"x":1,"y":null}'), "b": ("[1.0]", '{"x":null,"y":"z"}')}
+    assert load(tmp_path, parquet, "parquet").values == {"d-1": ("9223372036854775807", '"1970-01-01T00:00:00.000001"')}
+
+
 @pytest.mark.parametrize(
     ("fmt", "data"),
     [
@@ -241,8 +313,9 @@ def test_refused_table_names_file_and_column(
         ("csv", "device_id,site,model\na,b,c,d,e\n"),
         ("csv", "device_id,site,model\na,caf\xe9,c\n".encode("latin-1")),
         ("ndjson", '{"device_id":"a"}\n{oops\n'),
+        ("ndjson", '{"device_id":"a","site":340282366920938463463374607431768211456}\n'),
     ],
-    ids=["corrupt parquet", "empty parquet", "empty csv", "ragged csv", "latin-1 csv", "broken ndjson"],
+    ids=["corrupt parquet", "empty parquet", "empty csv", "ragged csv", "latin-1 csv", "broken ndjson", "ndjson beyond 128 bits"],
 )
 def test_unreadable_table_is_a_chained_spec_error(tmp_path: Path, fmt: TableFormat, data: str | bytes) -> None:
     with pytest.raises(SpecError, match=f"cannot read {fmt} table") as caught:

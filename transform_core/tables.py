@@ -3,14 +3,19 @@
 Each table row becomes the text a record's JSON object gets before its closing brace
 (``,"site":"plant-7","model":"X200"``), so enriching a record is a join plus a string
 concatenation. Every problem with a table is a :class:`SpecError` naming the file and the column;
-rows in messages count from 1, a CSV header not counted.
+rows in messages count from 1, a CSV header not counted. That includes a value the records or the lake
+could not carry exactly: an integer beyond Int64 (the lake's integer column), sub-microsecond time, NaN, a
+Decimal, or an NDJSON value Polars reads as another one (``9007199254740993`` in a column of numbers).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 import orjson
@@ -27,6 +32,7 @@ KeyType = Literal["string", "integer"]
 KEY_COLUMN = "__key"
 SUFFIX_COLUMN = "__suffix"
 _EXAMPLES = 5  # duplicated keys quoted in an error message
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 # eq=False: callers (the cache, the engine's reload check) care about identity, and comparing whole tables is slow.
@@ -69,15 +75,19 @@ def load_table(spec: EnrichSpec, key_type: KeyType) -> ReferenceTable:
         key_type: ``"integer"`` makes the key Int64 (CSV cells are parsed strictly), else String.
 
     Raises:
-        SpecError: unreadable file, missing column, wrong key type, null or duplicate key,
-            or a value JSON cannot hold.
+        SpecError: unreadable file, missing column, wrong key type, null, empty (CSV) or duplicate key,
+            or a value JSON or the lake cannot hold exactly.
     """
     file = str(spec.source)
     frame = _read(spec, file)
     keys = _keys(frame.get_column(spec.table_key), key_type, spec.format == "csv", file)
-    _check_keys(keys, file)
+    _check_keys(keys, file, spec.format == "csv")
+    fields = frame.select(spec.fields)
+    _check_lake_exact(fields, file)
+    if spec.format == "ndjson":
+        _check_as_sent(spec.source, fields, file)
     names_json = tuple(orjson.dumps(name).decode() for name in spec.fields)
-    texts = _json_texts(frame.select(spec.fields), file)
+    texts = _json_texts(fields, file)
     suffixes = ["".join(f",{name}:{text}" for name, text in zip(names_json, row, strict=True)) for row in texts]
     return ReferenceTable(
         spec=spec,
@@ -121,10 +131,10 @@ class TableCache:
 
 
 def _read(spec: EnrichSpec, file: str) -> pl.DataFrame:
-    """Read the key column and the field columns; CSV as text with empty cells null."""
+    """Read the key column and the field columns; CSV as text, an empty cell the empty string (CSV has no null)."""
     try:
         if spec.format == "csv":
-            lazy = pl.scan_csv(spec.source, infer_schema=False)
+            lazy = pl.scan_csv(spec.source, infer_schema=False, empty_string_is_null=False)
         elif spec.format == "parquet":
             lazy = pl.scan_parquet(spec.source)
         else:
@@ -138,9 +148,6 @@ def _read(spec: EnrichSpec, file: str) -> pl.DataFrame:
             raise SpecError(f"no column {column!r}; the table has: {', '.join(columns) or '(none)'}", file=file, key=column)
     wanted = list(dict.fromkeys((spec.table_key, *spec.fields)))  # the key may also be a field
     selected = [pl.col(name) for name in wanted]
-    if spec.format == "csv":
-        # Polars reads a quoted "" as an empty string and only a bare empty cell as null; treat both as null.
-        selected = [pl.when(pl.col(name) != "").then(pl.col(name)).alias(name) for name in wanted]
     try:
         return lazy.select(selected).collect()
     except (OSError, pl.exceptions.PolarsError) as err:
@@ -167,11 +174,18 @@ def _keys(column: pl.Series, key_type: KeyType, from_text: bool, file: str) -> p
     return keys
 
 
-def _check_keys(keys: pl.Series, file: str) -> None:
-    """Keys must be present and unique: a join must never drop or multiply records."""
+def _check_keys(keys: pl.Series, file: str, from_csv: bool) -> None:
+    """Keys must be present and unique: a join must never drop or multiply records.
+
+    A CSV key cell must not be empty: a blank line reads as a row of empty cells, and no record key is meant to
+    match it.
+    """
     nulls = keys.is_null()
+    if from_csv and keys.dtype == pl.String:
+        nulls |= keys == ""
     if nulls.any():
-        raise SpecError(f"{nulls.sum()} null key(s), first in row {nulls.arg_true()[0] + 1}", file=file, key=keys.name)
+        kind = "empty" if from_csv else "null"
+        raise SpecError(f"{nulls.sum()} {kind} key(s), first in row {nulls.arg_true()[0] + 1}", file=file, key=keys.name)
     duplicated = keys.is_duplicated()
     if duplicated.any():
         values = keys.filter(duplicated).unique(maintain_order=True)
@@ -182,6 +196,80 @@ def _check_keys(keys: pl.Series, file: str) -> None:
             file=file,
             key=keys.name,
         )
+
+
+def _check_lake_exact(frame: pl.DataFrame, file: str) -> None:
+    """Values the lake's column for the field cannot hold exactly fail the load, not every batch that joins them."""
+    for column in frame.get_columns():
+        dtype, bad, hint = column.dtype, None, ""
+        if dtype.is_integer() and dtype not in (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32):
+            bad = column > _INT64_MAX if dtype.is_unsigned_integer() else (column < _INT64_MIN) | (column > _INT64_MAX)
+            hint = "beyond the signed 64-bit integers of the lake's Int64 column; store such values as strings"
+        elif (isinstance(dtype, pl.Datetime) and dtype.time_unit == "ns") or dtype == pl.Time:
+            bad = column.dt.nanosecond() % 1000 != 0
+            hint = "finer than the microseconds JSON text keeps here; round the column to microseconds or store text"
+        if bad is not None and bad.any():
+            row = bad.arg_true()[0]
+            raise SpecError(f"row {row + 1} holds {column[row]!r} ({dtype}), {hint}", file=file, key=column.name)
+
+
+def _check_as_sent(source: Path, frame: pl.DataFrame, file: str) -> None:
+    """Each NDJSON value as Polars read it must be the value in the file.
+
+    Polars reads a column as one type: integers among numbers become doubles (``9007199254740993`` becomes
+    ``9007199254740992.0``) and anything among strings becomes a string (``5`` becomes ``"5"``). Objects may lack
+    members that other rows' objects have (they read as null).
+    """
+    lines = [line for line in Path(source).read_bytes().splitlines() if line.strip()]
+    if len(lines) != frame.height:  # Polars split the file otherwise; it read the values, and the checks above hold
+        return
+    names, dtypes = frame.columns, frame.dtypes
+    for row, (line, values) in enumerate(zip(lines, frame.iter_rows(), strict=True)):
+        try:
+            sent = json.loads(line, parse_float=Decimal)
+        except (ValueError, RecursionError):
+            return  # Polars read a line Python's parser refuses; nothing to compare
+        if not isinstance(sent, dict):
+            return
+        for name, dtype, value in zip(names, dtypes, values, strict=True):
+            if not _same(sent.get(name), value):
+                raise SpecError(
+                    f"row {row + 1} holds {_text(sent.get(name))}, which Polars reads as {value!r} in the column's "
+                    f"type {dtype}; give the column's values one JSON type (or write them as strings)",
+                    file=file,
+                    key=name,
+                )
+
+
+def _same(sent: Any, read: Any) -> bool:
+    """A JSON value (numbers exact) and the value Polars read for it are the same value of the same JSON type."""
+    if sent is None or isinstance(sent, bool | str):
+        return type(read) is type(sent) and read == sent
+    if isinstance(sent, int):
+        return isinstance(read, int | float) and not isinstance(read, bool) and read == sent  # exact for big ints
+    if isinstance(sent, Decimal):
+        return isinstance(read, float) and read == float(sent)
+    if isinstance(sent, list):
+        return isinstance(read, list) and len(read) == len(sent) and all(map(_same, sent, read))
+    if isinstance(sent, dict) and isinstance(read, dict):
+        return all(_same(value, read.get(name)) for name, value in sent.items()) and all(
+            value is None for name, value in read.items() if name not in sent
+        )
+    return False
+
+
+def _text(value: Any) -> str:
+    """A JSON value (numbers exact) as short text for a message."""
+    text = _render(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_render, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(name, ensure_ascii=False)}: {_render(item)}" for name, item in value.items()) + "}"
+    return str(value) if isinstance(value, Decimal) else json.dumps(value, ensure_ascii=False)
 
 
 def _json_texts(frame: pl.DataFrame, file: str) -> list[tuple[str, ...]]:

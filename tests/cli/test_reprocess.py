@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 from pathlib import Path
 
@@ -66,3 +67,19 @@ def test_the_progress_line_rewrites_itself(capsys: pytest.CaptureFixture[str]) -
     reprocess_cli._progress_line(Progress(files_total=4, files_done=1, records=2000, failed=500, nbytes=10**6, started=0.0))
     err = capsys.readouterr().err
     assert err.startswith("\r[1/4 files] 2,000 records  ") and "rejected 25.0%" in err and not err.endswith("\n")
+
+
+def test_a_file_not_read_in_full_is_listed_and_the_exit_status_says_so(
+    inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    whole = (inputs / "part-1.ndjson.gz").read_bytes()
+    (inputs / "part-1.ndjson.gz").write_bytes(whole[: len(whole) // 2])  # a truncated gzip
+    os.mkfifo(inputs / "pipe.ndjson")  # not a regular file: never opened
+    lake = tmp_path / "lake"
+    assert main(["reprocess", "--spec", SPEC, "--lake", str(lake), "--workers", "2", str(inputs)]) == 1
+    out = capsys.readouterr().out
+    assert "2 files not read in full" in out
+    assert re.search(r"part-1\.ndjson\.gz: line \d+: the gzip stream is truncated", out), out
+    assert re.search(r"pipe\.ndjson: not a regular file", out), out
+    counts = summary_counts(out)
+    assert counts["records"] > 600 and counts["ok"] + counts["rejected"] + counts["dropped"] == counts["records"]

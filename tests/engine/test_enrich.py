@@ -23,7 +23,7 @@ BANDS_CSV = "battery,band\n0,empty\n1,low\n5,five\n-3,minus\n4611686018427387904
 SUFFIX = {
     "dev-1": ',"site":"plant-1","model":"X1"',
     "dev-2": ',"site":"plant-2","model":"X2"',
-    "Gerät-é": ',"site":"Zürich \\"Nord\\"","model":null',
+    "Gerät-é": ',"site":"Zürich \\"Nord\\"","model":""',
     "dev-10": ',"site":"plant-10","model":"X10"',
 }
 BAND = {0: ',"band":"empty"', 1: ',"band":"low"', 5: ',"band":"five"', -3: ',"band":"minus"', 2**62: ',"band":"huge"'}

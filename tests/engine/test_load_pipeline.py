@@ -295,7 +295,7 @@ TABLE_ERRORS: list[Any] = [
         "device_id,site\ndev-0001,a\n", "model", "no column 'model'; the table has: device_id, site", id="missing-field-column"
     ),
     pytest.param("device,site,model\ndev-0001,a,X\n", "device_id", "no column 'device_id'", id="missing-key-column"),
-    pytest.param("device_id,site,model\n,a,X\n", "device_id", "null key", id="null-key"),
+    pytest.param("device_id,site,model\n,a,X\n", "device_id", "empty key", id="null-key"),
 ]
 
 

@@ -15,6 +15,7 @@ from transform_core.engine import Pipeline
 from transform_core.errors import SpecError
 from transform_core.firehose.batch import RecordBatch
 from transform_core.lake import LakeWriter, lake_schema
+from transform_core.lake.columns import lake_columns
 from transform_core.spec import load_spec
 
 UTC_US = pl.Datetime("us", "UTC")
@@ -103,6 +104,8 @@ def test_enrichment_fields_take_the_table_dtype(tmp_path: Path) -> None:
     assert list(dtypes)[:5] == ["ts", "k", "weight", "count", "label"]  # a replaced property keeps its place
     assert (dtypes["weight"], dtypes["count"], dtypes["label"]) == (pl.Float64, pl.Int64, pl.String)
     assert LakeWriter(spec, str(tmp_path)).columns.dtypes == dtypes
+    # their values come from the tables, not from the text sent
+    assert lake_columns(spec, {"weight": pl.Float64(), "count": pl.Int32()}).enriched == {"weight", "count", "label"}
 
 
 @pytest.mark.parametrize("name", ["_extra", "_batch_id", "year", "day"])

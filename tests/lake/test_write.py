@@ -236,4 +236,4 @@ def test_the_engines_undeclared_rows_give_the_same_extra_column_as_looking_at_ev
     told = writer.frame(ok, "b", now, result.rows_with_extras)
     looked = writer.frame(ok, "b", now, None)
     assert told.equals(looked)
-    assert told["_extra"].drop_nulls().len() > 100 and told["_extra"].to_list()[-1] == '{"xy":{"a":1}}'
+    assert told["_extra"].drop_nulls().len() > 100 and told["_extra"].to_list()[-1] == '{"x\\u0079":{"a":1}}'

@@ -63,7 +63,7 @@ def _run_reprocess(args: argparse.Namespace) -> int:
     if show is not None:
         print(file=sys.stderr)
     _print_summary(summary, dry_run=args.dry_run)
-    return 0
+    return 1 if summary.problems else 0
 
 
 def _add_spark_reprocess(commands: Commands) -> None:
@@ -162,12 +162,24 @@ def _print_summary(summary: ReprocessSummary, *, dry_run: bool) -> None:
     print(f"ok         {summary.ok:>12,}")
     print(f"rejected   {summary.failed:>12,}")
     print(f"dropped    {summary.dropped:>12,}")
-    print(f"written    {len(summary.written):>12,} files{'  (dry run: nothing written)' if dry_run else ''}")
+    print(
+        f"written    {len(summary.written):>12,} {_files(len(summary.written))}{'  (dry run: nothing written)' if dry_run else ''}"
+    )
+    if summary.replaced:
+        print(f"replaced   {len(summary.replaced):>12,} {_files(len(summary.replaced))} of earlier runs over the same inputs")
     print(f"elapsed    {summary.seconds:>12.2f} s")
     if summary.reasons:
         print("top rejection rules")
         for rule, count in summary.reasons.most_common(10):
             print(f"  {count:>10,}  {rule}")
+    if summary.problems:
+        print(f"{len(summary.problems):,} {_files(len(summary.problems))} not read in full (what was read is counted above)")
+        for file, problem in summary.problems:
+            print(f"  {file}: {problem}")
+
+
+def _files(n: int) -> str:
+    return "file" if n == 1 else "files"
 
 
 def _progress_line(p: Progress) -> None:

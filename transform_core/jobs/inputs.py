@@ -1,81 +1,73 @@
-"""Reprocessing inputs: files of records, read back as :class:`RecordBatch` chunks with stable ids.
+"""Reprocessing inputs: files of records, read back as :class:`RecordBatch` chunks whose ids follow the content.
 
-Input kinds, detected per file from its first line (``kind=`` overrides), each plain or gzip (by magic bytes):
+An input is local files, globs, folders or ``s3://`` prefixes; only regular files are read (see :func:`list_inputs`).
+Each file is plain or gzip (by magic bytes; members one after another), read as a stream in two passes: the first
+hashes the decompressed content, the second yields chunks of at most ``chunk_size`` records. Memory follows the
+chunk (or one piece's records, when that is more: see :mod:`transform_core.jobs.streams`), never the file.
 
-- ``ndjson``: a record per line; a line that is not JSON is still a record, for the pipeline to reject with a reason.
-- ``firehose-backup``: Firehose's S3 backup objects; NDJSON, or JSON values concatenated on a line (``{..}{..}``),
-  split into a record each.
-- ``processing-failed`` (Firehose's error output) and ``errors`` (transform-core's, with ``recordId`` and
-  ``reason``): JSON lines whose ``rawData`` (base64) is replayed as is; a line without one stays a record.
+What each line is (a record, several concatenated values, a Firehose ``processing-failed`` line, a transform-core
+``errors`` line) is decided line by line (:mod:`transform_core.jobs.kinds`), or forced with ``kind=``. Lines of JSON
+whitespace only (space, tab, CR) are not records; a UTF-8 byte order mark opening the content is not part of the
+first record. A line that is not JSON is still a record, for the pipeline to reject with a reason.
 
-Blank lines are not records. Ids are deterministic, so rerunning the same command rewrites the same files:
-a chunk's batch id hashes the file's URI, size and content digest, the kind, ``chunk_size`` and the chunk index,
-and a record id is ``<batch_id>-<line>`` (``<line>.<k>`` for the k-th of several values on one backup line).
+Ids depend on the content and the place in it, never on the path, the compression or ``chunk_size``:
+
+- ``input_id``: the first 16 hex characters of sha256 over the decompressed content;
+- a record's id: ``<input_id>-<line>``, or ``<input_id>-<line>.<k>`` for the k-th value (from 0) split from a line;
+  a replayed ``errors`` line keeps its ``recordId``;
+- a chunk's ``owner``: the input its records belong to, ``input_id`` unless an ``errors`` line names its ``input``;
+  a chunk never holds records of two owners, nor of two kinds.
+
+A file that breaks off (a corrupt or truncated gzip stream, a failed read) yields every record before the break, in
+chunks, then raises :class:`InputError` naming the file, the line and the cause.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
+import contextlib
 import io
-import json
 import os
-import re
-import zlib
+import stat
 from binascii import b2a_base64
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from glob import glob, has_magic
-from itertools import chain
-from typing import Any, Literal, NamedTuple, cast, get_args
+from itertools import islice
+from typing import NamedTuple, cast
 
-import orjson
-
-from transform_core.errors import TransformCoreError
-from transform_core.firehose.batch import RecordBatch, parse_arrival, plausible_arrival
+from transform_core.firehose.batch import RecordBatch
+from transform_core.jobs.kinds import JSON_SPACE, KINDS, RAW_DATA, InputKind, flagged_lines, parse_object, replay, split_values
+from transform_core.jobs.streams import (
+    ByteStream,
+    Damage,
+    InputError,
+    OpenInput,
+    content,
+    file_type,
+    identify,
+    line_blocks,
+    open_local,
+    same_content,
+)
 
 __all__ = [
+    "ByteStream",
     "InputChunk",
     "InputError",
     "InputKind",
+    "OpenInput",
+    "SkipReport",
     "iter_chunks",
     "list_inputs",
     "list_local_files",
+    "open_local",
     "read_file_chunks",
     "read_local_bytes",
 ]
 
-InputKind = Literal["ndjson", "firehose-backup", "processing-failed", "errors"]
-KINDS: tuple[str, ...] = get_args(InputKind)
 ReadBytes = Callable[[str], bytes]
 ListFiles = Callable[[str], Iterable[str]]
-
-_GZIP_MAGIC = b"\x1f\x8b\x08"  # deflate, the only method gzip defines
-_CHUNK = 8 << 20  # lines are cut from 8 MiB pieces, so a file is never held twice over
-_ERROR_KEYS = ("recordId", "reason")  # transform-core's errors/ lines carry these; Firehose's do not
-_VALUE_START = re.compile(r"[^ \t\r]")
-_DECODER = json.JSONDecoder()
-
-
-class InputError(TransformCoreError):
-    """An input cannot be read: missing, unlisted, or not decompressible.
-
-    Attributes:
-        file: the path, glob or URI at fault.
-    """
-
-    def __init__(self, message: str, *, file: str) -> None:
-        self.message = message
-        self.file = file
-        super().__init__(f"{file}: {message}")
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # keyword-only arguments: rebuild explicitly, or a worker process cannot send it back
-        return (_input_error, (self.message, self.file))
-
-
-def _input_error(message: str, file: str) -> InputError:
-    return InputError(message, file=file)
+SkipReport = Callable[[str, str], None]  # (path, reason): a file found but not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,33 +75,37 @@ class InputChunk:
     """One chunk of one input file, ready for ``Pipeline.process``.
 
     Attributes:
-        batch: the chunk's records, one engine call; ``data`` is base64 of each record's raw bytes (an error file's ``rawData`` as is).
+        batch: the chunk's records, one engine call; ``data`` is base64 of each record's raw bytes (a replayed
+            line's ``rawData`` as is).
         source: the file it came from (absolute path or URI).
+        input_id: 16 hex characters naming the file's content (sha256 of the decompressed bytes).
+        owner: the input the records belong to: ``input_id``, or the ``input`` their ``errors`` lines name.
         first_line: 1-based line number of the chunk's first record.
-        batch_id: 16 hex characters, the same on every run over the same input.
-        kind: the input kind the file was read as.
+        kind: how its lines were read (a chunk holds lines of one kind).
         nbytes: uncompressed bytes of its records' lines, newlines not counted (for throughput).
-        last: whether this is the file's last chunk.
+        last: whether this is the file's last chunk and the file was read to its end.
+        batch_id: ``<input_id>-<line>`` or ``<input_id>-<line>.<k>`` of its first record: unique among the chunks
+            of one content, and the same on every run with the same ``chunk_size``.
     """
 
     batch: RecordBatch
     source: str
+    input_id: str
+    owner: str
     first_line: int
-    batch_id: str
     kind: InputKind
     nbytes: int
     last: bool
+    batch_id: str
 
 
 def read_local_bytes(uri: str) -> bytes:
-    """Read a local file whole; ``s3://`` needs the lake's ``read_bytes`` passed in instead."""
-    if "://" in uri:
-        raise InputError("only local files are readable by default; pass read_bytes= for remote URIs", file=uri)
-    try:
-        with open(uri, "rb") as file:
-            return file.read()
-    except OSError as err:
-        raise InputError(f"cannot read: {err.strerror or err}", file=uri) from err
+    """Read a local file whole (for ``read_bytes=``, which :func:`iter_chunks` keeps for callers not yet streaming)."""
+    with contextlib.closing(open_local(uri)) as stream:
+        try:
+            return b"".join(iter(lambda: stream.read(1 << 24), b""))
+        except OSError as err:
+            raise InputError(f"cannot read: {err.strerror or err}", file=uri) from err
 
 
 def list_local_files(prefix: str) -> list[str]:
@@ -123,26 +119,39 @@ def list_local_files(prefix: str) -> list[str]:
     return sorted(found)
 
 
-def list_inputs(paths: Sequence[str], *, list_files: ListFiles = list_local_files) -> list[str]:
+def list_inputs(
+    paths: Sequence[str], *, list_files: ListFiles = list_local_files, on_skip: SkipReport | None = None
+) -> list[str]:
     """Expand files, globs, folders and ``s3://`` prefixes into a sorted, de-duplicated list per argument.
 
+    Local names that are not regular files (FIFOs, sockets, devices, broken links) are never opened: each is left
+    out and passed to ``on_skip(path, reason)``.
+
     Raises:
-        InputError: a path that does not exist, or a glob or prefix that matches no file.
+        InputError: a path that does not exist, or a glob or prefix that matches no (regular) file.
     """
     found: dict[str, None] = {}  # ordered set: the same file named twice is read once
     for path in paths:
+        skipped = 0
         if "://" in path:
             names = [name for name in list_files(path) if not _hidden_below(name, path)]
-        elif has_magic(path):
-            names = []
-            for match in sorted(glob(path, recursive=True)):
-                names.extend(_local(match, list_files))
-        elif os.path.exists(path):
-            names = _local(path, list_files)
         else:
-            raise InputError("no such file or folder", file=path)
+            if has_magic(path):
+                candidates = [name for match in sorted(glob(path, recursive=True)) for name in _local(match, list_files)]
+            elif os.path.exists(path):
+                candidates = _local(path, list_files)
+            else:
+                raise InputError("no such file or folder", file=path)
+            names = []
+            for name in candidates:
+                if (reason := _not_regular(name)) is None:
+                    names.append(name)
+                    continue
+                skipped += 1
+                if on_skip is not None:
+                    on_skip(name, reason)
         if not names:
-            raise InputError("matches no input file", file=path)
+            raise InputError(f"matches no regular file ({skipped} skipped)" if skipped else "matches no input file", file=path)
         found.update(dict.fromkeys(sorted(names)))
     return list(found)
 
@@ -152,30 +161,41 @@ def iter_chunks(
     *,
     chunk_size: int = 10_000,
     kind: str | None = None,
-    read_bytes: ReadBytes = read_local_bytes,
+    open_input: OpenInput = open_local,
     list_files: ListFiles = list_local_files,
+    on_skip: SkipReport | None = None,
+    read_bytes: ReadBytes | None = None,
 ) -> Iterator[InputChunk]:
-    """Read every input file in turn, one file in memory at a time, as chunks of at most ``chunk_size`` records.
+    """Read every input file in turn, streaming, as chunks of at most ``chunk_size`` records.
+
+    Args:
+        open_input: opens a file for reading in pieces (default: local regular files only; for ``s3://`` pass
+            ``functools.partial(transform_core.lake.storage.open_stream, endpoint_url=...)``). Each file is opened
+            twice: once to hash it, once to read it.
+        on_skip: told of each file :func:`list_inputs` leaves out.
+        read_bytes: instead of ``open_input``, reads a whole file at once (memory then follows the file).
 
     Raises:
         ValueError: ``chunk_size`` below 1 or an unknown ``kind``.
-        InputError: an input is missing or its gzip stream is corrupt.
+        InputError: an input is missing or cannot be opened; or it breaks off, after the chunks before the break.
     """
     forced = _checked(chunk_size, kind)
-    for source in list_inputs(paths, list_files=list_files):
-        yield from _file_chunks(source, read_bytes(source), chunk_size, forced)
+    for source in list_inputs(paths, list_files=list_files, on_skip=on_skip):
+        opener = open_input if read_bytes is None else _in_memory(read_bytes(source))
+        yield from _file_chunks(source, opener, chunk_size, forced)
 
 
 def read_file_chunks(source: str, raw: bytes, *, chunk_size: int = 10_000, kind: str | None = None) -> Iterator[InputChunk]:
     """One input file's records from its bytes, read by the caller (Spark's binaryFile source, say), as chunks.
 
-    The chunks and ids are those :func:`iter_chunks` gives for a file at ``source`` with these bytes.
+    The chunks and ids are those :func:`iter_chunks` gives for a file with these bytes (ids do not depend on
+    ``source``, which only names the chunks' ``source``).
 
     Raises:
         ValueError: ``chunk_size`` below 1 or an unknown ``kind`` (at the call, not on first use).
-        InputError: while iterating, the gzip stream is corrupt.
+        InputError: while iterating, the content breaks off (after the chunks before the break).
     """
-    return _file_chunks(source, raw, chunk_size, _checked(chunk_size, kind))
+    return _file_chunks(source, _in_memory(raw), chunk_size, _checked(chunk_size, kind))
 
 
 def _checked(chunk_size: int, kind: str | None) -> InputKind | None:
@@ -186,138 +206,185 @@ def _checked(chunk_size: int, kind: str | None) -> InputKind | None:
     return cast("InputKind | None", kind)
 
 
-def _file_chunks(source: str, raw: bytes, chunk_size: int, forced: InputKind | None) -> Iterator[InputChunk]:
-    blocks = _line_blocks(source, raw)
-    first = next(blocks, None)
-    if first is None:
-        return
-    kind = forced or _detect(first[1][0])
-    identity = f"{source}\0{len(raw)}\0{hashlib.sha256(raw).hexdigest()}\0{kind}\0{chunk_size}"
-    held = _Records([], [], [], [], [])
-    chunk = 0
-    for numbers, lines in chain((first,), blocks):
-        _add_records(held, numbers, lines, kind)
-        while len(held.labels) > chunk_size:  # strictly more: the chunk holding the last record is marked last
-            yield _take_chunk(held, chunk_size, source, kind, f"{identity}\0{chunk}", last=False)
-            chunk += 1
-    yield _take_chunk(held, chunk_size, source, kind, f"{identity}\0{chunk}", last=True)
+def _in_memory(raw: bytes) -> OpenInput:
+    return lambda _: io.BytesIO(raw)
 
 
-class _Records(NamedTuple):
+@contextlib.contextmanager
+def _opened(open_input: OpenInput, source: str) -> Iterator[ByteStream]:
+    try:
+        stream = open_input(source)
+    except OSError as err:
+        raise InputError(f"cannot open: {err.strerror or err}", file=source) from err
+    with contextlib.closing(stream):
+        yield stream
+
+
+def _file_chunks(source: str, open_input: OpenInput, chunk_size: int, forced: InputKind | None) -> Iterator[InputChunk]:
+    with _opened(open_input, source) as stream:
+        identity = identify(stream)
+    chunks = _Chunker(source, identity.input_id, chunk_size, forced)
+    try:
+        with _opened(open_input, source) as stream:
+            for first, lines, piece in line_blocks(same_content(content(stream), identity)):
+                yield from chunks.block(first, lines, piece)
+    except Damage as damage:
+        yield from chunks.finish(complete=False)
+        raise InputError(damage.cause, file=source, line=damage.line) from damage
+    yield from chunks.finish(complete=True)
+
+
+class _Columns(NamedTuple):
     """Records column by column; a label is the line number, or ``<line>.<k>`` for values split from one line."""
 
     lines: list[int]
     labels: list[str]
+    ids: list[str]
     data: list[str]
     arrival: list[int | None]
     sizes: list[int]
 
 
-def _take_chunk(held: _Records, size: int, source: str, kind: InputKind, key: str, *, last: bool) -> InputChunk:
-    """Take the first ``size`` held records off as one chunk, its batch id hashed from ``key``."""
-    batch_id = hashlib.sha256(key.encode()).hexdigest()[:16]
-    labels, data, arrival, sizes = held.labels[:size], held.data[:size], held.arrival[:size], held.sizes[:size]
-    first_line = held.lines[0]
-    for column in (held.lines, held.labels, held.data, held.arrival, held.sizes):
-        del column[:size]
-    batch = RecordBatch(record_ids=[f"{batch_id}-{label}" for label in labels], data=data, arrival_ms=arrival)
-    return InputChunk(batch, source, first_line, batch_id, kind, sum(sizes), last)
+_Key = tuple[str, InputKind]  # a chunk's owner and kind: its records all share them
 
 
-def _add_records(out: _Records, numbers: list[int], lines: list[bytes], kind: InputKind) -> None:
-    if kind == "ndjson":  # the bulk of every large run: whole-list steps only
-        out.lines.extend(numbers)
-        out.labels.extend(map(str, numbers))
-        out.data.extend([b2a_base64(line, newline=False).decode("ascii") for line in lines])
-        out.arrival.extend([None] * len(lines))
-        out.sizes.extend(map(len, lines))
-        return
-    for number, line in zip(numbers, lines, strict=True):
-        values = _split_values(line) if kind == "firehose-backup" else [line]
-        obj = _object(line) if kind in ("processing-failed", "errors") else None
-        raw_data = obj.get("rawData") if obj is not None else None
-        if isinstance(raw_data, str) and obj is not None:
-            out.data.append(raw_data)
-            out.arrival.append(_arrival(obj))
-        else:  # records, and broken error lines: these stay records (the pipeline rejects them, with a reason)
-            out.data.extend(b2a_base64(value, newline=False).decode("ascii") for value in values)
-            out.arrival.extend([None] * len(values))
-        split = len(values) > 1
-        out.lines.extend([number] * len(values))
-        out.labels.extend(f"{number}.{k}" if split else str(number) for k in range(len(values)))
-        out.sizes.extend(map(len, values))
+class _Chunker:
+    """One file's records, held until they fill a chunk, or their owner or kind changes, or the file ends."""
 
+    def __init__(self, source: str, input_id: str, chunk_size: int, forced: InputKind | None) -> None:
+        self.source, self.input_id, self.size, self.forced = source, input_id, chunk_size, forced
+        self.prefix = input_id + "-"
+        self.records_key: _Key = (input_id, forced or "ndjson")
+        self.held = _Columns([], [], [], [], [], [])
+        self.start = 0  # the held records before it have gone out in chunks
+        self.runs: list[tuple[int, _Key]] = []  # where each run of held records of one key starts
+        self.run = 0  # the run the record at ``start`` is in
 
-def _detect(line: bytes) -> InputKind:
-    obj = _object(line)
-    if obj is not None and "rawData" in obj:
-        return "errors" if any(key in obj for key in _ERROR_KEYS) else "processing-failed"
-    if obj is None and len(_split_values(line)) > 1:
-        return "firehose-backup"
-    return "ndjson"
+    def block(self, first: int, lines: list[bytes], piece: bytes) -> Iterator[InputChunk]:
+        """Hold a block's records (see :func:`~transform_core.jobs.streams.line_blocks`); yield the chunks they fill."""
+        numbers = range(first, first + len(lines))
+        if self.forced in ("processing-failed", "errors"):
+            flagged = list(range(len(lines)))  # any line may be a failed record
+        else:
+            flagged = flagged_lines(lines, piece, self.forced)
+        blanks = b"" in lines or any(map(bytes.isspace, lines))  # C-speed scans; blank lines are rare
+        start = 0
+        for index in [*flagged, len(lines)]:
+            if index > start:
+                self._plain(numbers[start:index], lines[start:index], blanks=blanks)
+            if index < len(lines) and (values := self._special(numbers[index], lines[index])) is not None:
+                yield from self._split(numbers[index], values)
+            start = index + 1
+        yield from self._ready(end=False)
 
+    def finish(self, *, complete: bool) -> Iterator[InputChunk]:
+        """The records still held, in chunks; the last one is ``last`` when the file was read to its end."""
+        yield from self._ready(end=True, last=complete)
 
-def _line_blocks(source: str, raw: bytes) -> Iterator[tuple[list[int], list[bytes]]]:
-    """The non-blank lines, a block per piece, with their 1-based numbers; no newline (a ``\\r`` before it is kept)."""
-    number = 1
-    rest = b""
-    for piece in chain(_pieces(source, raw), [b"\n"]):  # the extra newline ends a last line that has none
-        lines = (rest + piece).split(b"\n") if rest else piece.split(b"\n")
-        rest = lines.pop()
-        numbers = list(range(number, number + len(lines)))
-        number += len(lines)
-        if b"" in lines or any(map(bytes.isspace, lines)):  # C-speed scans; blank lines are rare
-            kept = [(n, line) for n, line in zip(numbers, lines, strict=True) if line and not line.isspace()]
-            numbers, lines = [n for n, _ in kept], [line for _, line in kept]
+    def _plain(self, numbers: Sequence[int], lines: list[bytes], *, blanks: bool) -> None:
+        """Lines that are one record each, in whole-list steps (the bulk of every large run)."""
+        if blanks:
+            kept = [i for i, line in enumerate(lines) if line.strip(JSON_SPACE)]
+            numbers, lines = [numbers[i] for i in kept], [lines[i] for i in kept]
         if lines:
-            yield numbers, lines
+            self._append(self.records_key, numbers, list(map(str, numbers)), lines)
 
-
-def _pieces(source: str, raw: bytes) -> Iterator[bytes]:
-    if not raw.startswith(_GZIP_MAGIC):
-        for start in range(0, len(raw), _CHUNK):
-            yield raw[start : start + _CHUNK]
-        return
-    # gzip.GzipFile reads concatenated members (as Firehose and `cat a.gz b.gz` produce) and checks each CRC
-    with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-        try:
-            while piece := stream.read(_CHUNK):
-                yield piece
-        except (OSError, EOFError, zlib.error) as err:
-            raise InputError(f"corrupt gzip stream: {err}", file=source) from err
-
-
-def _split_values(line: bytes) -> list[bytes]:
-    """JSON values concatenated on one line, as raw bytes each; ``[line]`` unless it splits cleanly."""
-    if b"}{" not in line and b"} {" not in line:
-        return [line]
-    values: list[bytes] = []
-    try:
-        text = line.decode()
-        index = 0
-        while (value := _VALUE_START.search(text, index)) is not None:
-            _, index = _DECODER.raw_decode(text, value.start())
-            values.append(text[value.start() : index].encode())
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
-        return [line]
-    return values if len(values) > 1 else [line]
-
-
-def _object(line: bytes) -> dict[str, Any] | None:
-    try:
-        value = orjson.loads(line)
-    except orjson.JSONDecodeError:
+    def _special(self, number: int, line: bytes) -> Iterator[bytes] | None:
+        """Hold a line that may be a failed record, or a record after all; its values, when it splits into several."""
+        forced, label = self.forced, str(number)
+        fields = None
+        if forced in ("processing-failed", "errors") or (forced is None and RAW_DATA in line):
+            if not line.strip(JSON_SPACE):  # with those kinds forced, every line comes here, blank ones too
+                return None
+            fields = parse_object(line)
+            if (found := replay(fields, forced)) is not None:
+                key = (found.owner or self.input_id, found.kind)
+                record_id = self.prefix + label if found.record_id is None else found.record_id
+                self._append_one(key, number, label, record_id, found.data, found.arrival, len(line))
+                return None
+        if fields is None and forced in (None, "firehose-backup") and (values := split_values(line)) is not None:
+            return values
+        self._append(self.records_key, [number], [label], [line])
         return None
-    return value if isinstance(value, dict) else None
+
+    def _split(self, number: int, values: Iterator[bytes]) -> Iterator[InputChunk]:
+        """The values split from one line: a long line's go out in chunks as they are found."""
+        split = enumerate(values)
+        while part := list(islice(split, self.size)):
+            self._append(self.records_key, [number] * len(part), [f"{number}.{k}" for k, _ in part], [v for _, v in part])
+            yield from self._ready(end=False)
+
+    def _append(self, key: _Key, numbers: Sequence[int], labels: list[str], lines: list[bytes]) -> None:
+        """Hold records given as their raw bytes."""
+        self._open_run(key)
+        held = self.held
+        held.lines.extend(numbers)
+        held.labels.extend(labels)
+        held.ids.extend(map(self.prefix.__add__, labels))
+        held.data.extend([b2a_base64(line, newline=False).decode("ascii") for line in lines])
+        held.arrival.extend([None] * len(lines))
+        held.sizes.extend(map(len, lines))
+
+    def _append_one(self, key: _Key, number: int, label: str, record_id: str, data: str, arrival: int | None, size: int) -> None:
+        """Hold one replayed record (its data is base64 already)."""
+        self._open_run(key)
+        held = self.held
+        held.lines.append(number)
+        held.labels.append(label)
+        held.ids.append(record_id)
+        held.data.append(data)
+        held.arrival.append(arrival)
+        held.sizes.append(size)
+
+    def _open_run(self, key: _Key) -> None:
+        if len(self.runs) <= self.run or self.runs[-1][1] != key:
+            self.runs.append((len(self.held.ids), key))
+
+    def _ready(self, *, end: bool, last: bool = False) -> Iterator[InputChunk]:
+        """The chunks the held records fill: at the ``end``, all of them; before, all but the newest record's.
+
+        More records may still join the newest record's chunk, and only that one can be the file's ``last``.
+        """
+        held, runs = len(self.held.ids), self.runs
+        while self.start < held:
+            while self.run + 1 < len(runs) and runs[self.run + 1][0] <= self.start:
+                self.run += 1
+            cut = runs[self.run + 1][0] if self.run + 1 < len(runs) else held
+            stop = min(self.start + self.size, cut)
+            if stop == held and not end:
+                break
+            yield self._take(stop, runs[self.run][1], last=last and stop == held)
+        self._compact()
+
+    def _take(self, stop: int, key: _Key, *, last: bool) -> InputChunk:
+        held, start = self.held, self.start
+        self.start = stop
+        batch = RecordBatch(record_ids=held.ids[start:stop], data=held.data[start:stop], arrival_ms=held.arrival[start:stop])
+        owner, kind = key
+        first, nbytes = held.lines[start], sum(held.sizes[start:stop])
+        return InputChunk(batch, self.source, self.input_id, owner, first, kind, nbytes, last, self.prefix + held.labels[start])
+
+    def _compact(self) -> None:
+        """Drop the records that have gone out, and the runs they ended."""
+        if not self.start:
+            return
+        for column in self.held:
+            del column[: self.start]
+        self.runs = [(max(index - self.start, 0), key) for index, key in self.runs[self.run :]]
+        self.start = self.run = 0
 
 
-def _arrival(obj: dict[str, Any]) -> int | None:
-    value = obj.get("approximateArrivalTimestamp", obj.get("arrivalTimestamp"))
-    return None if value is None or isinstance(value, bool) else plausible_arrival(parse_arrival(value))
+def _not_regular(name: str) -> str | None:
+    """Why a local name is not read, or None for a regular file (links followed)."""
+    try:
+        mode = os.stat(name).st_mode
+    except OSError as err:
+        return f"cannot stat: {err.strerror or err}"
+    return None if stat.S_ISREG(mode) else f"not a regular file ({file_type(mode)})"
 
 
 def _local(path: str, list_files: ListFiles) -> list[str]:
-    absolute = os.path.abspath(path)  # ids hash the path: the same file gets the same ids from any working folder
+    absolute = os.path.abspath(path)  # the same file named from two working folders is read once
     if not os.path.isdir(absolute):
         return [absolute]
     return [name for name in list_files(absolute) if not _hidden_below(name, absolute)]

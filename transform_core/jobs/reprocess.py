@@ -1,9 +1,16 @@
 """Batch reprocessing: archived or failed records through the pipeline into the lake, on every core.
 
-Input files (see :mod:`transform_core.jobs.inputs`) are shared out to worker processes, one file at a
-time; each worker loads the pipeline once, runs every chunk through it and writes the results with
-the :class:`~transform_core.lake.LakeWriter`. File names derive from each chunk's input identity,
-so running the same command again rewrites the same files instead of adding duplicates.
+Input files (see :mod:`transform_core.jobs.inputs`) are shared out to worker processes, one file at a time; each
+worker loads the pipeline once, runs every chunk through it and writes the results with the
+:class:`~transform_core.lake.LakeWriter`.
+
+Every record belongs to an input, named by its content (``input id``): the files written for it are named
+``part-<input id>-<first line>…`` and listed in the input's ledger (:mod:`transform_core.lake.ledger`). When a run
+over an input ends, the input's files it did not write are deleted, so running the same data again (under any path,
+compression or chunk size, after a crash, on another day) replaces what the last run wrote. A replayed error record
+keeps its input and its record id: its files are named ``part-<input id>-r<errors file's id>-…``, and an error file
+of this lake that a replay read to the end is deleted (its records are now in ``raw/``, or in the replay's own error
+file). A file that cannot be read, or fails, is reported in the summary with its reason; the others go on.
 """
 
 from __future__ import annotations
@@ -11,11 +18,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -62,7 +71,9 @@ class ReprocessSummary:
     dropped: int = 0
     nbytes: int = 0
     written: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # files of an earlier run over the same inputs, deleted
     reasons: Counter[str] = field(default_factory=Counter)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (file, what went wrong): not read to the end
     seconds: float = 0.0
 
     def add(self, other: ReprocessSummary) -> None:
@@ -73,7 +84,9 @@ class ReprocessSummary:
         self.dropped += other.dropped
         self.nbytes += other.nbytes
         self.written += other.written
+        self.replaced += other.replaced
         self.reasons.update(other.reasons)
+        self.problems += other.problems
 
 
 def reprocess(
@@ -87,9 +100,12 @@ def reprocess(
     """
     from transform_core.engine import load_pipeline
     from transform_core.jobs.inputs import list_inputs
+    from transform_core.lake.columns import lake_columns, table_dtypes
 
-    load_pipeline(options.spec)  # a bad spec fails here, once, not in every worker
-    files = list_inputs(inputs, list_files=_listing(inputs, options.endpoint_url))
+    pipeline = load_pipeline(options.spec)  # a bad spec fails here, once, not in every worker
+    lake_columns(pipeline.spec, table_dtypes(pipeline.spec))  # and one the lake refuses, dry run or not
+    skipped: list[tuple[str, str]] = []  # not regular files (a FIFO, a socket): never opened, reported
+    files = list_inputs(inputs, list_files=_listing(inputs, options.endpoint_url), on_skip=lambda *s: skipped.append(s))
     progress = Progress(files_total=len(files))
     summary = ReprocessSummary()
     workers = min(options.workers or os.cpu_count() or 1, len(files)) or 1
@@ -101,6 +117,7 @@ def reprocess(
             report(progress)
     else:
         summary = _run_parallel(files, options, workers, progress, report)
+    summary.problems[:0] = skipped
     summary.seconds = progress.seconds
     return summary
 
@@ -109,31 +126,164 @@ def _run_parallel(
     files: list[str], options: ReprocessOptions, workers: int, progress: Progress, report: Callable[[Progress], None]
 ) -> ReprocessSummary:
     context = multiprocessing.get_context("spawn")  # no fork of a process that has Polars' threads running
-    updates: Any = context.Manager().Queue()
+    updates: Any = context.Queue()
     summary = ReprocessSummary()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: set[Future[ReprocessSummary]] = {pool.submit(_worker_file, file, options, updates) for file in files}
+    with ProcessPoolExecutor(workers, context, initializer=_start_worker, initargs=(updates, os.getpid())) as pool:
+        pending = {pool.submit(_worker_file, file, options): file for file in files}
         while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             _drain(updates, progress, report)
             for future in done:
-                summary.add(future.result())
+                file = pending.pop(future)
+                try:
+                    summary.add(future.result())
+                except Exception as err:  # the worker died (killed, out of memory): the file is reported, not lost
+                    summary.add(ReprocessSummary(files=1, problems=[(file, f"the worker process failed: {err}")]))
                 progress.files_done += 1
                 report(progress)
     _drain(updates, progress, report)
     return summary
 
 
-def _worker_file(file: str, options: ReprocessOptions, updates: Any) -> ReprocessSummary:
-    return _run_file(file, options, updates.put)
+_updates: Any = None  # in a worker process: the queue its progress goes to
+
+
+def _start_worker(updates: Any, parent: int) -> None:
+    """A worker's initializer: keep the progress queue, and end when the run's process ends rather than outlive it."""
+    global _updates
+    _updates = updates
+    if hasattr(signal, "SIGTERM"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+        except (OSError, AttributeError):
+            pass  # not Linux: a run killed hard leaves its workers to finish their file
+    if os.getppid() != parent:  # the run's process ended before the line above took effect
+        os._exit(1)
+
+
+def _worker_file(file: str, options: ReprocessOptions) -> ReprocessSummary:
+    return _run_file(file, options, _updates.put)
 
 
 _PIPELINES: dict[tuple[Any, ...], Any] = {}  # per worker process: the pipeline and writer, loaded once
+_NOW = datetime(1970, 1, 1, tzinfo=UTC)  # a dry run's rows are counted, never stored: any ingest time does
 
 
 def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[int, int, int]], None]) -> ReprocessSummary:
-    from transform_core.engine import load_pipeline
+    """One input file through the pipeline, its output written and its earlier runs' files replaced; a file that
+    cannot be read to the end, or fails, is in ``problems`` (what it yielded before is written)."""
+    from transform_core.jobs.inputs import InputError
+    from transform_core.schema import rule_id
+
+    pipeline, writer, rows = _loaded(options)
+    summary = ReprocessSummary(files=1)
+    output = _Output(writer, rows, options.endpoint_url)
+    complete = False
+    try:
+        for chunk in _chunks(file, options):
+            result = pipeline.process(chunk.batch, respond=False)  # no Lambda response, so no 6 MB limit
+            refused = output.write(chunk, result)  # Ok records the lake cannot store exactly: rejected
+            summary.records += len(chunk.batch)
+            summary.ok += result.ok - len(refused)
+            summary.failed += result.failed + len(refused)
+            summary.dropped += result.dropped
+            summary.nbytes += chunk.nbytes
+            summary.reasons.update(dict(result.top_reasons(50)))
+            summary.reasons.update(rule_id(reason) for _, reason in refused)
+            on_chunk((len(chunk.batch), chunk.nbytes, result.failed + len(refused)))
+        complete = True
+    except InputError as err:  # damaged past some point: what was read before is written, and stands for the input
+        summary.problems.append((file, err.message if err.line is None else f"line {err.line}: {err.message}"))
+    except Exception as err:  # the file's output stays as far as it got, until a run over it completes
+        summary.problems.append((file, f"{type(err).__name__}: {err}"))
+        summary.written += output.written
+        return summary
+    summary.written += output.written
+    summary.replaced += output.finish(file, complete=complete)
+    return summary
+
+
+class _Output:
+    """Where one input file's chunks go: the files written per owning input, and the ledgers that list them."""
+
+    def __init__(self, writer: Any, rows: Any, endpoint_url: str | None) -> None:
+        self.writer, self.rows, self.endpoint_url = writer, rows, endpoint_url
+        self.files: dict[str, list[str]] = {}  # owner -> files written
+        self.ledgers: dict[str, Any] = {}
+        self.input_id: str | None = None
+
+    @property
+    def written(self) -> list[str]:
+        return [file for files in self.files.values() for file in files]
+
+    def write(self, chunk: Any, result: Any) -> list[tuple[int, str]]:
+        """Write the chunk's outcomes (a dry run writes nothing); returns the Ok records the lake refuses."""
+        self.input_id = chunk.input_id
+        if self.writer is None:
+            return self._refused(chunk, result)
+        from transform_core.lake.ledger import InputLedger
+
+        owner = chunk.owner
+        if owner not in self.ledgers:
+            self.ledgers[owner] = InputLedger(self.writer.root, self.writer.table, owner, endpoint_url=self.endpoint_url)
+        # the chunk's id is <input id>-<its first record's label>: unique within the input, the same on every run
+        batch_id = chunk.batch_id if owner == chunk.input_id else f"{owner}-r{chunk.batch_id}"
+        written = self.writer.write(result, chunk.batch, batch_id=batch_id, input_id=owner, ledger=self.ledgers[owner])
+        self.files.setdefault(owner, []).extend(written.files)
+        return list(written.refused)
+
+    def _refused(self, chunk: Any, result: Any) -> list[tuple[int, str]]:
+        """What the lake would refuse, for a dry run to count what a real run writes."""
+        import polars as pl
+
+        from transform_core.firehose.outcomes import OK
+        from transform_core.lake.rows import ROW
+
+        ok = result.outcomes.with_row_index(ROW).filter(pl.col("result") == OK)
+        if not ok.height:
+            return []
+        split = self.rows.split(ok, "dry-run", _NOW, result.rows_with_extras, payloads=chunk.batch.data_column())
+        return list(split.refused)
+
+    def finish(self, file: str, *, complete: bool) -> list[str]:
+        """Delete what earlier runs over the same input wrote and this one did not; retire a replayed error file of
+        this lake read to the end. Returns the files deleted."""
+        if self.writer is None or self.input_id is None:
+            return []
+        deleted: list[str] = []
+        for owner, ledger in self.ledgers.items():
+            # a run over an input replaces all its files; a replay only those of earlier replays of the same file
+            prefix = f"part-{owner}-" if owner == self.input_id else f"part-{owner}-r{self.input_id}-"
+            deleted += ledger.replace(self.files.get(owner, []), prefix=prefix)
+        if complete and _under(file, f"{self.writer.root}/errors/{self.writer.table}") and file not in self.written:
+            from transform_core.lake.storage import delete_files
+
+            delete_files([file], endpoint_url=self.endpoint_url)
+            deleted.append(file)
+        return deleted
+
+
+def _under(file: str, folder: str) -> bool:
+    """``file`` lies below ``folder`` (local paths compared absolute)."""
+    if "://" not in folder:
+        file, folder = os.path.abspath(file), os.path.abspath(folder)
+    return file.startswith(folder.rstrip("/") + "/")
+
+
+def _chunks(file: str, options: ReprocessOptions) -> Any:
     from transform_core.jobs.inputs import iter_chunks
+
+    opened, listing = _opener([file], options.endpoint_url), _listing([file], options.endpoint_url)
+    return iter_chunks([file], chunk_size=options.chunk_size, kind=options.kind, open_input=opened, list_files=listing)
+
+
+def _loaded(options: ReprocessOptions) -> tuple[Any, Any, Any]:
+    """The pipeline, the lake writer (None for a dry run) and its row builder, loaded once per worker process."""
+    from transform_core.engine import load_pipeline
+    from transform_core.lake.columns import lake_columns, table_dtypes
+    from transform_core.lake.rows import LakeRows
 
     key = (options.spec, options.out, options.dry_run, options.endpoint_url)
     if key not in _PIPELINES:
@@ -143,23 +293,10 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
             from transform_core.lake import LakeWriter
 
             writer = LakeWriter(pipeline.spec, options.out, endpoint_url=options.endpoint_url)
-        _PIPELINES[key] = (pipeline, writer)
-    pipeline, writer = _PIPELINES[key]
-    summary = ReprocessSummary(files=1)
-    read, listing = _reader([file], options.endpoint_url), _listing([file], options.endpoint_url)
-    chunks = iter_chunks([file], chunk_size=options.chunk_size, kind=options.kind, read_bytes=read, list_files=listing)
-    for chunk in chunks:
-        result = pipeline.process(chunk.batch, respond=False)  # no Lambda response, so no 6 MB limit
-        if writer is not None:
-            summary.written += writer.write(result, chunk.batch, batch_id=chunk.batch_id).files
-        summary.records += len(chunk.batch)
-        summary.ok += result.ok
-        summary.failed += result.failed
-        summary.dropped += result.dropped
-        summary.nbytes += chunk.nbytes
-        summary.reasons.update(dict(result.top_reasons(50)))
-        on_chunk((len(chunk.batch), chunk.nbytes, result.failed))
-    return summary
+        rows = writer.rows if writer is not None else LakeRows(lake_columns(pipeline.spec, table_dtypes(pipeline.spec)))
+        _PIPELINES[key] = (pipeline, writer, rows)
+    result: tuple[Any, Any, Any] = _PIPELINES[key]
+    return result
 
 
 def _update(progress: Progress, chunk: tuple[int, int, int], report: Callable[[Progress], None]) -> None:
@@ -189,11 +326,12 @@ def _listing(inputs: Sequence[str], endpoint_url: str | None) -> Any:
     return partial(list_files, endpoint_url=endpoint_url)
 
 
-def _reader(inputs: Sequence[str], endpoint_url: str | None) -> Any:
-    from transform_core.jobs.inputs import read_local_bytes
+def _opener(inputs: Sequence[str], endpoint_url: str | None) -> Any:
+    """How input files are opened as streams: local files, or S3 objects."""
+    from transform_core.jobs.inputs import open_local
 
     if not any(path.startswith("s3://") for path in inputs):
-        return read_local_bytes
-    from transform_core.lake.storage import read_bytes
+        return open_local
+    from transform_core.lake.storage import open_stream
 
-    return partial(read_bytes, endpoint_url=endpoint_url)
+    return partial(open_stream, endpoint_url=endpoint_url)

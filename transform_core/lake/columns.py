@@ -1,29 +1,45 @@
 """Lake columns: the typed Parquet schema of a pipeline, derived from its JSON Schema.
 
 The mapping is documented in ``docs/lake.md``. A top-level property becomes a typed column when its
-subschema says exactly one JSON type all the way down; anything else keeps the value's JSON text.
+subschema says exactly one JSON type all the way down; anything else keeps the value's JSON text. The values
+of the typed columns come from Polars' JSON reader (:func:`read_dtype`, :func:`convert`) or, for a record the
+reader cannot vouch for, from :func:`exact_value`, which stores each value exactly or refuses the record.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
 from polars.datatypes import DataTypeClass
 
 from transform_core.errors import SpecError
+from transform_core.schema import format_reason
 from transform_core.spec import PipelineSpec
 
 __all__ = [
     "BATCH_ID",
     "EXTRA",
     "INGESTED_AT",
+    "LAKE_EXACT",
     "SOURCE_RECORD_ID",
     "LakeColumns",
+    "NotExact",
+    "convert",
+    "exact_row",
+    "exact_value",
     "lake_columns",
     "lake_schema",
+    "outside_years",
+    "parse_exact",
+    "read_dtype",
     "table_dtypes",
 ]
 
@@ -35,6 +51,14 @@ UTC_MICROS = pl.Datetime("us", "UTC")
 _MAX_REF_DEPTH = 32  # a recursive schema (a tree of nodes) is stored as JSON text past this depth
 _SIMPLE: dict[str, pl.DataType] = {"integer": pl.Int64(), "number": pl.Float64(), "boolean": pl.Boolean()}
 _FORMATS: dict[str, pl.DataType] = {"date-time": UTC_MICROS, "date": pl.Date()}
+#: The rule of a record the lake refuses: a value it cannot store exactly (``$.seq: ... (lake_exact)``).
+LAKE_EXACT = "lake_exact"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT_DIGITS = 4000
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DATE_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +70,7 @@ class LakeColumns:
         parsed: the top-level properties Polars reads from the record's JSON, with their lake dtypes.
         json_text: top-level properties stored as their JSON text as sent.
         known: top-level property names that have a column; any other property goes to ``_extra``.
+        enriched: the enrichment fields among them (their values come from the tables, not from what was sent).
         extras_possible: the schema lets a record carry properties it does not declare.
         partition_keys: the Hive partition columns, outermost first.
     """
@@ -54,6 +79,7 @@ class LakeColumns:
     parsed: dict[str, pl.DataType]
     json_text: tuple[str, ...]
     known: frozenset[str]
+    enriched: frozenset[str]
     extras_possible: bool
     partition_keys: tuple[str, ...]
 
@@ -97,6 +123,7 @@ def lake_columns(spec: PipelineSpec, enrich_dtypes: Mapping[str, pl.DataType]) -
         parsed={name: dtype for name, dtype in record.items() if dtype is not None},
         json_text=tuple(name for name, dtype in record.items() if dtype is None),
         known=frozenset(record),
+        enriched=frozenset(name for table in spec.enrich for name in table.fields),
         extras_possible=extras_possible,
         partition_keys=keys,
     )
@@ -174,34 +201,161 @@ def _dtype(node: Any, root: Mapping[str, Any], depth: int) -> pl.DataType | None
     return None
 
 
-def read_dtype(dtype: pl.DataType | DataTypeClass) -> pl.DataType:
-    """The dtype Polars' JSON reader is given: integers and dates as text, converted by :func:`convert`.
+def read_dtype(dtype: pl.DataType | DataTypeClass, *, int_text: bool) -> pl.DataType:
+    """The dtype Polars' JSON reader is given: dates as text, integers as text too with ``int_text``.
 
-    Integers are read as text because JSON Schema's ``integer`` accepts ``2.0``, which the reader refuses for
-    Int64; dates because the reader refuses RFC 3339's lowercase ``t``/``z``.
+    :func:`convert` turns the columns read into their lake dtypes. Dates are read as text because the reader refuses
+    RFC 3339's lowercase ``t``/``z``. Integers read as Int64 make the reader refuse any number literal that is not a
+    plain integer (``2.0``, ``1e2``): a read that succeeds proves every integer exact. Read as text they take such
+    literals through a 64-bit float, exact only for the spellings :class:`~transform_core.lake.rows.LakeRows` lets
+    through.
     """
     if isinstance(dtype, pl.Struct):
-        return pl.Struct({field.name: read_dtype(field.dtype) for field in dtype.fields})
+        return pl.Struct({field.name: read_dtype(field.dtype, int_text=int_text) for field in dtype.fields})
     if isinstance(dtype, pl.List):
-        return pl.List(read_dtype(dtype.inner))
-    if dtype == pl.Int64 or isinstance(dtype, pl.Datetime) or dtype == pl.Date:
+        return pl.List(read_dtype(dtype.inner, int_text=int_text))
+    if (int_text and dtype == pl.Int64) or isinstance(dtype, pl.Datetime) or dtype == pl.Date:
         return pl.String()
     return dtype if isinstance(dtype, pl.DataType) else dtype()
 
 
-def convert(expr: pl.Expr, dtype: pl.DataType | DataTypeClass) -> pl.Expr:
-    """Turn a column read with :func:`read_dtype` into its lake dtype."""
+def convert(expr: pl.Expr, dtype: pl.DataType | DataTypeClass, *, int_text: bool) -> pl.Expr:
+    """Turn a column read with :func:`read_dtype` (the same ``int_text``) into its lake dtype."""
     if isinstance(dtype, pl.Datetime):
         text = expr.str.to_uppercase().str.replace("Z", "+00:00", literal=True)
         return text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_unit="us", time_zone="UTC")
     if dtype == pl.Date:
         return expr.str.to_date("%Y-%m-%d")
-    if dtype == pl.Int64:
-        # "2.0" arrives as "2"; a validated value always fits
-        return expr.str.to_integer()
-    if isinstance(dtype, pl.Struct) and read_dtype(dtype) != dtype:
-        fields = [convert(expr.struct.field(field.name), field.dtype).alias(field.name) for field in dtype.fields]
+    if dtype == pl.Int64 and int_text:
+        return expr.str.to_integer()  # "2.0" arrives as "2"
+    if isinstance(dtype, pl.Struct) and read_dtype(dtype, int_text=int_text) != dtype:
+        fields = [convert(expr.struct.field(f.name), f.dtype, int_text=int_text).alias(f.name) for f in dtype.fields]
         return pl.when(expr.is_null()).then(None).otherwise(pl.struct(fields))
-    if isinstance(dtype, pl.List) and read_dtype(dtype) != dtype:
-        return expr.list.eval(convert(pl.element(), dtype.inner))
+    if isinstance(dtype, pl.List) and read_dtype(dtype, int_text=int_text) != dtype:
+        return expr.list.eval(convert(pl.element(), dtype.inner, int_text=int_text))
     return expr
+
+
+def outside_years(expr: pl.Expr, dtype: pl.DataType | DataTypeClass) -> pl.Expr | None:
+    """True where a converted value holds a date-time outside the years 0001-9999 in UTC; None: the dtype has none.
+
+    RFC 3339 allows ``0001-01-01T00:00:00+01:00``, which is in year 0 in UTC: Polars stores it, but Python, Spark
+    and Athena cannot read it back, so such a record is refused (:func:`exact_value`).
+    """
+    if isinstance(dtype, pl.Datetime):
+        return ~expr.dt.year().is_between(1, 9999)
+    if isinstance(dtype, pl.Struct):
+        checks = [c for f in dtype.fields if (c := outside_years(expr.struct.field(f.name), f.dtype)) is not None]
+        return pl.any_horizontal(checks) if checks else None
+    if isinstance(dtype, pl.List):
+        inner = outside_years(pl.element(), dtype.inner)
+        return None if inner is None else expr.list.eval(inner).list.any()
+    return None
+
+
+class NotExact(Exception):
+    """A record value the lake cannot store exactly; ``reason`` is the record's rejection reason."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.reason = format_reason(path, message, LAKE_EXACT)
+        super().__init__(self.reason)
+
+
+def exact_value(value: Any, dtype: pl.DataType | DataTypeClass, path: str) -> Any:
+    """A JSON value as the lake stores it, exactly: the Python twin of :func:`convert`, one record at a time.
+
+    ``value`` comes from :func:`parse_exact` (numbers as ``int`` or :class:`~decimal.Decimal`). An integer column
+    takes the integer the number's text denotes; a number column the double nearest to it (what a JSON ``number``
+    column means); a date-time its instant in UTC, digits past the microsecond truncated.
+
+    Raises:
+        NotExact: the value is not one the column can hold exactly (``2.9999999999999999999`` for an integer, a
+            date-time outside the years 0001-9999 in UTC), or not of the column's kind.
+    """
+    if value is None:
+        return None
+    if isinstance(dtype, pl.Struct):
+        if not isinstance(value, dict):
+            raise NotExact(path, f"expected an object, got {_show(value)}")
+        return {f.name: exact_value(value.get(f.name), f.dtype, _child(path, f.name)) for f in dtype.fields}
+    if isinstance(dtype, pl.List):
+        if not isinstance(value, list):
+            raise NotExact(path, f"expected an array, got {_show(value)}")
+        return [exact_value(item, dtype.inner, f"{path}[{i}]") for i, item in enumerate(value)]
+    if dtype == pl.Int64 and isinstance(value, int | Decimal) and not isinstance(value, bool):
+        if _INT64_MIN <= value <= _INT64_MAX and (isinstance(value, int) or value == value.to_integral_value()):
+            return int(value)
+        raise NotExact(path, f"{_show(value)} is not an integer the lake can store exactly")
+    if dtype == pl.Float64 and isinstance(value, int | Decimal) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+        raise NotExact(path, f"{_show(value)} does not fit in a 64-bit float")
+    if isinstance(value, str) and isinstance(dtype, pl.Datetime):
+        return _utc(value, path)
+    if isinstance(value, str) and dtype == pl.Date:
+        if (m := _DATE.fullmatch(value)) is not None:
+            try:
+                return date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                pass
+        raise NotExact(path, f"{_show(value)} is not a date the lake can store")
+    if (dtype == pl.String and isinstance(value, str)) or (dtype == pl.Boolean and isinstance(value, bool)):
+        return value
+    raise NotExact(path, f"{_show(value)} does not fit the lake's {dtype} column")
+
+
+def exact_row(record: Any, parsed: Mapping[str, pl.DataType]) -> tuple[Any, ...]:
+    """The values of a record's ``parsed`` columns (:attr:`LakeColumns.parsed`), by :func:`exact_value`.
+
+    Raises:
+        NotExact: a value cannot be stored exactly, or the record is not an object.
+    """
+    if not isinstance(record, dict):
+        raise NotExact("$", f"expected an object, got {_show(record)}")
+    return tuple(exact_value(record.get(name), dtype, _child("$", name)) for name, dtype in parsed.items())
+
+
+def parse_exact(text: bytes) -> Any:
+    """A JSON text's value with every number exact: integers as ``int``, other numbers as :class:`~decimal.Decimal`."""
+    return json.loads(text, parse_float=Decimal, parse_int=_integer)
+
+
+def _integer(text: str) -> int | Decimal:
+    # Python refuses to turn more than 4,300 digits into an int; such a literal stays a Decimal
+    return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
+
+
+def _utc(text: str, path: str) -> datetime:
+    """An RFC 3339 date-time as a naive UTC datetime, floored to the microsecond."""
+    m = _DATE_TIME.fullmatch(text)
+    if m is not None:
+        year, month, day, hour, minute, second, fraction, sign, off_h, off_m = m.groups()
+        micro = int(((fraction or "") + "000000")[:6])
+        offset = timedelta() if sign is None else timedelta(hours=int(off_h), minutes=int(off_m))
+        try:
+            local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro)
+        except ValueError:
+            pass
+        else:
+            try:
+                return local - offset if sign != "-" else local + offset
+            except OverflowError:
+                raise NotExact(path, f"{_show(text)} is outside the years 0001-9999 in UTC, which the lake holds") from None
+    raise NotExact(path, f"{_show(text)} is not a date-time the lake can store")
+
+
+def _show(value: Any) -> str:
+    """A value as short text for a reason: numbers as their digits, anything else as JSON."""
+    if isinstance(value, int | Decimal) and not isinstance(value, bool):
+        text = str(value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _child(path: str, name: str) -> str:
+    return f"{path}.{name}" if name.isidentifier() else f'{path}["{name}"]'

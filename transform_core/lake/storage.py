@@ -28,6 +28,7 @@ __all__ = [
     "join",
     "list_files",
     "list_sizes",
+    "open_stream",
     "read_bytes",
     "s3_settings",
     "write_atomic",
@@ -115,6 +116,22 @@ def read_bytes(uri: str, *, endpoint_url: str | None = None) -> bytes:
     with fs.open_input_stream(path) as stream:
         data: bytes = stream.read()
     return data
+
+
+def open_stream(uri: str, *, endpoint_url: str | None = None) -> Any:
+    """A local file or an S3 object opened for reading in pieces: ``read(size)`` until ``b""``, then ``close()``.
+
+    Nothing is read ahead and nothing is decompressed (a ``.gz`` name is bytes like any other), so a reader holds only
+    the pieces it asks for. An S3 object is fetched by ranged GETs, one per ``read``.
+
+    Raises:
+        OSError: the file or object cannot be opened (missing, forbidden, unreachable).
+        ConfigurationEnvironmentError: an S3 URI without pyarrow installed.
+    """
+    if not is_s3(uri):
+        return open(uri, "rb", buffering=0)
+    fs, path = _s3(uri, endpoint_url)
+    return fs.open_input_stream(path, compression=None)
 
 
 def list_files(prefix_uri: str, *, endpoint_url: str | None = None) -> list[str]:

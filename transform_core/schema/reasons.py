@@ -2,7 +2,7 @@
 
 The rule name is the JSON Schema keyword (``type``, ``maximum``, ``required``, …) or one of
 transform-core's own: ``base64``, ``utf8``, ``json``, ``duplicate_key``, ``int64``, ``float64``,
-``event_time``, ``enrich``, ``response_size``. ``rule_id`` (``$.value|maximum``) is the metric label.
+``event_time``, ``enrich``, ``response_size``, and the lake's ``lake_exact`` (a value the lake cannot store exactly). ``rule_id`` (``$.value|maximum``) is the metric label.
 A reason with the rule ``REFERRED`` is never final: its record is judged by the reference implementation.
 """
 

@@ -146,10 +146,12 @@ def _utf8(data: bytes) -> bool:
 
 def expected(pipeline: Pipeline, ids: list[str], data: list[str], arrival: list[int | None]) -> dict[str, Any]:
     """The single-machine outcomes of the same records, one batch: lake rows, rejections and dropped ids."""
-    result = pipeline.process(RecordBatch(record_ids=ids, data=data, arrival_ms=arrival), respond=False)
+    batch = RecordBatch(record_ids=ids, data=data, arrival_ms=arrival)
+    result = pipeline.process(batch, respond=False)
     outcomes = result.outcomes.with_row_index(ROW)
     rows = LakeRows(lake_columns(pipeline.spec, table_dtypes(pipeline.spec)))
-    valid = rows.frame(outcomes.filter(pl.col("result") == OK), BATCH_ID, INGESTED_AT, result.rows_with_extras)
+    ok = outcomes.filter(pl.col("result") == OK)
+    valid = rows.frame(ok, BATCH_ID, INGESTED_AT, result.rows_with_extras, payloads=batch.data_column())
     failed = outcomes.filter(pl.col("result") == FAILED)
     rejected = {
         (rid, arrival[row], payload, reason)

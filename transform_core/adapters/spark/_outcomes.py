@@ -93,8 +93,20 @@ def _outcomes(loaded: Loaded, plan: FramePlan, batch: RecordBatch, dtypes: dict[
     ok = outcomes.filter(pl.col("result") == OK)
     parts = []
     if ok.height:
-        rows = loaded.rows.frame(ok, plan.batch_id, plan.ingested_at, result.rows_with_extras)
-        parts.append(rows.with_columns(pl.lit(OK).alias(RESULT)))
+        split = loaded.rows.split(ok, plan.batch_id, plan.ingested_at, result.rows_with_extras, payloads=batch.data_column())
+        parts.append(split.frame.with_columns(pl.lit(OK).alias(RESULT)))
+        if split.refused:  # Ok for the engine, but not storable exactly: rejected, with the payload as received
+            rows = pl.Series([row for row, _ in split.refused], dtype=pl.UInt32)
+            refused = pl.col(ROW).is_in(rows.implode())
+            reasons = dict(split.refused)
+            outcomes = outcomes.with_columns(
+                pl.when(refused).then(pl.lit(FAILED)).otherwise(pl.col("result")).alias("result"),
+                pl.when(refused)
+                .then(pl.col(ROW).replace_strict(reasons, default=None))
+                .otherwise(pl.col("reason"))
+                .alias("reason"),
+                pl.when(refused).then(batch.data_column()).otherwise(pl.col("data")).alias("data"),
+            )
     rest = outcomes.filter(pl.col("result") != OK)
     if rest.height:
         failed = pl.col("result") == FAILED

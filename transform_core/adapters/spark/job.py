@@ -181,7 +181,7 @@ def _file_outcomes(
 
 
 def _plain_path(uri: str) -> str:
-    """A ``file:`` URI as a local path, as ``reprocess`` names files (record ids hash the name); other URIs as they are."""
+    """A ``file:`` URI as a local path, as ``reprocess`` names files; other URIs as they are."""
     return unquote(urlsplit(uri).path) if uri.startswith("file:") else uri
 
 
