@@ -6,12 +6,13 @@ Exceptions are for bad *configuration* (found at load), a bad *environment* and 
     TransformCoreError
     ├── SpecError          the pipeline spec, its JSON Schema or a reference table is wrong
     ├── ConfigurationEnvironmentError  something outside the spec is missing (an env var, a file at run time)
-    └── QueryError         a lake query failed (bad SQL, unknown table or column, nothing to query)
+    ├── QueryError         a lake query failed (bad SQL, unknown table or column, nothing to query)
+    └── CommitConflictError  other writers committed to the curated table first, every time a run tried
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigurationEnvironmentError", "QueryError", "SpecError", "TransformCoreError"]
+__all__ = ["CommitConflictError", "ConfigurationEnvironmentError", "QueryError", "SpecError", "TransformCoreError"]
 
 
 class TransformCoreError(Exception):
@@ -55,6 +56,10 @@ class QueryError(TransformCoreError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (_rebuild, (type(self), str(self), {"sql": self.sql}))
+
+
+class CommitConflictError(TransformCoreError):
+    """A commit to the curated table lost to concurrent writers on every attempt; the table is as they left it."""
 
 
 def _rebuild(cls: type[Exception], message: str, fields: dict[str, str]) -> Exception:

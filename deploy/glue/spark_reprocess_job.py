@@ -8,7 +8,8 @@ Job parameters (see docs/spark.md for the whole job definition):
   --lake        the lake root, s3://bucket/prefix
   --run_id      optional: names the output files; default: a hash of the inputs and the spec's S3 URI, so a rerun
                 of the same job arguments replaces its own output
-  --zone        optional: raw (default) or curated
+  --zone        optional: raw (default) or curated (the curated Iceberg table, registered in the Glue catalog)
+  --namespace   optional, with --zone curated: the Glue database of the curated table (default: transform_core)
   --kind        optional: ndjson | firehose-backup | processing-failed | errors (default: detected per file)
   --additional-python-modules  s3://…/transform_core-<version>-py3-none-any.whl (not the [spark] extra: Glue
                 provides pyspark and pyarrow)
@@ -29,9 +30,10 @@ from awsglue.utils import getResolvedOptions
 from pyspark.context import SparkContext
 
 from transform_core.adapters.spark.job import SparkReprocessOptions, default_run_id, spark_reprocess
+from transform_core.lake.curated import catalog_settings
 
 REQUIRED = ["JOB_NAME", "spec", "inputs", "lake"]
-OPTIONAL = ["run_id", "zone", "kind"]
+OPTIONAL = ["run_id", "zone", "kind", "namespace"]
 
 
 def copy_spec_folder(uri: str) -> str:
@@ -57,7 +59,11 @@ def main() -> None:
     job.init(args["JOB_NAME"], args)
     inputs = [path.strip() for path in args["inputs"].split(",") if path.strip()]
     options = SparkReprocessOptions(
-        spec=copy_spec_folder(args["spec"]), lake=args["lake"], zone=args.get("zone", "raw"), kind=args.get("kind")
+        spec=copy_spec_folder(args["spec"]),
+        lake=args["lake"],
+        zone=args.get("zone", "raw"),
+        kind=args.get("kind"),
+        catalog=catalog_settings(kind="glue", namespace=args.get("namespace")),  # an S3 lake's catalog is Glue's
     )
     # the default run id hashes the spec's S3 URI, not the temporary local copy, so reruns keep their file names
     run_id = args.get("run_id") or default_run_id(inputs, dataclasses.replace(options, spec=args["spec"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -45,24 +46,56 @@ def raw_twice(pipeline: Pipeline, tmp_path: Path) -> Path:
 def test_compact_reports_each_partition_then_nothing_to_do(raw_twice: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice), "--target-rows", "30"]
     code, out, _ = run(argv, capsys)
-    *partitions, total = out.splitlines()
+    *partitions, total, table = out.splitlines()
     assert code == 0 and len(partitions) > 1
     assert all(line.startswith("compacted  year=2026/month=11/day=2") and " raw files, " in line for line in partitions)
-    assert total.startswith(f"{len(partitions)} partitions, {len(partitions)} compacted, ") and "removed" in total
+    assert all(line.endswith(" data files") and " → " in line for line in partitions)
+    assert total.startswith(f"{len(partitions)} partitions, {len(partitions)} compacted, 0 unchanged, ") and "removed" in total
     assert not total.endswith(" 0 duplicates removed")
+    assert re.fullmatch(r"transform_core\.iot_telemetry snapshot [0-9]+ \(committed\)", table)
+    snapshot = table.split()[2]
     code, out, _ = run([*argv, "--partition", "year=2026/month=11/day=24"], capsys)
     assert code == 0
-    (line, total) = out.splitlines()
-    assert (
-        line.startswith("unchanged  year=2026/month=11/day=24  ") and total == "1 partitions, 0 compacted, 0 duplicates removed"
-    )
+    (line, total, table) = out.splitlines()
+    assert re.fullmatch(r"unchanged  year=2026/month=11/day=24  [0-9]+ raw files", line)
+    assert total == "1 partitions, 0 compacted, 1 unchanged, 0 rows written, 0 duplicates removed"
+    assert table == f"transform_core.iot_telemetry snapshot {snapshot} (nothing to commit)"
 
 
-def test_compact_with_an_unknown_key_is_one_line_naming_the_command(raw_twice: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice), "--key", "nope"], capsys)
+def test_compact_into_another_namespace_and_query_it_as_of(raw_twice: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lake = ["--spec", str(EXAMPLE), "--lake", str(raw_twice), "--namespace", "staging"]
+    code, out, _ = run(["compact", *lake], capsys)
+    assert code == 0 and out.splitlines()[-1].startswith("staging.iot_telemetry snapshot ")
+    snapshot = out.splitlines()[-1].split()[2]
+    sql = f"SELECT count(*) AS n FROM curated_{TABLE}"
+    code, out, _ = run(["query", *lake, "--as-of", snapshot, "--format", "csv", sql], capsys)
+    assert code == 0 and int(out.splitlines()[1]) > 0
+    code, out, _ = run(["query", "--spec", str(EXAMPLE), "--lake", str(raw_twice), "--format", "csv", sql], capsys)
+    assert code == 1 and out == ""  # the default namespace has no curated table
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--key", "nope"], "transform-core compact: error: no key column 'nope'"),
+        (
+            ["--lake", "s3://bucket/lake"],
+            "transform-core: error: the SQL catalog of an s3:// lake (s3://bucket/lake) is a local ",
+        ),
+    ],
+)
+def test_compact_errors_are_one_line(raw_twice: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice), *argv], capsys)
     assert (code, out) == (1, "")
-    assert err.startswith("transform-core compact: error: raw partition ") and "no key column 'nope'" in err
-    assert err.count("\n") == 1
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_query_as_of_a_missing_snapshot_is_one_line(raw_twice: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice)]) == 0
+    capsys.readouterr()
+    code, out, err = run(["query", "--spec", str(EXAMPLE), "--lake", str(raw_twice), "--as-of", "1", "SELECT 1"], capsys)
+    assert (code, out) == (1, "")
+    assert err.startswith("transform-core: error: --as-of 1: no such snapshot (the latest: ") and err.count("\n") == 1
 
 
 # --- query ------------------------------------------------------------------------------------------------------------

@@ -40,19 +40,44 @@ SURFACE: dict[str, tuple[tuple[str, ...], ...]] = {
         ("--kind",),
         ("--run-id",),
         ("--zone",),
+        ("--catalog",),
+        ("--catalog-file",),
+        ("--namespace",),
         ("--rows-per-file",),
         ("--repartition",),
         ("--master",),
         ("--conf",),
     ),
-    "compact": (("--spec",), ("--lake",), ("--key",), ("--target-rows",), ("--partition",), ("--endpoint-url",)),
-    "query": (("sql",), ("--spec",), ("--lake",), ("--format",), ("--output",), ("--endpoint-url",)),
+    "compact": (
+        ("--spec",),
+        ("--lake",),
+        ("--key",),
+        ("--target-rows",),
+        ("--partition",),
+        ("--catalog",),
+        ("--catalog-file",),
+        ("--namespace",),
+        ("--endpoint-url",),
+    ),
+    "query": (
+        ("sql",),
+        ("--spec",),
+        ("--lake",),
+        ("--format",),
+        ("--output",),
+        ("--as-of",),
+        ("--catalog",),
+        ("--catalog-file",),
+        ("--namespace",),
+        ("--endpoint-url",),
+    ),
     "catalog": (
         ("--spec",),
         ("--location",),
         ("--database",),
         ("--table",),
         ("--format",),
+        ("--producer",),
         ("--register",),
         ("--endpoint-url",),
         ("--region",),
@@ -90,7 +115,7 @@ from transform_core.cli import main
 for argv in sys.argv[1:]:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
         main([*argv.split(), "--help"])
-print(sorted(name for name in ("polars", "pyarrow", "transform_core.engine", "transform_core.lake") if name in sys.modules))
+print(sorted(name for name in ("polars", "pyarrow", "pyiceberg", "transform_core.engine", "transform_core.lake") if name in sys.modules))
 """
 
 

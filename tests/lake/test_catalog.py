@@ -278,3 +278,155 @@ def test_register_without_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 now raises ImportError
     with pytest.raises(ConfigurationEnvironmentError, match=r"transform-core\[aws\]"):
         catalog.register(transform_core.load_spec(str(EXAMPLE)), "s3://my-lake", database="telemetry")
+
+
+# --- the raw zone as Firehose delivers it ------------------------------------------------------------------------------
+
+FIREHOSE = ["firehose-parquet", "firehose-json"]
+# deploy/template.yaml's GlueTable columns: what Firehose delivers for the example (record columns, event_time as text)
+EXAMPLE_FIREHOSE_COLUMNS = [
+    {"Name": "event_id", "Type": "string"},
+    {"Name": "device_id", "Type": "string"},
+    {"Name": "gateway_id", "Type": "string"},
+    {"Name": "seq", "Type": "bigint"},
+    {"Name": "event_time", "Type": "string"},
+    {"Name": "event_type", "Type": "string"},
+    {"Name": "value", "Type": "double"},
+    {"Name": "unit", "Type": "string"},
+    {"Name": "battery", "Type": "bigint"},
+    {"Name": "rssi", "Type": "bigint"},
+    {"Name": "lat", "Type": "double"},
+    {"Name": "lon", "Type": "double"},
+    {"Name": "tags", "Type": "struct<fw:string,zone:string>"},
+    {"Name": "site", "Type": "string"},
+    {"Name": "model", "Type": "string"},
+]
+CASED_SPEC = {
+    "version": 1,
+    "name": "cased",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "ts": {"type": "string", "format": "date-time"},
+            "deviceId": {"type": "string"},
+            "reading": {
+                "type": "object",
+                "properties": {"fwVersion": {"type": "string"}, "takenAt": {"type": "string", "format": "date"}},
+            },
+        },
+    },
+    "event_time": {"field": "ts"},
+}
+
+
+@pytest.mark.parametrize("producer", FIREHOSE)
+def test_firehose_columns_are_the_records_with_dates_as_text(producer: catalog.RawProducer) -> None:
+    assert catalog.glue_columns(transform_core.load_spec(str(EXAMPLE)), producer=producer) == EXAMPLE_FIREHOSE_COLUMNS
+    types = {c["Name"]: c["Type"] for c in catalog.glue_columns(_nested_spec(), producer=producer)}
+    assert types == {
+        "ts": "string",
+        "d": "string",
+        "b": "boolean",
+        "ints": "array<bigint>",
+        "points": "array<struct<x:double,at:string>>",
+        "outer": "struct<inner:struct<tags:array<string>>>",
+        "either": "string",
+    }
+
+
+@pytest.mark.parametrize("producer", FIREHOSE)
+def test_firehose_names_are_lowercase_at_every_level(producer: catalog.RawProducer) -> None:
+    spec = transform_core.load_spec(CASED_SPEC)
+    assert catalog.glue_columns(spec, producer=producer) == [
+        {"Name": "ts", "Type": "string"},
+        {"Name": "deviceid", "Type": "string"},
+        {"Name": "reading", "Type": "struct<fwversion:string,takenat:string>"},
+    ]
+    own = {c["Name"]: c["Type"] for c in catalog.glue_columns(spec)}  # the lake writer's shape keeps the spec's names
+    assert own["reading"] == "struct<fwVersion:string,takenAt:date>" and "deviceId" in own and "_extra" in own
+
+
+@pytest.mark.parametrize("spec_kind", ["iot", "nested"])
+@pytest.mark.parametrize("producer", FIREHOSE)
+def test_firehose_ddl_parses_as_athena(producer: catalog.RawProducer, spec_kind: str) -> None:
+    spec = transform_core.load_spec(str(EXAMPLE)) if spec_kind == "iot" else _nested_spec()
+    ddl = catalog.athena_ddl(spec, "s3://raw-bucket", database="telemetry", producer=producer)
+    tree = sqlglot.parse_one(ddl, read="athena")
+    assert isinstance(tree, exp.Create) and tree.kind == "TABLE"
+    names = [col.name for col in tree.this.expressions]
+    assert names == [c["Name"] for c in catalog.glue_columns(spec, producer=producer)]
+    assert not {"_extra", "_ingested_at", "_source_record_id", "_batch_id"} & set(names)
+    partitioned = tree.find(exp.PartitionedByProperty)
+    assert partitioned is not None and [c.name for c in partitioned.this.expressions] == list(spec.partitioning.keys)
+    location = tree.find(exp.LocationProperty)
+    assert location is not None and location.this.name == f"s3://raw-bucket/raw/{spec.name.replace('-', '_')}/"
+    props = {p.name: p.text("value") for p in tree.find_all(exp.Property) if type(p) is exp.Property}
+    assert props["projection.enabled"] == "true" and "parquet.compression" not in props
+    assert all("${" + key + "}" in props["storage.location.template"] for key in spec.partitioning.keys)
+    file_format = tree.find(exp.FileFormatProperty)
+    serde = tree.find(exp.RowFormatSerdeProperty)
+    assert file_format is not None
+    if producer == "firehose-json":
+        assert serde is not None and serde.this.name == "org.apache.hive.hcatalog.data.JsonSerDe"
+        formats = file_format.this
+        assert isinstance(formats, exp.InputOutputFormat)
+        assert formats.args["input_format"].name == "org.apache.hadoop.mapred.TextInputFormat"
+        assert formats.args["output_format"].name == "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+    else:
+        assert serde is None and file_format.this.name.upper() == "PARQUET"
+
+
+@pytest.mark.parametrize(
+    ("producer", "serde", "classification"),
+    [
+        ("transform-core", "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe", "parquet"),
+        ("firehose-parquet", "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe", "parquet"),
+        ("firehose-json", "org.apache.hive.hcatalog.data.JsonSerDe", "json"),
+    ],
+)
+def test_table_input_per_producer(producer: catalog.RawProducer, serde: str, classification: str) -> None:
+    spec = transform_core.load_spec(str(EXAMPLE))
+    table = catalog.glue_table_input(spec, "s3://raw-bucket", producer=producer)
+    sd = table["StorageDescriptor"]
+    assert sd["SerdeInfo"]["SerializationLibrary"] == serde and table["Parameters"]["classification"] == classification
+    assert sd["Columns"] == catalog.glue_columns(spec, producer=producer)
+    assert table["PartitionKeys"] == catalog.glue_partition_keys(spec) and sd["Location"] == "s3://raw-bucket/raw/iot_telemetry/"
+    assert sd["InputFormat"].endswith("TextInputFormat" if classification == "json" else "MapredParquetInputFormat")
+    assert ("parquet.compression" in table["Parameters"]) == (producer == "transform-core")
+    assert table["Parameters"]["storage.location.template"].endswith("year=${year}/month=${month}/day=${day}/")
+
+
+def test_an_unknown_producer_is_refused() -> None:
+    with pytest.raises(ValueError, match="producer must be one of transform-core, firehose-parquet, firehose-json"):
+        catalog.glue_table_input(transform_core.load_spec(str(EXAMPLE)), "s3://b", producer="kinesis")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("producer", catalog.PRODUCERS)
+def test_catalog_command_prints_each_producers_shape(producer: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from transform_core.cli import main
+
+    spec = transform_core.load_spec(str(EXAMPLE))
+    argv = ["catalog", "--spec", str(EXAMPLE), "--location", "s3://raw-bucket", "--database", "telemetry"]
+    assert main([*argv, "--producer", producer]) == 0
+    out = capsys.readouterr().out
+    assert out == catalog.athena_ddl(spec, "s3://raw-bucket", database="telemetry", producer=producer) + ";\n"
+    assert main([*argv, "--producer", producer, "--format", "glue-json"]) == 0
+    request = json.loads(capsys.readouterr().out)
+    assert request == catalog.create_table_request(spec, "s3://raw-bucket", database="telemetry", producer=producer)
+    if producer == "transform-core":  # without the flag, the output is the lake writer's table, as before
+        assert main(argv) == 0 and capsys.readouterr().out == out
+
+
+def test_register_a_firehose_table_on_moto(s3_bucket: str, moto_server: str) -> None:
+    import boto3
+
+    spec = transform_core.load_spec(str(EXAMPLE))
+    location = f"s3://{s3_bucket}"
+    options: dict[str, Any] = {"database": "firehose_db", "endpoint_url": moto_server, "region": "us-east-1"}
+    assert catalog.register(spec, location, producer="firehose-json", **options) == "created"
+    assert catalog.register(spec, location, producer="firehose-parquet", **options) == "updated"
+    glue = boto3.client("glue", endpoint_url=moto_server, region_name="us-east-1")
+    table = glue.get_table(DatabaseName="firehose_db", Name="iot_telemetry")["Table"]
+    sd = table["StorageDescriptor"]
+    assert sd["SerdeInfo"]["SerializationLibrary"].endswith("ParquetHiveSerDe")
+    assert [{"Name": c["Name"], "Type": c["Type"]} for c in sd["Columns"]] == EXAMPLE_FIREHOSE_COLUMNS

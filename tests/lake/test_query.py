@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +16,7 @@ from tests.helpers.lake import TABLE, Processed, process, write_example_lake
 from transform_core.engine import Pipeline
 from transform_core.errors import QueryError
 from transform_core.lake import LakeWriter
-from transform_core.lake.compact import compact
+from transform_core.lake.curated import compact, curated_table
 from transform_core.lake.query import lake_tables, query
 from transform_core.spec import PartitioningSpec
 
@@ -94,11 +96,61 @@ def test_curated_zone_is_the_plain_table_when_present(
     shutil.copytree(lake, root)
     LakeWriter(pipeline.spec, str(root)).write(processed.result, processed.batch, batch_id="q2")  # every row twice in raw
     compact(pipeline.spec, str(root))  # dedupes by event_id
-    compact(pipeline.spec, str(root), target_rows=10)  # a second generation; only the manifests' files count
     assert list(lake_tables(pipeline.spec, root=str(root))) == [f"curated_{TABLE}", f"errors_{TABLE}", TABLE, f"raw_{TABLE}"]
-    assert_frame_equal(query(pipeline.spec, PER_DAY, root=str(root)), ok_per_day(processed))
+    assert_frame_equal(query(pipeline.spec, PER_DAY, root=str(root)), ok_per_day(processed))  # year/month/day computed
     counts = f"SELECT (SELECT count(*) FROM curated_{TABLE}) AS curated, (SELECT count(*) FROM raw_{TABLE}) AS raw"
     assert query(pipeline.spec, counts, root=str(root)).row(0) == (processed.result.ok, 2 * processed.result.ok)
+    plan = pl.SQLContext(lake_tables(pipeline.spec, root=str(root))).execute(f"SELECT * FROM {TABLE}", eager=False).explain()
+    assert "/curated/transform_core/iot_telemetry/data/" in plan and "/raw/" not in plan  # read through Iceberg
+
+
+def scanned_files(plan: str) -> int:
+    """How many files a Polars plan's Parquet scan reads: ``[first, ... N other sources]``."""
+    match = re.search(r"Parquet SCAN \[[^\]]*?(?:\.\.\. (\d+) other sources)?\]", plan)
+    assert match is not None, plan
+    return 1 + int(match[1] or 0)
+
+
+def test_a_filter_on_the_event_time_prunes_curated_files(
+    pipeline: Pipeline, processed: Processed, lake: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "lake"
+    shutil.copytree(lake, root)
+    compact(pipeline.spec, str(root), target_rows=20)
+    tables = lake_tables(pipeline.spec, root=str(root))
+    day = f"SELECT count(*) AS n FROM {TABLE} WHERE event_time >= '2026-11-27T00:00:00Z'"
+    every, one_day = (pl.SQLContext(tables).execute(sql, eager=False).explain() for sql in (f"SELECT * FROM {TABLE}", day))
+    table = curated_table(pipeline.spec, str(root))
+    assert table is not None
+    in_day = [t for t in table.scan().plan_files() if "event_time_day=2026-11-27" in t.file.file_path]
+    assert scanned_files(every) == len(list(table.scan().plan_files())) > scanned_files(one_day) == len(in_day) > 1
+    assert query(pipeline.spec, day, root=str(root))["n"].to_list() == ok_per_day(processed).filter(day="27")["n"].to_list()
+
+
+def test_as_of_reads_an_earlier_snapshot(pipeline: Pipeline, processed: Processed, lake: Path, tmp_path: Path) -> None:
+    root = tmp_path / "lake"
+    shutil.copytree(lake, root)
+    first = compact(pipeline.spec, str(root))
+    assert first.snapshot_id is not None
+    between = datetime.now(UTC).isoformat()
+    more = process(pipeline, 100, 0.0, seed=8)
+    LakeWriter(pipeline.spec, str(root)).write(more.result, more.batch, batch_id="q3")
+    assert compact(pipeline.spec, str(root)).committed
+    count = f"SELECT count(*) AS n FROM {TABLE}"
+
+    now = query(pipeline.spec, count, root=str(root))["n"][0]
+    then = query(pipeline.spec, count, root=str(root), as_of=str(first.snapshot_id))["n"][0]
+    by_time = query(pipeline.spec, count, root=str(root), as_of=between)["n"][0]
+
+    assert then == by_time == processed.result.ok < now == processed.result.ok + more.result.ok
+    with pytest.raises(QueryError, match="no such snapshot"):
+        query(pipeline.spec, count, root=str(root), as_of="12345")
+    with pytest.raises(QueryError, match="no snapshot that early"):
+        query(pipeline.spec, count, root=str(root), as_of="2000-01-01T00:00:00Z")
+    with pytest.raises(QueryError, match="neither a snapshot id nor an ISO 8601 time"):
+        query(pipeline.spec, count, root=str(root), as_of="yesterday")
+    with pytest.raises(QueryError, match="the lake has no curated table"):
+        query(pipeline.spec, count, root=str(lake), as_of=str(first.snapshot_id))
 
 
 def test_errors_table_holds_every_rejected_record(pipeline: Pipeline, processed: Processed, lake: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from transform_core import PipelineSpec, SpecError, load_spec
-from transform_core.spec import DropSpec, EnrichSpec, EventTimeSpec, OutputSpec, PartitioningSpec
+from transform_core.spec import CuratedSpec, DropSpec, EnrichSpec, EventTimeSpec, OutputSpec, PartitioningSpec
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "iot" / "pipeline.yaml"
@@ -182,12 +182,31 @@ def test_minimal_spec_gets_the_documented_defaults(workdir: Path) -> None:
     assert spec.enrich == ()
     assert spec.drop is None
     assert spec.output == OutputSpec(lake=None)
+    assert spec.curated == CuratedSpec(key=None, version=None)
 
 
 def test_hourly_partitioning_adds_the_hour_key(workdir: Path) -> None:
     raw = base_spec()
     raw["partitioning"] = {"granularity": "hour"}
     assert load_spec(write_spec(workdir, raw)).partitioning.keys == ("year", "month", "day", "hour")
+
+
+@pytest.mark.parametrize(
+    ("curated", "expected"),
+    [
+        ({"key": ["device_id", "seq"], "version": "seq"}, CuratedSpec(key=("device_id", "seq"), version="seq")),
+        ({"key": "event_id"}, CuratedSpec(key=("event_id",))),
+        ({"key": []}, CuratedSpec(key=())),  # the record's content, though the schema declares event_id
+        ({"key": ["site"]}, CuratedSpec(key=("site",))),  # an enrichment field is a column too
+        ({"version": "seq"}, CuratedSpec(version="seq")),
+        (None, CuratedSpec()),
+    ],
+)
+def test_the_curated_section_names_key_and_version_columns(
+    workdir: Path, curated: dict[str, Any] | None, expected: CuratedSpec
+) -> None:
+    raw = {**base_spec(), "curated": curated}
+    assert load_spec(write_spec(workdir, raw)).curated == expected
 
 
 def test_join_key_mapping_names_record_path_and_table_column(workdir: Path) -> None:
@@ -344,6 +363,26 @@ SPEC_ERRORS: list[Any] = [
     pytest.param(_set("drop.in", "heartbeat"), "drop.in", "non-empty list", id="drop-in-scalar"),
     pytest.param(_set("schema", "schemas/missing.schema.json"), "schema", "file not found", id="schema-path-missing"),
     pytest.param(_set("schema", 42), "schema", "must be a non-empty string", id="schema-not-path-or-mapping"),
+    pytest.param(_set("curated", {"keys": ["a"]}), "curated.keys", "unknown key (allowed: key, version)", id="curated-unknown"),
+    pytest.param(_set("curated", ["event_id"]), "curated", "must be a mapping", id="curated-not-mapping"),
+    pytest.param(
+        _set("curated", {"key": ["event_id", "nope"]}),
+        "curated.key[1]",
+        "'nope' is not a top-level property of the schema or an enrichment field (declared: battery, ",
+        id="curated-key-undeclared",
+    ),
+    pytest.param(
+        _set("curated", {"key": ["tags.fw"]}), "curated.key[0]", "'tags.fw' is not a top-level property", id="curated-key-nested"
+    ),
+    pytest.param(_set("curated", {"key": ["seq", "seq"]}), "curated.key", "lists a column twice", id="curated-key-twice"),
+    pytest.param(_set("curated", {"key": [""]}), "curated.key[0]", "must be a non-empty string", id="curated-key-empty"),
+    pytest.param(_set("curated", {"key": {"a": 1}}), "curated.key", "must be a column name or a list", id="curated-key-map"),
+    pytest.param(
+        _set("curated", {"version": "_ingested_at"}),
+        "curated.version",
+        "'_ingested_at' is not a top-level property",
+        id="curated-version-lineage",
+    ),
 ]
 
 

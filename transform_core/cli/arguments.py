@@ -7,9 +7,20 @@ import sys
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
+    from transform_core.lake.curated import CatalogSettings
+
     Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
-__all__ = ["PROG", "add_job_options", "fraction", "positive_int", "print_error", "setting"]
+__all__ = [
+    "PROG",
+    "add_catalog_options",
+    "add_job_options",
+    "catalog_options",
+    "fraction",
+    "positive_int",
+    "print_error",
+    "setting",
+]
 
 PROG = "transform-core"
 
@@ -35,6 +46,32 @@ def add_job_options(job: argparse.ArgumentParser, *, inputs: str, spec: str, lak
         "--kind",
         choices=["ndjson", "firehose-backup", "processing-failed", "errors"],
         help="input format for every file (default: detected per file from its first line)",
+    )
+
+
+def add_catalog_options(cmd: argparse.ArgumentParser) -> None:
+    """``--catalog``, ``--catalog-file`` and ``--namespace``: where the curated Iceberg table is registered."""
+    cmd.add_argument(
+        "--catalog",
+        choices=["sql", "glue"],
+        default="sql",
+        help="the curated table's catalog: sql, a SQLite file in the lake (default), or AWS Glue",
+    )
+    cmd.add_argument(
+        "--catalog-file",
+        metavar="PATH",
+        help="the SQL catalog's SQLite file (default: <lake>/_catalog/iceberg.db; needed for an s3:// lake)",
+    )
+    cmd.add_argument("--namespace", metavar="NAME", help="the table's namespace (Glue database; default: transform_core)")
+
+
+def catalog_options(args: argparse.Namespace) -> CatalogSettings:
+    """The catalog settings of :func:`add_catalog_options`' options, S3 and Glue access from the environment."""
+    from transform_core.lake.curated import catalog_settings
+
+    endpoint_url = getattr(args, "endpoint_url", None)
+    return catalog_settings(
+        kind=args.catalog, namespace=args.namespace, catalog_file=args.catalog_file, endpoint_url=endpoint_url
     )
 
 

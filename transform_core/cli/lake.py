@@ -1,4 +1,4 @@
-"""``transform-core compact``, ``query`` and ``catalog``: the lake's curated zone, SQL over it, its Glue table."""
+"""``transform-core compact``, ``query`` and ``catalog``: the lake's curated Iceberg table, SQL over it, its Glue table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transform_core.cli.arguments import print_error
+from transform_core.cli.arguments import add_catalog_options, catalog_options, print_error
 from transform_core.errors import QueryError
 
 if TYPE_CHECKING:
@@ -34,12 +34,13 @@ def add_commands(commands: Commands) -> None:
 def _add_compact(commands: Commands) -> None:
     job = commands.add_parser(
         "compact",
-        help="merge raw lake partitions into deduplicated, time-sorted curated partitions",
+        help="commit raw lake partitions into the curated Iceberg table, deduplicated and time-sorted",
         description=(
-            "Compact raw/<table>/ partitions into curated/<table>/: files of at most --target-rows rows, duplicates removed "
-            "by a key (the most recently ingested copy wins), sorted by event time, each partition swapped atomically through "
-            "its _manifest.json. Partitions whose raw files did not change are left alone, so re-running is safe; raw files "
-            "arriving during a run go into the next one."
+            "Commit the raw/<table>/ partitions whose files changed since the last run into the curated Apache Iceberg "
+            "table (partitioned by day or hour of the event time), in one snapshot: each changed partition is read whole, "
+            "duplicates removed by a key (the copy with the greatest curated.version, else the latest event time, wins), "
+            "sorted by event time and replaced. Re-running with nothing new commits nothing; raw files arriving during a "
+            "run go into the next one."
         ),
     )
     job.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
@@ -47,36 +48,44 @@ def _add_compact(commands: Commands) -> None:
     job.add_argument(
         "--key",
         metavar="COLUMNS",
-        help="column(s) naming a record, comma-separated (default: event_id or id if declared, else the record's content)",
+        help="column(s) naming a record, comma-separated (default: the spec's curated.key, else event_id or id if "
+        "declared, else the record's content)",
     )
-    job.add_argument(
-        "--target-rows", type=int, default=1_000_000, metavar="N", help="most rows per curated file (default: 1000000)"
-    )
+    job.add_argument("--target-rows", type=int, default=1_000_000, metavar="N", help="most rows per data file (default: 1000000)")
     job.add_argument(
         "--partition",
         action="append",
         metavar="PATH",
         help="compact only this partition and those under it, e.g. year=2026/month=11/day=24 (repeatable; default: all)",
     )
+    add_catalog_options(job)
     job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     job.set_defaults(run=_run_compact)
 
 
 def _run_compact(args: argparse.Namespace) -> int:
-    from transform_core.lake.compact import compact
+    from transform_core.lake.curated import compact
     from transform_core.spec import load_spec
 
     spec = load_spec(args.spec)
     try:
         options = {"key": args.key, "target_rows": args.target_rows, "endpoint_url": args.endpoint_url}
-        summary = compact(spec, args.lake, partitions=args.partition, **options)
+        summary = compact(spec, args.lake, partitions=args.partition, catalog=catalog_options(args), **options)
     except ValueError as err:
         return print_error(err, command="compact")
     for p in summary.partitions:
-        print(
-            f"{p.status:<10} {p.partition}  {p.raw_files:,} raw files, {p.raw_rows:,} → {p.rows:,} rows, {len(p.files):,} files"
-        )
-    print(f"{len(summary.partitions):,} partitions, {summary.compacted:,} compacted, {summary.duplicates:,} duplicates removed")
+        line = f"{p.status:<10} {p.partition}  {p.raw_files:,} raw files"
+        if p.status == "compacted":
+            line += f", {p.raw_rows or 0:,} → {p.rows or 0:,} rows, {p.files or 0:,} data files"
+        print(line)
+    unchanged = len(summary.partitions) - summary.compacted
+    snapshot = f"snapshot {summary.snapshot_id}" if summary.snapshot_id is not None else "no snapshot yet"
+    state = "committed" if summary.committed else "nothing to commit"
+    print(
+        f"{len(summary.partitions):,} partitions, {summary.compacted:,} compacted, {unchanged:,} unchanged, "
+        f"{summary.rows:,} rows written, {summary.duplicates:,} duplicates removed"
+    )
+    print(f"{summary.table} {snapshot} ({state})")
     return 0
 
 
@@ -89,8 +98,9 @@ def _add_query(commands: Commands) -> None:
         help="run SQL over the lake (Polars SQL, partition pruning)",
         description=(
             "Run one SQL query over a pipeline's lake. Tables are named after the spec (name with '-' -> '_'): "
-            "<table> (the curated zone if present, else raw), raw_<table>, curated_<table> and errors_<table>. "
-            "year, month, day (and hour) are text columns; filtering on them reads only the matching partitions."
+            "<table> (the curated Iceberg table if compacted, else raw), raw_<table>, curated_<table> and errors_<table>. "
+            "year, month, day (and hour) are text columns; on raw_<table> filtering on them reads only the matching "
+            "partitions, on the curated table a filter on the event time does."
         ),
         epilog=(
             "examples:\n"
@@ -112,6 +122,12 @@ def _add_query(commands: Commands) -> None:
         help=f"output format (default: table, the first {_TABLE_ROWS} rows; json is an array of row objects)",
     )
     cmd.add_argument("--output", metavar="FILE", help="write the result to FILE instead of stdout (required for parquet)")
+    cmd.add_argument(
+        "--as-of",
+        metavar="SNAPSHOT",
+        help="read the curated table as of a snapshot id or an ISO 8601 time (UTC unless it has an offset)",
+    )
+    add_catalog_options(cmd)
     cmd.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     cmd.set_defaults(run=_run_query)
 
@@ -122,7 +138,8 @@ def _run_query(args: argparse.Namespace) -> int:
 
     if args.format == "parquet" and not args.output:
         raise QueryError("--format parquet needs --output FILE", sql=args.sql)
-    frame = query(load_spec(args.spec), args.sql, root=args.lake, endpoint_url=args.endpoint_url)
+    options = {"root": args.lake, "endpoint_url": args.endpoint_url, "as_of": args.as_of}
+    frame = query(load_spec(args.spec), args.sql, catalog=catalog_options(args), **options)
     _write(frame, args.format, args.output)
     return 0
 
@@ -183,14 +200,18 @@ def _add_catalog(commands: Commands) -> None:
             "Describe a pipeline's raw zone (<location>/raw/<table>/) as a Glue/Athena table: columns typed exactly as "
             "the lake writer stores them, Parquet SerDe, year/month/day[/hour] string partition keys with partition "
             "projection (no crawler or MSCK REPAIR needed). Prints Athena DDL (default) or the Glue CreateTable JSON; "
-            "--register creates or updates the table with boto3 (the 'aws' extra)."
+            "--register creates or updates the table with boto3 (the 'aws' extra). --producer firehose-parquet describes "
+            "the raw zone as Firehose delivers it (and the Glue table its record format conversion reads); "
+            "firehose-json the same columns over Firehose's NDJSON, with Hive's JSON SerDe."
         ),
         epilog=(
             "examples:\n"
             "  transform-core catalog --spec examples/iot/pipeline.yaml --location s3://my-lake --database telemetry\n"
             "  transform-core catalog --spec pipeline.yaml --location s3://my-lake --database telemetry \\\n"
             "      --format glue-json > table.json && aws glue create-table --cli-input-json file://table.json\n"
-            "  transform-core catalog --spec pipeline.yaml --location s3://my-lake --database telemetry --register"
+            "  transform-core catalog --spec pipeline.yaml --location s3://my-lake --database telemetry --register\n"
+            "  transform-core catalog --spec pipeline.yaml --location s3://my-raw-bucket --database telemetry \\\n"
+            "      --producer firehose-parquet --format glue-json"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -202,6 +223,15 @@ def _add_catalog(commands: Commands) -> None:
         "--format",
         choices=["ddl", "glue-json"],
         help="print Athena DDL or Glue CreateTable JSON (default: ddl; with --register, nothing unless given)",
+    )
+    cmd.add_argument(
+        "--producer",
+        choices=["transform-core", "firehose-parquet", "firehose-json"],
+        default="transform-core",
+        help=(
+            "who writes raw/<table>/: transform-core (the lake writer: lineage columns, _extra; the default), "
+            "firehose-parquet (Firehose's record format conversion) or firehose-json (Firehose's NDJSON delivery)"
+        ),
     )
     cmd.add_argument("--register", action="store_true", help="create the database if missing and create or update the table")
     cmd.add_argument("--endpoint-url", metavar="URL", help="Glue endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL_GLUE)")
@@ -216,13 +246,13 @@ def _run_catalog(args: argparse.Namespace) -> int:
     try:
         spec = load_spec(args.spec)
         fmt = args.format or (None if args.register else "ddl")
+        shape = {"database": args.database, "table": args.table, "producer": args.producer}
         if fmt == "ddl":
-            print(athena_ddl(spec, args.location, database=args.database, table=args.table) + ";")
+            print(athena_ddl(spec, args.location, **shape) + ";")
         elif fmt == "glue-json":
-            print(json.dumps(create_table_request(spec, args.location, database=args.database, table=args.table), indent=2))
+            print(json.dumps(create_table_request(spec, args.location, **shape), indent=2))
         if args.register:
-            kwargs = {"table": args.table, "endpoint_url": args.endpoint_url, "region": args.region}
-            action = register(spec, args.location, database=args.database, **kwargs)
+            action = register(spec, args.location, endpoint_url=args.endpoint_url, region=args.region, **shape)
             print(f"{action} table {args.database}.{table_name(spec, args.table)}", file=sys.stderr)
     except ValueError as err:
         return print_error(err)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import add_job_options, positive_int, setting
+from transform_core.cli.arguments import add_catalog_options, add_job_options, catalog_options, positive_int, setting
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -98,9 +98,10 @@ def _add_spark_reprocess(commands: Commands) -> None:
         "--zone",
         choices=["raw", "curated"],
         default="raw",
-        help="raw (default): write the raw zone; curated: then compact the partitions this run wrote into curated/ "
-        "(dedupe, time order, one Spark task per partition; local or S3 lakes)",
+        help="raw (default): write the raw zone; curated: then commit the partitions this run wrote into the curated "
+        "Iceberg table (dedupe, time order; on the driver, as transform-core compact; local or S3 lakes)",
     )
+    add_catalog_options(job)
     job.add_argument(
         "--rows-per-file", type=positive_int, default=250_000, metavar="N", help="most rows per Parquet file (default: 250000)"
     )
@@ -141,6 +142,7 @@ def _run_spark_reprocess(args: argparse.Namespace) -> int:
         kind=args.kind,
         rows_per_file=args.rows_per_file,
         repartition=args.repartition,
+        catalog=catalog_options(args),
     )
     spark = spark_session(args.master, dict(args.conf))
     run = spark_reprocess(spark, args.inputs, options)
@@ -148,7 +150,7 @@ def _run_spark_reprocess(args: argparse.Namespace) -> int:
     _print_summary(run.summary, dry_run=args.dry_run)
     if run.curated:
         compacted = sum(p.status == "compacted" for p in run.curated)
-        print(f"curated    {len(run.curated):>12,} partitions ({compacted:,} compacted)")
+        print(f"curated    {len(run.curated):>12,} partitions ({compacted:,} compacted), snapshot {run.curated_snapshot}")
     return 0
 
 

@@ -1,8 +1,16 @@
 """The Glue/Athena catalog entry of a pipeline's raw zone: Athena DDL, Glue ``TableInput``, registration with boto3.
 
-Column types follow exactly what :class:`~transform_core.lake.LakeWriter` writes (``lake_columns``); the
-date partitions use partition projection, so Athena needs no crawler, ``MSCK REPAIR`` or registered partitions.
-boto3 (the ``aws`` extra) is imported by :func:`register` only. See ``docs/deploy.md``.
+The raw zone has one of three shapes, named by its producer (``docs/raw-zone.md``):
+
+- ``transform-core``: what :class:`~transform_core.lake.LakeWriter` writes: the lake's columns (``lake_columns``),
+  ``_extra`` and the lineage columns, ZSTD Parquet;
+- ``firehose-parquet``: what Firehose's record format conversion writes, and the Glue table it converts with: the
+  record's columns only, date-times and dates as text, Parquet;
+- ``firehose-json``: Firehose delivering the Lambda's NDJSON: the same columns, read by Hive's JSON SerDe.
+
+All are generated from the spec; the date partitions use partition projection, so Athena needs no crawler,
+``MSCK REPAIR`` or registered partitions. boto3 (the ``aws`` extra) is imported by :func:`register` only. See
+``docs/deploy.md``.
 """
 
 from __future__ import annotations
@@ -14,11 +22,15 @@ import polars as pl
 
 from transform_core.errors import ConfigurationEnvironmentError, SpecError
 from transform_core.lake.columns import lake_columns, table_dtypes
+from transform_core.lake.raw import PRODUCERS, RawProducer
+from transform_core.lake.raw_firehose import delivered_dtypes
 from transform_core.lake.storage import s3_settings
 from transform_core.spec import PipelineSpec
 
 __all__ = [
     "DEFAULT_YEARS",
+    "PRODUCERS",
+    "RawProducer",
     "athena_ddl",
     "create_table_request",
     "glue_columns",
@@ -32,23 +44,40 @@ DEFAULT_YEARS = (1970, 2099)  # projection.year.range: event times outside it ar
 SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+#: Firehose's JSON delivery is read with Hive's JSON SerDe (Amazon Athena User Guide, "OpenX JSON SerDe": OpenX
+#: results "can be non-deterministic"; the guide's workaround is the Hive JSON SerDe). See docs/raw-zone.md.
+JSON_SERDE = "org.apache.hive.hcatalog.data.JsonSerDe"
+JSON_INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
+JSON_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 _RANGES = {"month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
 _NAME = re.compile(r"[A-Za-z0-9_]{1,255}")  # Athena: letters, digits and underscore only (lowercased by Glue)
 _FIELD_BAD = re.compile(r"[\s:,<>`]")  # characters a Hive type string cannot carry in a struct field name
 
 
-def glue_columns(spec: PipelineSpec) -> list[dict[str, str]]:
+def glue_columns(spec: PipelineSpec, *, producer: RawProducer = "transform-core") -> list[dict[str, str]]:
     """The table's data columns as Glue ``{"Name", "Type"}`` (partition keys excluded: see :func:`glue_partition_keys`).
+
+    ``transform-core``: every column the lake writer stores, in its order. ``firehose-parquet`` and
+    ``firehose-json``: the record's columns (declared properties, enrichment fields) without ``_extra`` and the
+    lineage columns, date-times and dates as ``string``, every name lowercase as Firehose's deserializer reads keys.
 
     Raises:
         SpecError: a column or struct field name Glue cannot hold, or two names differing only in case
             (Glue and Athena fold names to lowercase).
+        ValueError: an unknown ``producer``.
     """
     columns = lake_columns(spec, table_dtypes(spec))
-    keys = set(columns.partition_keys)
-    data = {name: dtype for name, dtype in columns.dtypes.items() if name not in keys}
+    if _producer(producer) == "transform-core":
+        keys = set(columns.partition_keys)
+        data = {name: dtype for name, dtype in columns.dtypes.items() if name not in keys}
+    else:
+        data = delivered_dtypes(columns)
     _check_names(spec, data, "")
-    return [{"Name": name, "Type": _glue_type(spec, dtype, f"/properties/{name}")} for name, dtype in data.items()]
+    lower = producer != "transform-core"
+    return [
+        {"Name": name.lower() if lower else name, "Type": _glue_type(spec, dtype, f"/properties/{name}", lower=lower)}
+        for name, dtype in data.items()
+    ]
 
 
 def glue_partition_keys(spec: PipelineSpec) -> list[dict[str, str]]:
@@ -63,6 +92,7 @@ def athena_ddl(
     database: str,
     table: str | None = None,
     years: tuple[int, int] = DEFAULT_YEARS,
+    producer: RawProducer = "transform-core",
 ) -> str:
     """Athena ``CREATE EXTERNAL TABLE IF NOT EXISTS`` for the raw zone, with partition projection on the date keys.
 
@@ -72,38 +102,58 @@ def athena_ddl(
         database: the Glue database.
         table: the table name in the lake layout; default: the spec's name with ``-`` → ``_``.
         years: the first and last year partition projection covers.
+        producer: the raw zone's shape: ``transform-core`` (the lake writer's), ``firehose-parquet`` or
+            ``firehose-json`` (Firehose's deliveries).
 
     Raises:
         SpecError: see :func:`glue_columns`.
-        ValueError: ``location`` is not an ``s3://`` URI, or ``database``/``table`` is not a plain name.
+        ValueError: ``location`` is not an ``s3://`` URI, ``database``/``table`` is not a plain name, or an unknown
+            ``producer``.
     """
     name, root = table_name(spec, table), _table_location(spec, location, table)
-    cols = ",\n".join(f"  {_quote(c['Name'])} {c['Type']}" for c in glue_columns(spec))
+    cols = ",\n".join(f"  {_quote(c['Name'])} {c['Type']}" for c in glue_columns(spec, producer=producer))
     parts = ", ".join(f"{_quote(c['Name'])} {c['Type']}" for c in glue_partition_keys(spec))
-    props = ",\n".join(f"  '{key}'='{value}'" for key, value in _table_properties(spec, root, years).items())
+    props = ",\n".join(f"  '{key}'='{value}'" for key, value in _table_properties(spec, root, years, producer).items())
+    if producer == "firehose-json":
+        storage = (
+            f"ROW FORMAT SERDE '{JSON_SERDE}'\nSTORED AS INPUTFORMAT '{JSON_INPUT_FORMAT}'\nOUTPUTFORMAT '{JSON_OUTPUT_FORMAT}'"
+        )
+    else:
+        storage = "STORED AS PARQUET"
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {_quote(_plain(database, 'database'))}.{_quote(name)} (\n{cols}\n)\n"
-        f"PARTITIONED BY ({parts})\nSTORED AS PARQUET\nLOCATION '{root}'\nTBLPROPERTIES (\n{props}\n)"
+        f"PARTITIONED BY ({parts})\n{storage}\nLOCATION '{root}'\nTBLPROPERTIES (\n{props}\n)"
     )
 
 
 def glue_table_input(
-    spec: PipelineSpec, location: str, *, table: str | None = None, years: tuple[int, int] = DEFAULT_YEARS
+    spec: PipelineSpec,
+    location: str,
+    *,
+    table: str | None = None,
+    years: tuple[int, int] = DEFAULT_YEARS,
+    producer: RawProducer = "transform-core",
 ) -> dict[str, Any]:
-    """The Glue ``TableInput`` for the raw zone (arguments as for :func:`athena_ddl`), as ``CreateTable`` takes it."""
+    """The Glue ``TableInput`` for the raw zone (arguments as for :func:`athena_ddl`), as ``CreateTable`` takes it.
+
+    With ``firehose-parquet`` it is the table Firehose's record format conversion reads its schema from.
+    """
     root = _table_location(spec, location, table)
+    as_json = _producer(producer) == "firehose-json"
+    serde, formats = (JSON_SERDE, (JSON_INPUT_FORMAT, JSON_OUTPUT_FORMAT)) if as_json else (SERDE, (INPUT_FORMAT, OUTPUT_FORMAT))
+    classification = "json" if as_json else "parquet"
     return {
         "Name": table_name(spec, table),
         "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"EXTERNAL": "TRUE", "classification": "parquet", **_table_properties(spec, root, years)},
+        "Parameters": {"EXTERNAL": "TRUE", "classification": classification, **_table_properties(spec, root, years, producer)},
         "PartitionKeys": glue_partition_keys(spec),
         "StorageDescriptor": {
-            "Columns": glue_columns(spec),
+            "Columns": glue_columns(spec, producer=producer),
             "Location": root,
-            "InputFormat": INPUT_FORMAT,
-            "OutputFormat": OUTPUT_FORMAT,
+            "InputFormat": formats[0],
+            "OutputFormat": formats[1],
             "Compressed": False,
-            "SerdeInfo": {"SerializationLibrary": SERDE, "Parameters": {"serialization.format": "1"}},
+            "SerdeInfo": {"SerializationLibrary": serde, "Parameters": {"serialization.format": "1"}},
         },
     }
 
@@ -115,13 +165,15 @@ def create_table_request(
     database: str,
     table: str | None = None,
     years: tuple[int, int] = DEFAULT_YEARS,
+    producer: RawProducer = "transform-core",
 ) -> dict[str, Any]:
     """The Glue ``CreateTable`` request, ``DatabaseName`` and ``TableInput``, as ``aws glue create-table --cli-input-json`` reads it.
 
     Arguments and errors as for :func:`athena_ddl`.
     """
     database = _plain(database, "database")
-    return {"DatabaseName": database, "TableInput": glue_table_input(spec, location, table=table, years=years)}
+    table_input = glue_table_input(spec, location, table=table, years=years, producer=producer)
+    return {"DatabaseName": database, "TableInput": table_input}
 
 
 def table_name(spec: PipelineSpec, table: str | None = None) -> str:
@@ -141,8 +193,9 @@ def register(
     table: str | None = None,
     endpoint_url: str | None = None,
     region: str | None = None,
+    producer: RawProducer = "transform-core",
 ) -> Literal["created", "updated"]:
-    """Create the Glue database if missing, then create the table, or update it when it exists.
+    """Create the Glue database if missing, then create the table (shaped for ``producer``), or update it when it exists.
 
     Credentials and endpoint default to boto3's own lookup (``AWS_*`` variables, profile, role; the endpoint from
     ``AWS_ENDPOINT_URL_GLUE`` or ``AWS_ENDPOINT_URL``); the region to ``AWS_REGION``, else boto3's lookup.
@@ -153,7 +206,7 @@ def register(
     Raises:
         ConfigurationEnvironmentError: boto3 is not installed (the ``aws`` extra), or Glue refused or was unreachable.
     """
-    table_input = glue_table_input(spec, location, table=table)
+    table_input = glue_table_input(spec, location, table=table, producer=producer)
     database = _plain(database, "database")
     try:
         import boto3
@@ -177,13 +230,16 @@ def register(
         raise ConfigurationEnvironmentError(f"Glue: {err}") from err
 
 
-def _glue_type(spec: PipelineSpec, dtype: pl.DataType, key: str) -> str:
+def _glue_type(spec: PipelineSpec, dtype: pl.DataType, key: str, *, lower: bool = False) -> str:
     if isinstance(dtype, pl.Struct):
         _check_names(spec, {field.name: field.dtype for field in dtype.fields}, key)
-        fields = ",".join(f"{f.name}:{_glue_type(spec, _instance(f.dtype), f'{key}/properties/{f.name}')}" for f in dtype.fields)
+        fields = ",".join(
+            f"{f.name.lower() if lower else f.name}:{_glue_type(spec, _instance(f.dtype), f'{key}/properties/{f.name}', lower=lower)}"
+            for f in dtype.fields
+        )
         return f"struct<{fields}>"
     if isinstance(dtype, pl.List):
-        return f"array<{_glue_type(spec, _instance(dtype.inner), f'{key}/items')}>"
+        return f"array<{_glue_type(spec, _instance(dtype.inner), f'{key}/items', lower=lower)}>"
     if isinstance(dtype, pl.Datetime):
         return "timestamp"
     scalars = {pl.String: "string", pl.Int64: "bigint", pl.Float64: "double", pl.Boolean: "boolean", pl.Date: "date"}
@@ -209,7 +265,14 @@ def _check_names(spec: PipelineSpec, names: dict[str, Any], key: str) -> None:
         seen[name.lower()] = name
 
 
-def _table_properties(spec: PipelineSpec, root: str, years: tuple[int, int]) -> dict[str, str]:
+def _producer(producer: str) -> RawProducer:
+    for known in PRODUCERS:
+        if producer == known:
+            return known
+    raise ValueError(f"producer must be one of {', '.join(PRODUCERS)}, got {producer!r}")
+
+
+def _table_properties(spec: PipelineSpec, root: str, years: tuple[int, int], producer: RawProducer) -> dict[str, str]:
     if years[0] > years[1] or years[0] < 1 or years[1] > 9999:
         raise ValueError(f"years must be a range within 1..9999, got {years}")
     props = {"projection.enabled": "true"}
@@ -218,7 +281,10 @@ def _table_properties(spec: PipelineSpec, root: str, years: tuple[int, int]) -> 
         props |= {f"projection.{key}.type": "integer", f"projection.{key}.range": value_range}
         props[f"projection.{key}.digits"] = str(digits)
     template = "/".join(f"{key}=${{{key}}}" for key in spec.partitioning.keys)
-    return props | {"storage.location.template": f"{root}{template}/", "parquet.compression": "ZSTD"}
+    props["storage.location.template"] = f"{root}{template}/"
+    if _producer(producer) == "transform-core":  # Firehose's compression is set on the stream, not in the table
+        props["parquet.compression"] = "ZSTD"
+    return props
 
 
 def _table_location(spec: PipelineSpec, location: str, table: str | None) -> str:

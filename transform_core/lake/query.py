@@ -1,23 +1,25 @@
-"""SQL over the lake: Polars SQL on lazy Hive-partitioned scans, with tables named after the spec.
+"""SQL over the lake: Polars SQL on lazy scans, with tables named after the spec.
 
 With ``<table>`` the spec's name with ``-`` replaced by ``_``, the tables are:
 
-    <table>            the curated zone when it has files, else the raw zone
+    <table>            the curated zone when its Iceberg table has a snapshot, else the raw zone
     raw_<table>        raw/<table>/…/*.parquet
-    curated_<table>    curated/<table>/…: the files its partition manifests list (only when there are some)
+    curated_<table>    the curated Iceberg table (only once something was compacted), optionally as of a snapshot
     errors_<table>     errors/<table>/…/*.ndjson (rejected records)
 
 Partition columns (``year``, ``month``, ``day``, ``hour``) are text, as in the folder names, so a
-``WHERE year = '2026' AND month = '11'`` prunes whole folders before any file is opened. Why Polars SQL and not
-DuckDB is in ``docs/lake.md``.
+``WHERE year = '2026' AND month = '11'`` on the raw zone prunes whole folders before any file is opened. The curated
+table has them too, computed from its event time; there a filter on the event time prunes (Iceberg's partitions and
+file statistics). Why Polars SQL and not DuckDB is in ``docs/lake.md``.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
+from transform_core.engine.partition import partition_exprs, partition_stamp
 from transform_core.errors import QueryError
-from transform_core.lake.compact import curated_files
+from transform_core.lake.curated.catalogs import CatalogSettings, catalog_settings, may_have_catalog
 from transform_core.lake.storage import is_s3, join, list_files, s3_settings
 from transform_core.spec import PipelineSpec
 
@@ -39,45 +41,66 @@ _ERRORS_SCHEMA: dict[str, pl.DataType] = {
 _FILE = "__file"
 
 
-def lake_tables(spec: PipelineSpec, *, root: str | None = None, endpoint_url: str | None = None) -> dict[str, pl.LazyFrame]:
+def lake_tables(
+    spec: PipelineSpec,
+    *,
+    root: str | None = None,
+    endpoint_url: str | None = None,
+    catalog: CatalogSettings | None = None,
+    as_of: str | None = None,
+) -> dict[str, pl.LazyFrame]:
     """The lake's tables as lazy frames, keyed by their SQL name; a zone without files has no table.
 
     Args:
         spec: the pipeline spec; its name gives the table names.
         root: a local folder or ``s3://bucket/prefix``; default: the spec's ``output.lake``.
         endpoint_url: S3 endpoint, overriding ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``.
+        catalog: the curated table's catalog; default: the SQL catalog in the lake.
+        as_of: the curated table as of a snapshot id or an ISO 8601 time (see ``scan_curated``).
 
     Raises:
         SpecError: no root given and no ``output.lake`` in the spec.
+        QueryError: ``as_of`` names no snapshot of the curated table.
     """
     root = spec.lake_root(root, needed_by="a query")
     table = spec.name.replace("-", "_")
     options = _storage_options(endpoint_url) if is_s3(root) else None
     tables: dict[str, pl.LazyFrame] = {}
-    zones = {
-        "curated": curated_files(spec, root, endpoint_url=endpoint_url),  # as the manifests say: no stale generation
-        "raw": _files(join(root, "raw", table), ".parquet", endpoint_url),
-    }
-    for zone, files in zones.items():
-        if files:
-            # explicit file lists: list_files skips "_"/"." names, which Polars' own folder scan would read
-            frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema=_HIVE_SCHEMA, storage_options=options)
-            tables[f"{zone}_{table}"] = frame
-            tables.setdefault(table, frame)  # curated first: the plain name is the curated zone when it exists
+    curated = _curated(spec, root, catalog or catalog_settings(endpoint_url=endpoint_url), as_of)
+    if curated is not None:
+        tables[f"curated_{table}"] = tables[table] = curated
+    raw = _files(join(root, "raw", table), ".parquet", endpoint_url)
+    if raw:
+        # explicit file lists: list_files skips "_"/"." names, which Polars' own folder scan would read
+        frame = pl.scan_parquet(raw, hive_partitioning=True, hive_schema=_HIVE_SCHEMA, storage_options=options)
+        tables[f"raw_{table}"] = frame
+        tables.setdefault(table, frame)  # the plain name is the curated zone when it exists
     errors = _files(join(root, "errors", table), ".ndjson", endpoint_url)
     if errors:
         tables[f"errors_{table}"] = _scan_errors(errors, options)
     return dict(sorted(tables.items()))
 
 
-def query(spec: PipelineSpec, sql: str, *, root: str | None = None, endpoint_url: str | None = None) -> pl.DataFrame:
-    """Run one SQL query over the lake of ``spec`` (tables: see :func:`lake_tables`) and collect the result.
+def query(
+    spec: PipelineSpec,
+    sql: str,
+    *,
+    root: str | None = None,
+    endpoint_url: str | None = None,
+    catalog: CatalogSettings | None = None,
+    as_of: str | None = None,
+) -> pl.DataFrame:
+    """Run one SQL query over the lake of ``spec`` (tables and arguments: see :func:`lake_tables`) and collect the result.
 
     Raises:
-        QueryError: the lake has no files, or the SQL is not valid, names an unknown table or column, or fails.
+        QueryError: the lake has no files, ``as_of`` names no snapshot, or the SQL is not valid, names an unknown
+            table or column, or fails.
         SpecError: no root given and no ``output.lake`` in the spec.
     """
-    tables = lake_tables(spec, root=root, endpoint_url=endpoint_url)
+    try:
+        tables = lake_tables(spec, root=root, endpoint_url=endpoint_url, catalog=catalog, as_of=as_of)
+    except QueryError as err:
+        raise QueryError(str(err), sql=sql) from err
     where = root if root is not None else str(spec.output.lake)
     if not tables:
         raise QueryError(f"no lake files under {where} for {spec.name!r} (raw/, curated/ or errors/)", sql=sql)
@@ -87,6 +110,26 @@ def query(spec: PipelineSpec, sql: str, *, root: str | None = None, endpoint_url
         # Polars appends the resolved plan to column errors; the first paragraph is the message
         message = str(err).split("\n\n", 1)[0].strip()
         raise QueryError(f"query failed: {message} (tables: {', '.join(tables)})", sql=sql) from err
+
+
+def _curated(spec: PipelineSpec, root: str, settings: CatalogSettings, as_of: str | None) -> pl.LazyFrame | None:
+    """The curated table with the raw zone's partition columns (text, computed from its event time), if it has a
+    snapshot; a lake without a curated catalog does not need the ``lake`` extra."""
+    if not may_have_catalog(root, settings):
+        if as_of is not None:
+            raise QueryError(f"--as-of {as_of}: the lake has no curated table", sql="")
+        return None
+    from transform_core.lake.curated import curated_layout, scan_curated
+
+    try:
+        frame = scan_curated(spec, root, as_of=as_of, catalog=settings)
+    except ValueError as err:
+        raise QueryError(str(err), sql="") from err
+    if frame is None:
+        return None
+    event_time = curated_layout(spec, settings.namespace).event_time
+    stamp = partition_stamp(pl.col(event_time).dt.epoch("us"))
+    return frame.with_columns(partition_exprs(stamp, spec.partitioning.keys))
 
 
 def _files(prefix: str, suffix: str, endpoint_url: str | None) -> list[str]:

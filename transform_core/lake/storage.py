@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -113,7 +114,7 @@ def read_bytes(uri: str, *, endpoint_url: str | None = None) -> bytes:
     if not is_s3(uri):
         return Path(uri).read_bytes()
     fs, path = _s3(uri, endpoint_url)
-    with fs.open_input_stream(path) as stream:
+    with fs.open_input_stream(path, compression=None) as stream:  # the bytes as stored: a .gz name is not unzipped
         data: bytes = stream.read()
     return data
 
@@ -132,6 +133,23 @@ def open_stream(uri: str, *, endpoint_url: str | None = None) -> Any:
         return open(uri, "rb", buffering=0)
     fs, path = _s3(uri, endpoint_url)
     return fs.open_input_stream(path, compression=None)
+
+
+def modified_at(uri: str, *, endpoint_url: str | None = None) -> datetime:
+    """When a local file or an S3 object was last written (S3: its LastModified), in UTC, to the microsecond.
+
+    Raises:
+        OSError: it does not exist, or its time cannot be read.
+    """
+    if not is_s3(uri):
+        nanos = os.stat(uri).st_mtime_ns
+        return datetime.fromtimestamp(nanos // 1_000_000_000, UTC).replace(microsecond=nanos // 1000 % 1_000_000)
+    fs, path = _s3(uri, endpoint_url)
+    modified = fs.get_file_info(path).mtime
+    if modified is None:
+        raise OSError(f"{uri}: no modification time")
+    stamp: datetime = modified if modified.tzinfo is not None else modified.replace(tzinfo=UTC)
+    return stamp.astimezone(UTC)
 
 
 def list_files(prefix_uri: str, *, endpoint_url: str | None = None) -> list[str]:

@@ -2,6 +2,7 @@
 (:mod:`transform_core.spec.bindings`, which needs the compiled schema)."""
 
 from transform_core.spec.model import (
+    CuratedSpec,
     DropSpec,
     EnrichSpec,
     EventTimeSpec,
@@ -13,6 +14,7 @@ from transform_core.spec.model import (
 from transform_core.spec.reader import load_spec
 
 __all__ = [
+    "CuratedSpec",
     "DropSpec",
     "EnrichSpec",
     "EventTimeSpec",

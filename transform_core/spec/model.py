@@ -16,6 +16,7 @@ __all__ = [
     "MAX_EPOCH_US",
     "METRIC_DIMENSIONS",
     "MIN_EPOCH_US",
+    "CuratedSpec",
     "DropSpec",
     "EnrichSpec",
     "EventTimeSpec",
@@ -85,6 +86,20 @@ class OutputSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CuratedSpec:
+    """Which copy of a record the curated zone keeps (``transform-core compact``).
+
+    Attributes:
+        key: the columns naming a record; None: ``event_id``, else ``id``, when the schema declares it, else the
+            record's content; ``()``: the record's content (every column but the lineage ones).
+        version: a column whose greatest value marks the copy to keep; None: the latest event time decides.
+    """
+
+    key: tuple[str, ...] | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class MetricsSpec:
     """CloudWatch metrics from the Lambda handler, as Embedded Metric Format in its log line."""
 
@@ -108,6 +123,7 @@ class PipelineSpec:
     output: OutputSpec
     spec_file: str
     metrics: MetricsSpec = MetricsSpec()  # frozen, so one shared default is safe
+    curated: CuratedSpec = CuratedSpec()
 
     def lake_root(self, root: str | None, *, needed_by: str) -> str:
         """``root`` if given, else ``output.lake``.

@@ -15,6 +15,7 @@ from typing import Any
 from transform_core.errors import SpecError
 from transform_core.spec.model import (
     METRIC_DIMENSIONS,
+    CuratedSpec,
     DropSpec,
     EnrichSpec,
     EventTimeSpec,
@@ -27,7 +28,8 @@ from transform_core.spec.model import (
 
 __all__ = ["load_spec"]
 
-_TOP_KEYS = {"version", "name", "schema", "event_time", "partitioning", "enrich", "drop", "output", "metrics"}
+_TOP_KEYS = {"version", "name", "schema", "event_time", "partitioning", "enrich", "drop", "output", "metrics", "curated"}
+_MAX_REF_DEPTH = 32  # as the lake's columns: a longer chain of root $refs declares nothing
 _TABLE_SUFFIXES: dict[str, TableFormat] = {
     ".csv": "csv",
     ".parquet": "parquet",
@@ -115,18 +117,23 @@ class _SpecReader:
         if type(raw["version"]) is not int or raw["version"] != 1:
             raise self.fail("version", f"unsupported spec version {raw['version']!r} (supported: 1)")
         schema, schema_file = self.schema(raw["schema"])
+        name = self.string(raw["name"], "name")
+        event_time = self.event_time(raw["event_time"])
+        partitioning = self.partitioning(raw.get("partitioning", {}))
+        enrich = self.enrich(raw.get("enrich", []))  # before curated, whose columns include the enrichment fields
         return PipelineSpec(
             version=1,
-            name=self.string(raw["name"], "name"),
+            name=name,
             schema=schema,
             schema_file=schema_file,
-            event_time=self.event_time(raw["event_time"]),
-            partitioning=self.partitioning(raw.get("partitioning", {})),
-            enrich=self.enrich(raw.get("enrich", [])),
+            event_time=event_time,
+            partitioning=partitioning,
+            enrich=enrich,
             drop=self.drop(raw["drop"]) if raw.get("drop") is not None else None,
             output=self.output(raw.get("output", {})),
             spec_file=self.file,
             metrics=self.metrics(raw["metrics"]) if raw.get("metrics") is not None else MetricsSpec(),
+            curated=self.curated(raw["curated"], schema, enrich) if raw.get("curated") is not None else CuratedSpec(),
         )
 
     def schema(self, value: Any) -> tuple[Mapping[str, Any], str]:
@@ -231,3 +238,41 @@ class _SpecReader:
         if len(set(dimensions)) != len(dimensions):
             raise self.fail("metrics.dimensions", "lists a dimension twice")
         return MetricsSpec(emf=emf, namespace=namespace, dimensions=tuple(dimensions))
+
+    def curated(self, value: Any, schema: Mapping[str, Any], enrich: tuple[EnrichSpec, ...]) -> CuratedSpec:
+        m = self.mapping(value, "curated", {"key", "version"}, set())
+        columns = _top_level_properties(schema) | {name for table in enrich for name in table.fields}
+
+        def column(name: Any, key: str) -> str:
+            text = self.string(name, key)
+            if text not in columns:
+                declared = ", ".join(sorted(columns)) or "none"
+                raise self.fail(
+                    key, f"{text!r} is not a top-level property of the schema or an enrichment field (declared: {declared})"
+                )
+            return text
+
+        key: tuple[str, ...] | None = None
+        if m.get("key") is not None:
+            names = [m["key"]] if isinstance(m["key"], str) else m["key"]
+            if not isinstance(names, list):
+                raise self.fail("curated.key", f"must be a column name or a list of them, got {m['key']!r}")
+            key = tuple(column(name, f"curated.key[{i}]") for i, name in enumerate(names))
+            if len(set(key)) != len(key):
+                raise self.fail("curated.key", "lists a column twice")
+        version = column(m["version"], "curated.version") if m.get("version") is not None else None
+        return CuratedSpec(key=key, version=version)
+
+
+def _top_level_properties(schema: Mapping[str, Any]) -> set[str]:
+    """The names the schema declares under its root ``properties`` (a root ``$ref`` chain followed)."""
+    node: Any = schema
+    for _ in range(_MAX_REF_DEPTH):
+        ref = node.get("$ref") if isinstance(node, Mapping) else None
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            break
+        node = schema
+        for part in (p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/") if p):
+            node = node.get(part) if isinstance(node, Mapping) else None
+    properties = node.get("properties") if isinstance(node, Mapping) else None
+    return set(properties) if isinstance(properties, Mapping) else set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from tests.helpers.curated import read_curated
 from tests.helpers.spark import SPEC, read_lake_zone
 from transform_core.cli import main
 from transform_core.demo.generate import iot_payloads
 from transform_core.jobs.reprocess import ReprocessOptions, reprocess
+from transform_core.lake.curated import compact, curated_table
 
 pytestmark = pytest.mark.spark
 
@@ -46,7 +49,6 @@ def errors(lake: Path) -> pl.DataFrame:
 
 def test_the_lake_of_reprocess_idempotent_per_run_id_and_compacted(spark: Any, tmp_path: Path) -> None:
     from transform_core.adapters.spark.job import SparkReprocessOptions, spark_reprocess
-    from transform_core.lake.compact import curated_files
 
     inputs = tmp_path / "in"
     write_inputs(inputs)
@@ -85,8 +87,18 @@ def test_the_lake_of_reprocess_idempotent_per_run_id_and_compacted(spark: Any, t
     assert {p.partition for p in other.curated} == {
         f"year={y}/month={m}/day={d}" for y, m, d in raw.select("year", "month", "day").unique().iter_rows()
     }
-    curated = pl.scan_parquet(curated_files(load_spec(), str(lake))).collect()
+    assert {p.status for p in other.curated} == {"compacted"}
+    table = curated_table(load_spec(), str(lake))
+    assert table is not None and [s.snapshot_id for s in table.snapshots()] == [other.curated_snapshot]  # one commit
+    curated = read_curated(load_spec(), lake)
     assert curated.height == raw["event_id"].n_unique() < raw.height  # deduplicated by event_id
+
+    # the same table transform-core compact makes of the same raw zone
+    shutil.copytree(lake / "raw", tmp_path / "compacted" / "raw")
+    compact(load_spec(), str(tmp_path / "compacted"))
+    expected = read_curated(load_spec(), tmp_path / "compacted")
+    assert_frame_equal(curated.sort("_source_record_id"), expected.sort("_source_record_id"))
+    assert curated_table(load_spec(), str(tmp_path / "compacted")).schema() == table.schema()  # type: ignore[union-attr]
 
 
 def load_spec() -> Any:

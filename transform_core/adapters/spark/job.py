@@ -10,8 +10,8 @@
    staging folder, ``<lake>/_staging/spark-<table>-<run id>/``.
 5. Driver: the staged files are moved into the lake as ``part-<run id>-<n>.parquet`` and ``.ndjson``, files of an
    earlier attempt with the same run id that were not replaced are deleted, and the staging folder is removed.
-6. ``zone="curated"``: the partitions the run wrote are compacted (:func:`~transform_core.lake.compact.compact`),
-   one Spark task per partition.
+6. ``zone="curated"``: driver: the raw partitions the run wrote are committed into the curated Iceberg table by
+   :func:`~transform_core.lake.curated.compact`, in one snapshot (each partition read whole by the driver).
 """
 
 from __future__ import annotations
@@ -37,14 +37,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from transform_core.adapters.spark._apply import SparkOutcomes, outcome_schema
-from transform_core.adapters.spark._bundle import PipelineBundle, bundle_pipeline, load
+from transform_core.adapters.spark._bundle import PipelineBundle, bundle_pipeline
 from transform_core.adapters.spark._hadoop import HadoopFiles
 from transform_core.adapters.spark._outcomes import RESULT, RULE, FramePlan, OutcomeRun
 from transform_core.engine import load_pipeline
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.jobs.inputs import InputError, read_file_chunks
 from transform_core.jobs.reprocess import ReprocessSummary
-from transform_core.lake.compact import PartitionSummary, compact
+from transform_core.lake.curated import CatalogSettings, PartitionSummary, compact
+from transform_core.lake.curated.catalogs import check_catalog
 from transform_core.spec import PipelineSpec
 
 __all__ = ["SparkReprocessOptions", "SparkRun", "default_run_id", "spark_reprocess", "spark_session"]
@@ -61,7 +62,8 @@ class SparkReprocessOptions:
     lake: str | None = None  # lake root (local folder, s3://, s3a://, hdfs://, …); default: the spec's output.lake
     run_id: str | None = None  # names the output files; default: default_run_id(inputs, options)
     dry_run: bool = False  # count only, write nothing
-    zone: Literal["raw", "curated"] = "raw"  # curated: also compact the partitions the run wrote
+    zone: Literal["raw", "curated"] = "raw"  # curated: also commit the partitions the run wrote to the curated table
+    catalog: CatalogSettings | None = None  # the curated table's catalog; None: the SQL catalog in the lake
     chunk_size: int = 50_000  # records per engine call; record ids depend on it, as in reprocess
     kind: str | None = None  # force the input kind (ndjson, firehose-backup, processing-failed, errors)
     rows_per_file: int = 250_000
@@ -70,11 +72,12 @@ class SparkReprocessOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class SparkRun:
-    """What a run came to: its id, the counts and files, and the curated partitions it compacted."""
+    """What a run came to: its id, the counts and files, the curated partitions it compacted and the table's snapshot."""
 
     run_id: str
     summary: ReprocessSummary
     curated: tuple[PartitionSummary, ...] = ()
+    curated_snapshot: int | None = None
 
 
 def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkReprocessOptions) -> SparkRun:
@@ -89,6 +92,7 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
         InputError: an input does not exist or matches no file.
         ValueError: a run id or table name that is not a plain name, or ``zone="curated"`` on a lake outside local
             folders and S3.
+        ConfigurationEnvironmentError: ``zone="curated"`` on an ``s3://`` lake with the SQL catalog and no catalog file.
     """
     started = time.perf_counter()
     pipeline = load_pipeline(options.spec)
@@ -102,7 +106,7 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
         raise ValueError(f"the table name {table!r} (from the spec's name) must be a plain name to name folders")
     root = _absolute(spec.lake_root(options.lake, needed_by="spark-reprocess"))
     if options.zone == "curated" and not options.dry_run:
-        _storage_root(root)  # fail now, not after the raw write
+        check_catalog(_storage_root(root), options.catalog)  # fail now, not after the raw write
     bundle = bundle_pipeline(pipeline)
     lake, schema = outcome_schema(pipeline)
     settings = {
@@ -123,16 +127,18 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
         outcomes = SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
         try:
             _count(outcomes, summary)
-            curated: tuple[PartitionSummary, ...] = ()
+            partitions: list[str] = []
             if not options.dry_run:
-                written, partitions = _write(spark, outcomes, spec, root, table, run_id, now, options)
-                summary.written = written
-                if options.zone == "curated" and partitions:
-                    curated = _compact(spark, bundle, _storage_root(root), partitions)
+                summary.written, partitions = _write(spark, outcomes, spec, root, table, run_id, now, options)
         finally:
             outcomes.frame.unpersist()
+    run = SparkRun(run_id=run_id, summary=summary)
+    if options.zone == "curated" and partitions:
+        # the driver commits: one snapshot for the run, each raw partition read whole (as transform-core compact)
+        done = compact(spec, _storage_root(root), partitions=partitions, catalog=options.catalog)
+        run = SparkRun(run_id=run_id, summary=summary, curated=done.partitions, curated_snapshot=done.snapshot_id)
     summary.seconds = time.perf_counter() - started
-    return SparkRun(run_id=run_id, summary=summary, curated=curated)
+    return run
 
 
 def spark_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
@@ -261,16 +267,6 @@ def _commit(files: HadoopFiles, staging: str, root: str, table: str, run_id: str
         if zone == "raw":
             partitions = sorted(folders)
     return written, partitions
-
-
-def _compact(spark: SparkSession, bundle: PipelineBundle, root: str, partitions: list[str]) -> tuple[PartitionSummary, ...]:
-    """Compact each partition the run wrote on an executor: one task per partition, each read whole by one worker."""
-    jobs = spark.sparkContext.parallelize(partitions, len(partitions))
-    return tuple(summary for part in jobs.map(partial(_compact_one, bundle, root)).collect() for summary in part)
-
-
-def _compact_one(bundle: PipelineBundle, root: str, partition: str) -> tuple[PartitionSummary, ...]:
-    return compact(load(bundle).spec, root, partitions=[partition]).partitions
 
 
 def _absolute(path: str) -> str:
