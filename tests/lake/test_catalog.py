@@ -14,6 +14,7 @@ import sqlglot
 from sqlglot import exp
 
 import transform_core
+from tests.helpers.glue import glue_parts
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.engine import Pipeline
 from transform_core.errors import SpecError
@@ -85,7 +86,7 @@ def _arrow_matches(arrow: pa.DataType, glue: str) -> bool:
     """Whether a Parquet (Arrow) type is exactly what the Glue type string says."""
     if pa.types.is_struct(arrow):
         fields = [f"{arrow.field(i).name}:" for i in range(arrow.num_fields)]
-        inner = _split(glue, "struct<")
+        inner = glue_parts(glue, "struct<")
         return (
             inner is not None
             and len(inner) == len(fields)
@@ -95,28 +96,13 @@ def _arrow_matches(arrow: pa.DataType, glue: str) -> bool:
             )
         )
     if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
-        inner = _split(glue, "array<")
+        inner = glue_parts(glue, "array<")
         return inner is not None and len(inner) == 1 and _arrow_matches(arrow.value_type, inner[0])
     if pa.types.is_timestamp(arrow):
         return glue == "timestamp" and arrow.unit == "us" and arrow.tz == "UTC"
     scalars = {"string": (pa.string(), pa.large_string(), pa.string_view()), "bigint": (pa.int64(),), "double": (pa.float64(),)}
     scalars |= {"boolean": (pa.bool_(),), "date": (pa.date32(),)}
     return arrow in scalars.get(glue, ())
-
-
-def _split(glue: str, opener: str) -> list[str] | None:
-    """The top-level comma-separated parts of ``struct<…>`` / ``array<…>``, or None if ``glue`` is not one."""
-    if not (glue.startswith(opener) and glue.endswith(">")):
-        return None
-    parts, depth, current = [], 0, ""
-    for char in glue[len(opener) : -1]:
-        depth += {"<": 1, ">": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return [*parts, current]
 
 
 @pytest.mark.parametrize("kind", ["iot", "nested"])

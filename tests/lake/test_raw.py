@@ -24,6 +24,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import transform_core
+from tests.helpers.glue import glue_parts
 from tests.helpers.lake import TABLE, Processed
 from transform_core.demo.generate import Payload, firehose_event, iot_payloads
 from transform_core.engine import BatchResult, Pipeline
@@ -99,22 +100,12 @@ def write_ndjson(root: Path, table: str, result: BatchResult, keys: tuple[str, .
 def arrow_type(glue: str) -> pa.DataType:
     """The Parquet type Firehose's conversion writes for a Glue type string."""
     if glue.startswith("struct<"):
-        return pa.struct([pa.field(name, arrow_type(inner)) for name, inner in (p.split(":", 1) for p in _parts(glue[7:-1]))])
+        return pa.struct(
+            [pa.field(name, arrow_type(inner)) for name, inner in (p.split(":", 1) for p in glue_parts(glue, "struct<") or [])]
+        )
     if glue.startswith("array<"):
         return pa.list_(arrow_type(glue[6:-1]))
     return {"string": pa.string(), "bigint": pa.int64(), "double": pa.float64(), "boolean": pa.bool_()}[glue]
-
-
-def _parts(text: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += {"<": 1, ">": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return [*parts, current]
 
 
 def lowered(value: Any) -> Any:

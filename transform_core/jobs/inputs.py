@@ -62,7 +62,6 @@ __all__ = [
     "list_local_files",
     "open_local",
     "read_file_chunks",
-    "read_local_bytes",
 ]
 
 ReadBytes = Callable[[str], bytes]
@@ -97,15 +96,6 @@ class InputChunk:
     nbytes: int
     last: bool
     batch_id: str
-
-
-def read_local_bytes(uri: str) -> bytes:
-    """Read a local file whole (for ``read_bytes=``, which :func:`iter_chunks` keeps for callers not yet streaming)."""
-    with contextlib.closing(open_local(uri)) as stream:
-        try:
-            return b"".join(iter(lambda: stream.read(1 << 24), b""))
-        except OSError as err:
-            raise InputError(f"cannot read: {err.strerror or err}", file=uri) from err
 
 
 def list_local_files(prefix: str) -> list[str]:
@@ -173,7 +163,8 @@ def iter_chunks(
             ``functools.partial(transform_core.lake.storage.open_stream, endpoint_url=...)``). Each file is opened
             twice: once to hash it, once to read it.
         on_skip: told of each file :func:`list_inputs` leaves out.
-        read_bytes: instead of ``open_input``, reads a whole file at once (memory then follows the file).
+        read_bytes: instead of ``open_input``, reads a whole file at once (memory then follows the file: for callers
+            that hold files whole, as Spark's binaryFile source does).
 
     Raises:
         ValueError: ``chunk_size`` below 1 or an unknown ``kind``.

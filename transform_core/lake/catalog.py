@@ -114,10 +114,9 @@ def athena_ddl(
     cols = ",\n".join(f"  {_quote(c['Name'])} {c['Type']}" for c in glue_columns(spec, producer=producer))
     parts = ", ".join(f"{_quote(c['Name'])} {c['Type']}" for c in glue_partition_keys(spec))
     props = ",\n".join(f"  '{key}'='{value}'" for key, value in _table_properties(spec, root, years, producer).items())
-    if producer == "firehose-json":
-        storage = (
-            f"ROW FORMAT SERDE '{JSON_SERDE}'\nSTORED AS INPUTFORMAT '{JSON_INPUT_FORMAT}'\nOUTPUTFORMAT '{JSON_OUTPUT_FORMAT}'"
-        )
+    serde, input_format, output_format, classification = _storage(producer)
+    if classification == "json":
+        storage = f"ROW FORMAT SERDE '{serde}'\nSTORED AS INPUTFORMAT '{input_format}'\nOUTPUTFORMAT '{output_format}'"
     else:
         storage = "STORED AS PARQUET"
     return (
@@ -139,9 +138,7 @@ def glue_table_input(
     With ``firehose-parquet`` it is the table Firehose's record format conversion reads its schema from.
     """
     root = _table_location(spec, location, table)
-    as_json = _producer(producer) == "firehose-json"
-    serde, formats = (JSON_SERDE, (JSON_INPUT_FORMAT, JSON_OUTPUT_FORMAT)) if as_json else (SERDE, (INPUT_FORMAT, OUTPUT_FORMAT))
-    classification = "json" if as_json else "parquet"
+    serde, input_format, output_format, classification = _storage(producer)
     return {
         "Name": table_name(spec, table),
         "TableType": "EXTERNAL_TABLE",
@@ -150,8 +147,8 @@ def glue_table_input(
         "StorageDescriptor": {
             "Columns": glue_columns(spec, producer=producer),
             "Location": root,
-            "InputFormat": formats[0],
-            "OutputFormat": formats[1],
+            "InputFormat": input_format,
+            "OutputFormat": output_format,
             "Compressed": False,
             "SerdeInfo": {"SerializationLibrary": serde, "Parameters": {"serialization.format": "1"}},
         },
@@ -263,6 +260,13 @@ def _check_names(spec: PipelineSpec, names: dict[str, Any], key: str) -> None:
             message = f"{name!r} and {seen[name.lower()]!r} are the same column to Glue and Athena (names are lowercased)"
             raise SpecError(message, file=spec.schema_file, key=f"{key}/properties/{name}")
         seen[name.lower()] = name
+
+
+def _storage(producer: str) -> tuple[str, str, str, str]:
+    """The SerDe, input format, output format and classification of the raw table ``producer`` writes."""
+    if _producer(producer) == "firehose-json":
+        return JSON_SERDE, JSON_INPUT_FORMAT, JSON_OUTPUT_FORMAT, "json"
+    return SERDE, INPUT_FORMAT, OUTPUT_FORMAT, "parquet"
 
 
 def _producer(producer: str) -> RawProducer:

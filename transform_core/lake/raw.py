@@ -36,7 +36,7 @@ from transform_core.lake.raw_firehose import (
     split_records,
 )
 from transform_core.lake.rows import LakeRows
-from transform_core.lake.storage import modified_at, open_stream
+from transform_core.lake.storage import modified_at, read_bytes
 
 __all__ = ["PRODUCERS", "RawProblem", "RawProducer", "RawRead", "RawRefusal", "RawSource", "read_raw"]
 
@@ -147,7 +147,7 @@ class _Reader:
         name = posixpath.basename(file)
         keys = _partition_keys(file, self.columns.partition_keys)
         try:
-            data = _read_all(file, self.endpoint_url)
+            data = read_bytes(file, endpoint_url=self.endpoint_url)
         except OSError as err:
             raise _Unreadable(f"cannot be read: {_one_line(err)}") from err
         if data[:4] == b"PAR1":
@@ -237,16 +237,6 @@ def _partition_keys(file: str, keys: tuple[str, ...]) -> dict[str, str]:
         folders = "/".join(f"{key}=…" for key in keys)
         raise _Unreadable(f"not in a {folders} folder (no {', '.join(missing)})")
     return {key: found[key] for key in keys}
-
-
-def _read_all(file: str, endpoint_url: str | None) -> bytes:
-    """A file's bytes as stored: an S3 object named ``.gz`` is not decompressed on the way (``read_bytes`` would)."""
-    stream = open_stream(file, endpoint_url=endpoint_url)
-    try:
-        data: bytes = stream.read()
-    finally:
-        stream.close()
-    return data
 
 
 def _one_line(err: BaseException) -> str:
