@@ -332,29 +332,6 @@ def test_epoch_event_times_arrival_fallback_and_hours_go_through_event_time(tmp_
     assert rows["ms"][2] == float(f"{hour + 7}.9")
 
 
-def test_a_table_with_other_columns_is_refused(pipeline: Pipeline, duplicated: str) -> None:
-    compact(pipeline.spec, duplicated)
-    properties = {**pipeline.spec.schema["properties"], "firmware": {"type": "string"}}
-    grown = dataclasses.replace(pipeline.spec, schema={**pipeline.spec.schema, "properties": properties})
-    with pytest.raises(
-        ValueError, match=r"other columns than the spec's lake \(\+firmware\); the table keeps the columns it was created with"
-    ):
-        compact(grown, duplicated)
-
-
-def test_a_raw_file_with_a_column_the_table_lacks_is_refused(tmp_path: Path) -> None:
-    spec = make_spec()
-    write_texts(spec, tmp_path, texts(f'{TS},"i":1'), "b1")
-    stray = tmp_path / "raw" / "t" / "year=2026" / "month=11" / "day=24" / "part-x-0.parquet"
-    pl.DataFrame({"ts": [datetime(2026, 11, 24, tzinfo=UTC)], "gone": [1]}).write_parquet(stray)
-    with pytest.raises(
-        ValueError, match=r"raw partition year=2026/month=11/day=24: columns the curated table has not: \['gone'\]"
-    ):
-        compact(spec, str(tmp_path))
-    assert curated_table(spec, str(tmp_path)).current_snapshot() is None  # type: ignore[union-attr]
-    assert not list((tmp_path / "curated").rglob("*.parquet"))  # the files written before the failure are gone
-
-
 def test_a_spec_with_a_missing_version_column_is_refused(pipeline: Pipeline, duplicated: str) -> None:
     spec = dataclasses.replace(pipeline.spec, curated=CuratedSpec(version="tags"))
     with pytest.raises(ValueError, match="the version 'tags' is not a column with one value a record"):

@@ -1,10 +1,10 @@
 """The ``transform-core`` command line: one subcommand per task, one module per group of subcommands.
 
-``demo`` (:mod:`.demo`), ``reprocess`` and ``spark-reprocess`` (:mod:`.reprocess`), ``compact``, ``query`` and
-``catalog`` (:mod:`.lake`), ``layer build`` (:mod:`.layer`); :mod:`.runtime` parses the arguments of
-``python -m transform_core.adapters.runtime_api``. Each subcommand imports what it needs (Polars, the engine) when it
-runs, so ``transform-core --help`` stays quick. Errors transform-core raises on purpose (a bad spec, a missing file)
-print one line and exit with status 1.
+``demo`` (:mod:`.demo`), ``reprocess`` and ``spark-reprocess`` (:mod:`.reprocess`), ``compact``, ``expire``
+(alias ``vacuum``), ``query`` and ``catalog`` (:mod:`.lake`), ``layer build`` (:mod:`.layer`); :mod:`.runtime` parses
+the arguments of ``python -m transform_core.adapters.runtime_api``. Each subcommand imports what it needs (Polars, the
+engine) when it runs, so ``transform-core --help`` stays quick. Errors transform-core raises on purpose (a bad spec,
+a missing file) print one line and exit with status 1.
 """
 
 from __future__ import annotations

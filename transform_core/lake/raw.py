@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Literal, NamedTuple
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from transform_core.lake.columns import BATCH_ID, INGESTED_AT, SOURCE_RECORD_ID, LakeColumns
 from transform_core.lake.raw_firehose import (
@@ -44,6 +45,7 @@ RawProducer = Literal["transform-core", "firehose-parquet", "firehose-json"]
 #: Who writes a raw-zone file, and how: the lake writer, or Firehose delivering Parquet or NDJSON.
 PRODUCERS: tuple[RawProducer, ...] = ("transform-core", "firehose-parquet", "firehose-json")
 _LINEAGE = (INGESTED_AT, SOURCE_RECORD_ID, BATCH_ID)
+PolarsType = pl.DataType | DataTypeClass
 _JSON_EXTENSIONS = (".json", ".ndjson", ".jsonl")
 
 
@@ -178,13 +180,23 @@ class _Reader:
         raise _Unreadable("not a raw-zone file: neither Parquet, gzip, nor NDJSON under a Firehose or .json/.ndjson/.jsonl name")
 
     def _own(self, frame: pl.DataFrame, keys: dict[str, str]) -> pl.DataFrame:
-        """The lake writer's rows as written; a column of a later spec is null, one the spec dropped is not read."""
+        """The lake writer's rows as written: a column or struct field the spec added since is null.
+
+        A column the spec does not declare, or one of another type, makes the file a problem: its values are never
+        dropped or cast without a word.
+        """
+        unknown = [name for name in frame.columns if name not in self.columns.dtypes or name in keys]
+        if unknown:
+            raise _Unreadable(f"column {unknown[0]!r} is not a column of the spec's lake: declare it again, or move the file out")
         exprs: list[pl.Expr] = []
         for name, dtype in self.columns.dtypes.items():
             if name in keys:
                 exprs.append(pl.lit(keys[name], dtype=pl.String).alias(name))
             elif name in frame.columns:
-                exprs.append(pl.col(name).cast(dtype).alias(name))
+                expr = _conform(pl.col(name), frame.schema[name], dtype)
+                if expr is None:
+                    raise _Unreadable(f"column {name!r} is {frame.schema[name]} in the file and {dtype} in the spec's lake")
+                exprs.append(expr.alias(name))
             else:
                 exprs.append(pl.lit(None, dtype=dtype).alias(name))
         try:
@@ -223,6 +235,29 @@ class _Reader:
             return modified_at(file, endpoint_url=self.endpoint_url)
         except OSError as err:
             raise _Unreadable(f"cannot tell when it was written: {_one_line(err)}") from err
+
+
+def _conform(expr: pl.Expr, have: PolarsType, want: PolarsType) -> pl.Expr | None:
+    """``expr`` (of dtype ``have``) as ``want``, where ``want`` only adds struct fields (null); None when it does more."""
+    if have == want:
+        return expr
+    if have == pl.Null:
+        return expr.cast(want)
+    if isinstance(have, pl.Struct) and isinstance(want, pl.Struct):
+        inner = {f.name: f.dtype for f in have.fields}
+        if not set(inner) <= {f.name for f in want.fields}:
+            return None
+        fields: list[pl.Expr] = []
+        for f in want.fields:
+            field = _conform(expr.struct.field(f.name), inner[f.name], f.dtype) if f.name in inner else pl.lit(None, f.dtype)
+            if field is None:
+                return None
+            fields.append(field.alias(f.name))
+        return pl.when(expr.is_not_null()).then(pl.struct(fields))
+    if isinstance(have, pl.List) and isinstance(want, pl.List):
+        element = _conform(pl.element(), have.inner, want.inner)
+        return None if element is None else expr.list.eval(element)
+    return None
 
 
 def _partition_keys(file: str, keys: tuple[str, ...]) -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from transform_core.errors import ConfigurationEnvironmentError
+from transform_core.lake.curated.evolve import evolve
 from transform_core.lake.curated.schema import DEFAULT_NAMESPACE, CuratedLayout, require_lake
 from transform_core.lake.storage import TEMP_PREFIX, S3Settings, is_s3, join, s3_settings
 
@@ -158,8 +159,11 @@ def table_location(root: str, layout: CuratedLayout) -> str:
 def load_table(catalog: Catalog, root: str, layout: CuratedLayout) -> Table:
     """The curated table, created with the layout's schema, partitioning and sort order when missing.
 
+    A table made by an earlier version of the spec gets the columns the spec added since (:mod:`.evolve`).
+
     Raises:
-        ValueError: the table exists with another schema or partitioning (a table keeps the columns it was created with).
+        ValueError: the table exists with another partitioning, a column of another type, or columns the spec lacks.
+        CommitConflictError: other writers changed the table under each schema commit.
     """
     from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
 
@@ -179,15 +183,15 @@ def load_table(catalog: Catalog, root: str, layout: CuratedLayout) -> Table:
             )
         except TableAlreadyExistsError:  # another run created it first
             table = catalog.load_table(layout.identifier)
-    _check_layout(table, layout)
-    return table
+    _check_partitioning(table, layout)
+    return evolve(table, layout)
 
 
 def find_table(catalog: Catalog, layout: CuratedLayout) -> Table | None:
-    """The curated table if the catalog has it (never created here).
+    """The curated table if the catalog has it (never created or changed here: it is read with its own schema).
 
     Raises:
-        ValueError: the table exists with another schema or partitioning.
+        ValueError: the table exists with another partitioning.
     """
     from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 
@@ -195,7 +199,7 @@ def find_table(catalog: Catalog, layout: CuratedLayout) -> Table | None:
         table = catalog.load_table(layout.identifier)
     except (NoSuchTableError, NoSuchNamespaceError):
         return None
-    _check_layout(table, layout)
+    _check_partitioning(table, layout)
     return table
 
 
@@ -208,19 +212,14 @@ def _create_namespace(catalog: Catalog, namespace: str) -> None:
             raise
 
 
-def _check_layout(table: Table, layout: CuratedLayout) -> None:
-    expected = layout.iceberg_schema()
+def _check_partitioning(table: Table, layout: CuratedLayout) -> None:
     name = ".".join(layout.identifier)
-    if table.schema().as_struct() != expected.as_struct():
-        have, want = set(table.schema().column_names), set(expected.column_names)
-        diff = [f"+{c}" for c in sorted(want - have)] + [f"-{c}" for c in sorted(have - want)] or ["types or order differ"]
+    field = table.schema().find_field(layout.event_time) if layout.event_time in table.schema().column_names else None
+    wanted = [(field.field_id if field else None, layout.granularity)]  # the transforms print as "day" and "hour"
+    if [(f.source_id, str(f.transform)) for f in table.spec().fields] != wanted:
         raise ValueError(
-            f"the curated table {name} has other columns than the spec's lake ({', '.join(diff)}); "
-            "the table keeps the columns it was created with: drop it to have compact rebuild it from the raw zone"
+            f"the curated table {name} is partitioned as {table.spec()}, not by {layout.granularity}({layout.event_time})"
         )
-    spec = layout.partition_spec(expected)
-    if [(f.source_id, str(f.transform)) for f in table.spec().fields] != [(f.source_id, str(f.transform)) for f in spec.fields]:
-        raise ValueError(f"the curated table {name} is partitioned as {table.spec()}, not by {spec.fields[0].name}")
 
 
 def _sql_catalog(path: Path, properties: dict[str, str]) -> Catalog:

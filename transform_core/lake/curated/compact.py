@@ -2,8 +2,9 @@
 
 A run lists the raw zone once. For each raw partition folder it takes a digest of the files' names and sizes (and of
 the dedupe rule); the last snapshot this compaction committed records, in its summary, the digest each partition had
-when it was consumed. A partition whose digest differs is recomputed whole: every raw file read, deduplicated
-(:mod:`.dedupe`), sorted by event time, written as new data files. Then one overwrite snapshot removes those
+when it was consumed. A partition whose digest differs is recomputed whole: every raw file read, whoever wrote it
+(:func:`~transform_core.lake.raw.read_raw`), deduplicated (:mod:`.dedupe`), sorted by event time, written as new
+data files. A partition with a file that cannot be read is left as the table has it and not marked consumed. Then one overwrite snapshot removes those
 partitions' old files and adds the new ones, in one catalog commit: a crash at any point leaves the table at its last
 commit, and readers of an older snapshot still find every file (nothing is deleted, only dereferenced). A commit
 that loses a race (``CommitFailedException``) deletes the files it wrote, re-reads the table, and tries again.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import itertools
 import json
 import uuid
@@ -36,18 +36,19 @@ from transform_core.lake.curated.schema import (
     raw_partition,
     require_lake,
 )
-from transform_core.lake.storage import is_s3, join, list_sizes, read_bytes
+from transform_core.lake.raw import RawProblem, RawRefusal, read_raw
+from transform_core.lake.storage import is_s3, join, list_sizes
 from transform_core.spec import PipelineSpec
 
 if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
 
-__all__ = ["STATE_PREFIX", "CompactSummary", "PartitionSummary", "compact", "consumed_state"]
+__all__ = ["FORMAT_KEY", "STATE_PREFIX", "CompactSummary", "PartitionSummary", "compact", "consumed_state"]
 
 FORMAT = "1"  # bump when the same raw files give other curated rows: every partition is then recomputed once
 STATE_PREFIX = "transform-core.raw/"  # summary key of one raw partition folder's digest: transform-core.raw/year=…
-_FORMAT_KEY = "transform-core.format"  # marks the snapshots this compaction commits
+FORMAT_KEY = "transform-core.format"  # marks the snapshots this compaction commits
 ATTEMPTS = 4  # commits lost to a concurrent writer before the run gives up
 
 
@@ -55,15 +56,18 @@ ATTEMPTS = 4  # commits lost to a concurrent writer before the run gives up
 class PartitionSummary:
     """What a run did with one raw partition (``year=2026/month=11/day=24``).
 
-    ``raw_rows``, ``rows`` and ``files`` are None for a partition left unchanged (nothing was read).
+    ``raw_rows``, ``rows`` and ``files`` are None for a partition not compacted (unchanged, or with a problem).
+    A partition with a problem file is left as the table has it, and recomputed by the next run.
     """
 
     partition: str
-    status: Literal["compacted", "unchanged"]
+    status: Literal["compacted", "unchanged", "problem"]
     raw_files: int
-    raw_rows: int | None = None  # rows in its raw files
+    raw_rows: int | None = None  # rows read from its raw files (refused records not included)
     rows: int | None = None  # rows the table holds for it after the run
     files: int | None = None  # data files written for it
+    refused: tuple[RawRefusal, ...] = ()  # Firehose records the lake cannot store exactly (docs/raw-zone.md)
+    problems: tuple[RawProblem, ...] = ()  # files not read, or rows outside the partition: nothing of it committed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,6 +95,25 @@ class CompactSummary:
         """Rows removed as duplicates in the partitions this run recomputed."""
         return sum((p.raw_rows or 0) - (p.rows or 0) for p in self.partitions)
 
+    @property
+    def refused(self) -> tuple[RawRefusal, ...]:
+        """Records of the partitions compacted that the table cannot hold exactly (counted, never stored)."""
+        return tuple(r for p in self.partitions for r in p.refused)
+
+    @property
+    def problems(self) -> tuple[RawProblem, ...]:
+        """Why the partitions with status ``problem`` were left out of this run."""
+        return tuple(problem for p in self.partitions for problem in p.problems)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Partition:
+    """One raw partition read: its rows as the table's columns, or None when a problem keeps it out of the run."""
+
+    frame: pl.DataFrame | None
+    refused: tuple[RawRefusal, ...]
+    problems: tuple[RawProblem, ...]
+
 
 @dataclass(frozen=True, kw_only=True)
 class _Job:
@@ -102,6 +125,7 @@ class _Job:
     endpoint_url: str | None
     raw: Mapping[str, Mapping[str, int]]  # folder → file name → size, as listed once
     digests: Mapping[str, str]  # folder → digest of its files and the rule
+    columns: tuple[str, ...]  # the table's top-level columns, in its order
 
 
 def compact(
@@ -143,6 +167,7 @@ def compact(
     rule = dedupe_rule(spec, layout, key)
     raw = _list_raw(spec, root, partitions, endpoint_url)  # once: later files wait for the next run
     digests = {folder: _digest(files, rule, target_rows) for folder, files in raw.items()}
+    table = load_table(open_catalog(root, settings), root, layout)  # with the spec's new columns added
     job = _Job(
         spec=spec,
         root=root,
@@ -152,8 +177,8 @@ def compact(
         endpoint_url=endpoint_url,
         raw=raw,
         digests=digests,
+        columns=tuple(field.name for field in table.schema().fields),
     )
-    table = load_table(open_catalog(root, settings), root, layout)
     for attempt in range(1, ATTEMPTS + 1):
         consumed = consumed_state(table)
         changed = [folder for folder in sorted(raw) if consumed.get(folder) != digests[folder]]
@@ -164,7 +189,8 @@ def compact(
         except (CommitFailedException, ValidationException):
             table = table.refresh()  # another run committed first: what does it leave to do?
             continue
-        return _summary(job, done, compacted, committed=True, attempts=attempt)
+        committed = any(p.status == "compacted" for p in compacted.values())
+        return _summary(job, done, compacted, committed=committed, attempts=attempt)
     name = ".".join(layout.identifier)
     raise CommitConflictError(f"the curated table {name} changed under each of {ATTEMPTS} commits of this run; run it again")
 
@@ -177,8 +203,8 @@ def consumed_state(table: Table) -> dict[str, str]:
     snapshot = table.current_snapshot()
     while snapshot is not None:
         summary = snapshot.summary.additional_properties if snapshot.summary is not None else {}
-        if _FORMAT_KEY in summary:
-            if summary[_FORMAT_KEY] != FORMAT:
+        if FORMAT_KEY in summary:
+            if summary[FORMAT_KEY] != FORMAT:
                 return {}  # another format: every partition is recomputed
             return {k[len(STATE_PREFIX) :]: v for k, v in summary.items() if k.startswith(STATE_PREFIX)}
         parent = snapshot.parent_snapshot_id
@@ -194,29 +220,43 @@ def _commit(
 
     written: list[DataFile] = []
     compacted: dict[str, PartitionSummary] = {}
-    ranges = [raw_partition(folder, job.layout.granularity) for folder in changed]
+    ranges: list[RawPartition] = []
     try:
         write_uuid, counter = uuid.uuid4(), itertools.count()
-        for part in ranges:  # one partition in memory at a time
-            frame = _read_partition(job, part)
-            raw_rows, kept = frame.height, dedupe(frame, job.rule)
-            del frame  # before the write, which copies what it writes
+        for folder in changed:  # one partition in memory at a time
+            part = raw_partition(folder, job.layout.granularity)
+            read = _read_partition(job, part)
+            if read.frame is None:
+                compacted[folder] = PartitionSummary(
+                    partition=folder,
+                    status="problem",
+                    raw_files=len(job.raw[folder]),
+                    refused=read.refused,
+                    problems=read.problems,
+                )
+                continue
+            raw_rows, kept, refused = read.frame.height, dedupe(read.frame, job.rule), read.refused
+            del read  # before the write, which copies what it writes
             files = _data_files(table, kept, job.target_rows, write_uuid, counter)
             written.extend(files)
-            compacted[part.folder] = PartitionSummary(
-                partition=part.folder,
+            ranges.append(part)
+            compacted[folder] = PartitionSummary(
+                partition=folder,
                 status="compacted",
-                raw_files=len(job.raw[part.folder]),
+                raw_files=len(job.raw[folder]),
                 raw_rows=raw_rows,
                 rows=kept.height,
                 files=len(files),
+                refused=refused,
             )
             del kept
-        state = {**consumed, **{folder: job.digests[folder] for folder in changed}}
+        if not ranges:  # every changed partition has a problem: nothing to commit
+            return table, compacted
+        state = {**consumed, **{part.folder: job.digests[part.folder] for part in ranges}}
         properties = {
-            _FORMAT_KEY: FORMAT,
+            FORMAT_KEY: FORMAT,
             "transform-core.rule": job.rule.describe(),
-            "transform-core.partitions-compacted": str(len(changed)),
+            "transform-core.partitions-compacted": str(len(ranges)),
             "transform-core.duplicates-removed": str(sum((p.raw_rows or 0) - (p.rows or 0) for p in compacted.values())),
             **{f"{STATE_PREFIX}{folder}": digest for folder, digest in sorted(state.items())},
         }
@@ -296,25 +336,16 @@ def _ordinal(part: RawPartition, layout: CuratedLayout) -> int:
     return seconds // 86_400 if layout.granularity == "day" else seconds // 3_600
 
 
-def _read_partition(job: _Job, part: RawPartition) -> pl.DataFrame:
-    """Every raw file of one partition as the table's columns, ``_event_time`` computed when the table has it."""
+def _read_partition(job: _Job, part: RawPartition) -> _Partition:
+    """Every raw file of one partition, of any producer, as the table's columns; ``_event_time`` computed when the
+    table has it. Columns in the table's order (a column the spec added since comes last)."""
     layout, folder = job.layout, part.folder
     source = join(job.root, "raw", layout.table, *folder.split("/"))
-    try:
-        frames = [_read_parquet(join(source, name), job.endpoint_url) for name in sorted(job.raw[folder])]
-        frame = pl.concat(frames, how="diagonal_relaxed")  # a newer spec version may have added columns
-    except pl.exceptions.PolarsError as err:
-        raise ValueError(f"raw partition {folder}: the files do not combine ({err})") from err
-    unknown = [name for name in frame.columns if name not in layout.columns]
-    if unknown:
-        raise ValueError(
-            f"raw partition {folder}: columns the curated table has not: {unknown}; the table keeps the columns it was created with"
-        )
-    columns = {name: dtype for name, dtype in layout.columns.items() if name != EVENT_TIME}
-    present = set(frame.columns)
-    frame = frame.select(
-        pl.col(name).cast(dtype) if name in present else pl.lit(None, dtype=dtype).alias(name) for name, dtype in columns.items()
-    )
+    read = read_raw([join(source, name) for name in sorted(job.raw[folder])], layout.raw, endpoint_url=job.endpoint_url)
+    if read.problems:
+        return _Partition(frame=None, refused=read.refused, problems=read.problems)
+    keys = set(layout.raw.partition_keys)
+    frame = read.frame.drop(*keys)
     if layout.event_time_expr is not None:
         micros = layout.event_time_expr
         if job.spec.event_time.on_missing == "arrival_time":  # the raw partition is the arrival's: its start stands in
@@ -323,12 +354,9 @@ def _read_partition(job: _Job, part: RawPartition) -> pl.DataFrame:
     outside = frame.filter(~pl.col(layout.event_time).is_between(part.start, part.end, closed="left").fill_null(False))
     if outside.height:
         value = outside.get_column(layout.event_time)[0]
-        raise ValueError(f"raw partition {folder}: {outside.height:,} rows have an event time outside it (e.g. {value})")
-    return frame
-
-
-def _read_parquet(uri: str, endpoint_url: str | None) -> pl.DataFrame:
-    return pl.read_parquet(io.BytesIO(read_bytes(uri, endpoint_url=endpoint_url)) if is_s3(uri) else uri)
+        problem = RawProblem(source, f"{outside.height:,} rows have an event time outside the partition (e.g. {value})")
+        return _Partition(frame=None, refused=read.refused, problems=(problem,))
+    return _Partition(frame=frame.select(job.columns), refused=read.refused, problems=())
 
 
 def _list_raw(
@@ -341,7 +369,8 @@ def _list_raw(
         folder, _, name = _relative(base, uri).rpartition("/")
         hive = [part.partition("=")[0] for part in folder.split("/")]
         selected = partitions is None or any(f"{folder}/".startswith(f"{p.strip('/')}/") for p in partitions)
-        if name.endswith(".parquet") and hive == list(spec.partitioning.keys) and selected:
+        # "_" and "." names are no one's data (temporary files, _SUCCESS, .crc), as for Athena and Spark
+        if not name.startswith(("_", ".")) and hive == list(spec.partitioning.keys) and selected:
             groups.setdefault(folder, {})[name] = size
     return groups
 
