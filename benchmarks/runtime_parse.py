@@ -55,13 +55,11 @@ try:
     from simplejson import loads
 except ImportError:
     from json import loads
-class ManagedStyle:
-    def __init__(self, pipeline):
-        self.spec, self._pipeline = pipeline.spec, pipeline
-    def process_firehose_bytes(self, body):
-        return self._pipeline.process_firehose(loads(body))
+from transform_core.firehose.batch import RecordBatch
+def managed_style(body):
+    return RecordBatch.from_firehose_event(loads(body))
 client = runtime_api.RuntimeApiClient(runtime_api.os.environ[runtime_api.RUNTIME_API_ENV])
-runtime_api.serve(ManagedStyle(firehose.pipeline_from_env()), client, max_invocations=int(sys.argv[1]))
+runtime_api.serve(firehose.pipeline_from_env(), client, max_invocations=int(sys.argv[1]), read_batch=managed_style)
 """
 
 

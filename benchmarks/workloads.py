@@ -5,6 +5,9 @@
   under Lambda's 6 MB limit, so nothing is shed.
 - ``500``: a 500-record IoT event.
 - ``wide``: 60-field records (``benchmarks/wide.py``) filling a 3 MB buffer.
+- ``kinesis``: the template's default buffer (2 MiB of IoT records) in the shape Firehose sends from a Kinesis data
+  stream, the template's source: ``sourceKinesisStreamArn`` and each record's ``kinesisRecordMetadata``, a 5.3 MB
+  request.
 
 IoT workloads come at 0%, 2% and 50% invalid; the wide one is clean. In smoke mode (CI) the same
 workloads are built small, so the suite runs in seconds and still checks every response.
@@ -28,6 +31,7 @@ __all__ = ["IOT_SPEC", "NAMES", "Workload", "assert_fits", "build", "build_all"]
 ROOT = Path(__file__).resolve().parent.parent
 IOT_SPEC = ROOT / "examples" / "iot" / "pipeline.yaml"
 BUFFER_BYTES = 3_000_000  # Firehose's largest Lambda buffer of raw record data
+KINESIS_BUFFER_BYTES = 2 * 1024 * 1024  # the template's default LambdaBufferSizeMB, read as MiB (the larger)
 SMOKE_BUFFER_BYTES = 100_000
 RESPONSE_LIMIT = 6_000_000  # Lambda's synchronous response limit
 
@@ -40,6 +44,7 @@ NAMES: dict[str, tuple[str, float]] = {
     "500 2% bad": ("small", 0.02),
     "500 50% bad": ("small", 0.5),
     "wide clean": ("wide", 0.0),
+    "kinesis clean": ("kinesis", 0.0),
 }
 
 
@@ -77,15 +82,19 @@ def _build(name: str, smoke: bool) -> Workload:
     buffer = SMOKE_BUFFER_BYTES if smoke else BUFFER_BYTES
     if kind == "buffer":
         payloads = fill_buffer(lambda n: iot_payloads(n, fraction, seed=1), buffer)
+    elif kind == "kinesis":
+        payloads = fill_buffer(lambda n: iot_payloads(n, fraction, seed=4), SMOKE_BUFFER_BYTES if smoke else KINESIS_BUFFER_BYTES)
     elif kind == "small":
         payloads = iot_payloads(100 if smoke else 500, fraction, seed=2)
     else:
         payloads = fill_buffer(lambda n: wide_payloads(n, seed=3), buffer)
-    event = firehose_event(payloads)
+    event = firehose_event(payloads, kinesis_source=kind == "kinesis")
     event_bytes = json.dumps(event).encode()
     size = sum(len(p.data) for p in payloads)
-    if kind != "small" and not smoke:
+    if kind in ("buffer", "wide") and not smoke:
         assert 2_900_000 < size < BUFFER_BYTES, size
+    if kind == "kinesis" and not smoke:
+        assert 5_000_000 < len(event_bytes) < RESPONSE_LIMIT, f"the Kinesis-source event has {len(event_bytes):,} bytes"
     if kind == "buffer" and not smoke:
         assert 4_500_000 < len(event_bytes) < 5_500_000, f"the 5 MB event has {len(event_bytes):,} bytes"
     spec = WIDE_SPEC if kind == "wide" else IOT_SPEC

@@ -6,7 +6,9 @@ base64 → UTF-8 → JSON (orjson: no NaN, no 1e400; the values as the json modu
 exact) → no duplicate keys → an object → JSON Schema
 (fastjsonschema, with transform-core's format checks and integers within int64) → drop rule →
 event time → enrichment (dict lookups) → output: the record's JSON with insignificant whitespace
-removed, enrichment fields replacing same-named properties or appended, plus a newline.
+removed, enrichment fields replacing same-named properties or appended, plus a newline. The Firehose response is
+written record by record too (:meth:`ReferencePipeline.respond`): each Ok record with its partition keys, or with
+an Iceberg destination its table (``otfMetadata``).
 """
 
 from __future__ import annotations
@@ -74,6 +76,13 @@ class ReferencePipeline:
         self._drop = {(_kind(v), v) for v in spec.drop.values} if spec.drop else set()
         self._keys = spec.partitioning.keys
         self._enrich_names = [name for t in tables for name in t.spec.fields]
+        self._otf: dict[str, str] | None = None  # the Iceberg table each Ok record goes to, as Firehose reads it
+        if spec.output.delivery == "iceberg" and (iceberg := spec.output.iceberg) is not None:
+            self._otf = {
+                "destinationDatabaseName": iceberg.database,
+                "destinationTableName": iceberg.table,
+                "operation": iceberg.operation,
+            }
 
     def process(self, batch: RecordBatch) -> Any:
         """The outcome frame of a batch (a polars DataFrame; see :mod:`transform_core.firehose.batch`)."""
@@ -89,6 +98,23 @@ class ReferencePipeline:
             **{key: list(parts[i]) for i, key in enumerate(self._keys)},
         }
         return pl.DataFrame(columns, schema=outcome_schema(self._keys))
+
+    def respond(self, batch: RecordBatch) -> bytes:
+        """The Firehose response to a batch, as compact JSON bytes, one entry per record in order.
+
+        An Ok record's ``metadata`` holds its ``partitionKeys``, or with ``output.delivery: iceberg`` the table as
+        ``otfMetadata``; other records have none. Nothing is shed: this is the response of a batch that fits in
+        Lambda's 6 MB.
+        """
+        entries: list[dict[str, Any]] = []
+        for record_id, data, arrival in zip(batch.record_ids, batch.data, batch.arrival_ms, strict=True):
+            outcome = self.process_record(data, arrival)
+            entry: dict[str, Any] = {"recordId": record_id, "result": outcome.result, "data": outcome.data}
+            if outcome.result == OK:
+                keys = dict(zip(self._keys, outcome.partition or (), strict=True))
+                entry["metadata"] = {"otfMetadata": self._otf} if self._otf else {"partitionKeys": keys}
+            entries.append(entry)
+        return orjson.dumps({"records": entries})
 
     def process_record(self, data: str, arrival_ms: int | None) -> Outcome:
         """Judge one record; never raises for bad data."""

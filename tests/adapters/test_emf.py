@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers.not_firehose import firehose_event
 from transform_core import SpecError, load_pipeline, load_spec
 from transform_core.adapters import firehose
+from transform_core.firehose.batch import RecordBatch
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.spec import MetricsSpec
 
@@ -119,8 +121,9 @@ def test_each_batch_writes_one_line_that_is_valid_emf_and_adds_up(
     body = firehose.handler(event, SimpleNamespace(aws_request_id="req-1"))
 
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1  # the log line and the metrics are one line
-    entry = json.loads(lines[0])
+    entry = json.loads(lines[0])  # the log line and the metrics are one line; rejected records follow, no metrics
+    assert [json.loads(line)["message"] for line in lines[1:]] == ["record rejected"] * entry["failed"]
+    assert not any("_aws" in json.loads(line) for line in lines[1:])
     directive = check_emf(entry)
     assert directive["Namespace"] == "TransformCore"
     assert directive["Dimensions"] == [["pipeline"]]
@@ -150,8 +153,9 @@ def test_metrics_off_keeps_the_plain_log_line(use_spec: Any, capsys: pytest.Capt
 
         firehose.handler(event, None)
 
-        (line,) = capsys.readouterr().out.splitlines()
+        line, rejected = capsys.readouterr().out.splitlines()  # direct_put.json has one rejected record
         entry = json.loads(line)
+        assert json.loads(rejected)["message"] == "record rejected"
         assert "_aws" not in entry
         assert not set(METRICS) & set(entry)
         assert "requestId" not in entry  # no Lambda context, no request id
@@ -163,7 +167,7 @@ def test_namespace_and_no_dimensions(use_spec: Any, capsys: pytest.CaptureFixtur
 
     firehose.handler(load_event("kinesis_source.json"), None)
 
-    entry = json.loads(capsys.readouterr().out)
+    entry = json.loads(capsys.readouterr().out.splitlines()[0])
     directive = check_emf(entry)
     assert directive["Namespace"] == "Acme/Ingest"
     assert directive["Dimensions"] == [[]]  # one dimension set with no dimensions: the namespace-wide metrics
@@ -181,16 +185,17 @@ def test_inline_mapping_spec_and_log_line_with_shed_records() -> None:
     check_emf(entry)
     assert (entry["level"], entry["RecordsShed"], entry["shed_for_response_size"]) == ("WARNING", 1, 1)
     assert (entry["invocationId"], entry["InputBytes"], entry["BatchLatency"]) == ("inv-9", 123, 12.346)
-    # without a metrics spec (the custom runtime's call) the line is the plain log line
+    # without a metrics spec the line is the plain log line
     assert "_aws" not in json.loads(firehose.log_line(result, "inv-9", 1.0, "iot-telemetry"))
 
 
 def test_input_bytes_counts_decoded_payloads_without_decoding() -> None:
     payloads = [b"", b"a", b"ab", b"abc", b"abcd", b'{"k": "\xc3\xa9"}']
-    event = {"records": [{"recordId": str(i), "data": base64.b64encode(p).decode()} for i, p in enumerate(payloads)]}
-    assert firehose.input_bytes(event) == sum(map(len, payloads))
-    assert firehose.input_bytes({"records": [{"recordId": "1"}, {"recordId": "2", "data": None}, 7]}) == 0
-    assert firehose.input_bytes({}) == 0
+    assert firehose.input_bytes([base64.b64encode(p).decode() for p in payloads]) == sum(map(len, payloads))
+    assert firehose.input_bytes([]) == 0
+    # a batch's data that is not a string is "" (the record fails alone): it counts nothing
+    event = firehose_event([{"recordId": "1"}, {"recordId": "2", "data": None}, {"recordId": "3", "data": "YWI="}])
+    assert firehose.input_bytes(RecordBatch.from_firehose_event(event).data) == 2
 
 
 def test_spec_defaults() -> None:

@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 import transform_core.engine
+from tests.helpers.not_firehose import REFUSALS, Refusal
 from tests.helpers.responses import check_shed_response
 from transform_core import SpecError, TransformCoreError, load_pipeline
 from transform_core.adapters import firehose
@@ -183,6 +184,18 @@ def test_empty_event_gives_an_empty_record_list(lambda_env: None) -> None:
     assert json.loads(body) == {"records": []}
 
 
+@pytest.mark.parametrize("refusal", REFUSALS)
+def test_an_event_that_is_not_a_firehose_event_fails_the_invocation(
+    lambda_env: None, capsys: pytest.CaptureFixture[str], refusal: Refusal
+) -> None:
+    """Wired to another trigger (S3, SQS, Kinesis, API Gateway), the function fails each invocation, saying why,
+    instead of answering an empty batch; so does an event with a record Firehose would never send."""
+    with pytest.raises(ValueError) as caught:
+        firehose.handler(refusal.event, None)
+    assert str(caught.value) == refusal.message
+    assert capsys.readouterr().out == ""  # no batch line: nothing was transformed
+
+
 @pytest.mark.parametrize("record_id", ['id"quote', "back\\slash", "tab\there", "été", "line\u2028sep", "nul\x00"])
 def test_record_ids_that_need_escaping_come_back_verbatim(lambda_env: None, record_id: str) -> None:
     event = load_event("direct_put.json")
@@ -276,7 +289,8 @@ def test_each_batch_logs_one_json_line_with_counts_and_top_rejections(
 
     lines = capsys.readouterr().out.splitlines()
 
-    assert len(lines) == 1
+    assert len(lines) == 1 + results[FAILED]  # the batch's line, then one per rejected record
+    assert all(json.loads(line)["message"] == "record rejected" for line in lines[1:])
     entry = json.loads(lines[0])
     assert isinstance(entry, dict)
     assert entry["invocationId"] == event["invocationId"]
@@ -375,8 +389,9 @@ def test_lambda_import_path_never_imports_pyarrow_or_pyiceberg(tmp_path: Path) -
     )
 
     assert child.returncode == 0, child.stderr
-    log_line, summary_line = child.stdout.splitlines()
+    log_line, *rejections, summary_line = child.stdout.splitlines()
     assert json.loads(log_line)["records"] == 500
+    assert len(rejections) == firehose.DEFAULT_REJECTION_LINES + 1  # ~100 records fail: 50 lines, then one counting the rest
     assert json.loads(summary_line) == {
         "after_import": [],
         "loaded_at_init": True,

@@ -16,12 +16,14 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.helpers.not_firehose import REFUSALS, Refusal
 from tests.helpers.runtime_api_server import WAIT_S, LocalRuntimeApi, Posted, local_runtime_api
 from transform_core import Pipeline, load_pipeline
 from transform_core.adapters import firehose, runtime_api
 from transform_core.adapters.runtime_api import RuntimeApiClient, error_body, invocation_id, serve
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.errors import ConfigurationEnvironmentError
+from transform_core.firehose.batch import RecordBatch
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"
@@ -62,7 +64,7 @@ def take(posted: queue.Queue[Posted], count: int) -> list[Posted]:
 
 def without_elapsed(line: str) -> dict[str, Any]:
     entry: dict[str, Any] = json.loads(line)
-    entry.pop("elapsed_ms")
+    entry.pop("elapsed_ms", None)  # only the batch's line has it
     return entry
 
 
@@ -78,20 +80,44 @@ def test_every_response_is_the_engine_response_to_its_event(
     assert api.errors.empty()
 
 
-def test_each_invocation_logs_the_managed_handlers_line(
+def test_each_invocation_logs_the_managed_handlers_lines(
     api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline
 ) -> None:
     bodies = event_bodies()
-    for body in bodies:
-        api.queue_event(body)
+    ids = [api.queue_event(body) for body in bodies]
     out = io.StringIO()
     serve(pipeline, client, max_invocations=len(bodies), out=out)
-    lines = out.getvalue().splitlines()
-    assert len(lines) == len(bodies)
-    for line, body in zip(lines, bodies, strict=True):
+    expected: list[str] = []
+    for body, request_id in zip(bodies, ids, strict=True):
         event = json.loads(body)
-        expected = firehose.log_line(pipeline.process_firehose(event), event.get("invocationId"), 0.0, pipeline.spec.name)
-        assert without_elapsed(line) == without_elapsed(expected)
+        batch = RecordBatch.from_firehose_event(event)
+        result = pipeline.process(batch)
+        expected += firehose.batch_log(
+            result, batch, pipeline.spec, event["invocationId"], 0.0, request_id=request_id
+        ).splitlines()
+    lines = out.getvalue().splitlines()
+    assert len(lines) > len(bodies)  # the generated events have rejected records
+    assert [without_elapsed(line) for line in lines] == [without_elapsed(line) for line in expected]
+
+
+@pytest.mark.parametrize("refusal", REFUSALS)
+def test_an_event_that_is_not_a_firehose_event_posts_the_handlers_error(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline, refusal: Refusal
+) -> None:
+    """The raw-bytes path refuses what the managed handler refuses, with the same message, as a failed invocation."""
+    refused = api.queue_event(refusal.body())
+    good = api.queue_event((EVENTS / "empty.json").read_bytes())  # a Firehose event with no records is fine
+    out = io.StringIO()
+    assert serve(pipeline, client, max_invocations=2, out=out) == 2
+    (error,) = take(api.errors, 1)
+    document = json.loads(error.body)
+    assert (error.request_id, document["errorType"], document["errorMessage"]) == (refused, "ValueError", refusal.message)
+    assert error.headers["Lambda-Runtime-Function-Error-Type"] == "Unhandled"
+    (response,) = take(api.responses, 1)
+    assert (response.request_id, response.body) == (good, b'{"records":[]}')
+    failed, answered = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (failed["level"], failed["message"], failed["errorMessage"]) == ("ERROR", "batch failed", refusal.message)
+    assert (answered["message"], answered["records"]) == ("batch transformed", 0)
 
 
 def test_an_event_that_is_not_json_posts_an_error_and_the_loop_goes_on(
@@ -150,8 +176,8 @@ def test_a_refused_response_is_logged_and_the_loop_goes_on(
         api.queue_event(body)
     out = io.StringIO()
     assert serve(pipeline, client, max_invocations=2, out=out) == 2
-    warnings = [json.loads(line) for line in out.getvalue().splitlines() if json.loads(line)["level"] == "WARNING"]
-    assert [w["message"] for w in warnings] == ["Runtime API refused the response: HTTP 413"] * 2
+    refused = [json.loads(line) for line in out.getvalue().splitlines() if "Runtime API" in json.loads(line)["message"]]
+    assert [(w["level"], w["message"]) for w in refused] == [("WARNING", "Runtime API refused the response: HTTP 413")] * 2
 
 
 @pytest.mark.parametrize("status", [403, 500])
@@ -215,7 +241,35 @@ def test_run_serves_the_pipeline_the_handler_module_loaded(
     assert runtime_api.run(max_invocations=1) == 0
     (response,) = take(api.responses, 1)
     assert (response.request_id, response.body) == (request_id, pipeline.process_firehose(json.loads(body)).body)
-    assert json.loads(capsys.readouterr().out)["message"] == "batch transformed"
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["message"] == "batch transformed"
+
+
+def test_run_reads_the_rejection_bound_from_the_environment(
+    api: LocalRuntimeApi, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(firehose, "_PIPELINE", pipeline)
+    monkeypatch.setenv(runtime_api.RUNTIME_API_ENV, api.address)
+    monkeypatch.setenv(firehose.REJECTION_LINES_ENV, "2")
+    api.queue_event(event_bodies()[0])  # 20 rejected records
+    assert runtime_api.run(max_invocations=1) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["message"] for line in lines] == ["batch transformed", *["record rejected"] * 2, "more records rejected"]
+    assert (lines[-1]["logged"], lines[-1]["not_logged"]) == (2, 18)
+
+
+def test_a_bad_rejection_bound_posts_an_init_error(
+    api: LocalRuntimeApi, pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(firehose, "_PIPELINE", pipeline)
+    monkeypatch.setenv(runtime_api.RUNTIME_API_ENV, api.address)
+    monkeypatch.setenv(firehose.REJECTION_LINES_ENV, "some")
+    api.queue_event(event_bodies()[0])
+    assert runtime_api.run(max_invocations=1) == 1
+    (error,) = take(api.init_errors, 1)
+    assert error.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.ConfigInvalid"
+    assert json.loads(error.body)["errorType"] == "ConfigurationEnvironmentError"
+    assert api.events.qsize() == 1  # no event was asked for
+    assert json.loads(capsys.readouterr().out)["message"] == "init failed"
 
 
 # --- the module as Lambda starts it: a fresh process ------------------------------------------------------------
@@ -238,7 +292,8 @@ def test_the_module_answers_n_invocations_and_exits(api: LocalRuntimeApi, pipeli
     responses = {p.request_id: p.body for p in take(api.responses, 2)}
     assert [responses[i] for i in ids] == [pipeline.process_firehose(json.loads(b)).body for b in bodies]
     lines = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [line["invocationId"] for line in lines] == [json.loads(b)["invocationId"] for b in bodies]
+    batches = [line["invocationId"] for line in lines if line["message"] == "batch transformed"]
+    assert batches == [json.loads(b)["invocationId"] for b in bodies]
     assert api.init_errors.empty() and api.errors.empty()
 
 

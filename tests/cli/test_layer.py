@@ -12,7 +12,7 @@ import pytest
 
 from transform_core.cli import main
 from transform_core.deploy import layer
-from transform_core.deploy.layer import MB, LayerBudgetError, LayerReport
+from transform_core.deploy.layer import DEFAULT_ARCH, DEFAULT_PYTHON, MB, LayerBudgetError, LayerReport
 
 
 @pytest.fixture
@@ -32,12 +32,18 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_defaults(builds: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["layer", "build"]) == 0
     (options,) = builds
-    assert options["output"] == "transform-core-layer-x86_64-py3.11.zip"
-    assert (options["arch"], options["python"], options["budget_mb"], options["project_root"]) == ("x86_64", "3.11", 200, None)
+    zip_name = f"transform-core-layer-{DEFAULT_ARCH}-py{DEFAULT_PYTHON}.zip"
+    assert options["output"] == zip_name
+    assert (options["arch"], options["python"], options["budget_mb"], options["project_root"]) == (
+        DEFAULT_ARCH,
+        DEFAULT_PYTHON,
+        200,
+        None,
+    )
     out, err = capsys.readouterr()
     assert err == "building\n"
     assert out.splitlines() == [
-        "layer transform-core-layer-x86_64-py3.11.zip (python3.11, x86_64): 30.0 MB unzipped, 10.0 MB zipped",
+        f"layer {zip_name} (python{DEFAULT_PYTHON}, {DEFAULT_ARCH}): 30.0 MB unzipped, 10.0 MB zipped",
         f"unzipped: {30 * MB} bytes (30.0 MB); budget 200 MB",
         f"zipped:   {10 * MB} bytes (10.0 MB)",
     ]
@@ -68,7 +74,7 @@ def test_over_budget_is_one_line_naming_the_command(monkeypatch: pytest.MonkeyPa
     assert err.startswith("transform-core layer build: error: the unzipped layer is 3.0 MB, over the 1 MB budget")
 
 
-@pytest.mark.parametrize(("argv", "message"), [(["--arch", "mips"], "invalid choice: 'mips'"), (["--python", "3.10"], "'3.10'")])
+@pytest.mark.parametrize(("argv", "message"), [(["--arch", "mips"], "invalid choice: 'mips'"), (["--python", "3.11"], "'3.11'")])
 def test_unknown_targets_are_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["layer", "build", *argv])

@@ -3,7 +3,10 @@ pipeline relies on hold. No AWS account is involved: the template is only linted
 
 from __future__ import annotations
 
+import base64
+import copy
 import filecmp
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
+LAMBDA_PAYLOAD_LIMIT = 6_000_000  # Lambda's synchronous request and response limit, read as decimal megabytes (the lower)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +48,7 @@ def test_cfn_lint_reports_nothing() -> None:
 
 
 def test_lambda_buffer_keeps_response_under_6mb(template: dict[str, Any]) -> None:
-    (stream,) = resources(template, "AWS::KinesisFirehose::DeliveryStream").values()
+    stream = template["Resources"]["DeliveryStream"]  # DeliveryMode=S3 (Iceberg's stream: test_iceberg_delivery.py)
     (processor,) = stream["Properties"]["ExtendedS3DestinationConfiguration"]["ProcessingConfiguration"]["Processors"]
     assert processor["Type"] == "Lambda"
     params = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
@@ -59,8 +63,27 @@ def test_lambda_buffer_keeps_response_under_6mb(template: dict[str, Any]) -> Non
     assert "BufferIntervalInSeconds" in params
 
 
+@pytest.mark.parametrize("kinesis_source", [True, False], ids=["kinesis-source", "direct-put"])
+def test_a_full_default_buffer_of_the_example_stays_under_6mb(template: dict[str, Any], kinesis_source: bool) -> None:
+    """Lambda's 6 MB applies to the request and the response. Firehose fills the processor buffer with record data;
+    the request carries it base64-encoded in a JSON envelope per record (with ``kinesisRecordMetadata`` from a
+    Kinesis source, the template's only source), the response with the enrichment and partition keys added."""
+    from transform_core import load_pipeline
+    from transform_core.demo.generate import firehose_batches, iot_payloads
+
+    buffer = float(template["Parameters"]["LambdaBufferSizeMB"]["Default"]) * 1024 * 1024  # MiB: the larger reading
+    payloads = iot_payloads(int(buffer / 250), 0.0, seed=1)  # more than a buffer holds: the first event is full
+    event = firehose_batches(payloads, int(buffer), kinesis_source=kinesis_source)[0]
+    assert buffer - sum(len(base64.b64decode(r["data"])) for r in event["records"]) < 1_000  # full, to a record
+    result = load_pipeline(ROOT / "examples" / "iot" / "pipeline.yaml").process_firehose(event)
+    request = len(json.dumps(event).encode())
+    assert request < LAMBDA_PAYLOAD_LIMIT and len(result.body) < LAMBDA_PAYLOAD_LIMIT and result.shed == 0
+    if kinesis_source:  # the arithmetic in docs/deploy.md, "Buffer sizes"
+        assert 5_000_000 < request < 5_500_000, request
+
+
 def test_dynamic_partitioning_prefixes(template: dict[str, Any]) -> None:
-    (stream,) = resources(template, "AWS::KinesisFirehose::DeliveryStream").values()
+    stream = template["Resources"]["DeliveryStream"]  # DeliveryMode=S3 (Iceberg's stream: test_iceberg_delivery.py)
     s3 = stream["Properties"]["ExtendedS3DestinationConfiguration"]
     assert s3["DynamicPartitioningConfiguration"]["Enabled"] is True
     assert sub_text(s3["Prefix"]) == (
@@ -132,7 +155,7 @@ def test_function_ships_a_loadable_spec(template: dict[str, Any]) -> None:
     props = function["Properties"]
     assert props["Handler"] == "transform_core.adapters.firehose.handler"
     assert (props["MemorySize"], props["Timeout"]) == (1769, 300)
-    assert set(template["Parameters"][props["Runtime"]["Ref"]]["AllowedValues"]) <= {"python3.11", "python3.12"}
+    assert props["Runtime"] == {"Ref": "PythonRuntime"} and props["Architectures"] == [{"Ref": "Architecture"}]
     code = TEMPLATE.parent / props["CodeUri"]
     spec_path = props["Environment"]["Variables"]["TRANSFORM_CORE_SPEC"]
     assert spec_path.startswith("/var/task/")
@@ -144,6 +167,16 @@ def test_function_ships_a_loadable_spec(template: dict[str, Any]) -> None:
         ("reference_data/devices.csv", ROOT / "reference_data/devices.csv"),
     ]:
         assert filecmp.cmp(code / shipped, original, shallow=False), shipped
+
+
+def test_runtime_parameters_are_what_the_layer_is_built_for(template: dict[str, Any]) -> None:
+    """One source of truth: ``layer build``'s default and choices are the PythonRuntime and Architecture parameters'."""
+    from transform_core.deploy.layer import ARCHES, DEFAULT_ARCH, DEFAULT_PYTHON, PYTHONS
+
+    runtime, arch = template["Parameters"]["PythonRuntime"], template["Parameters"]["Architecture"]
+    assert (runtime["Default"], arch["Default"]) == (f"python{DEFAULT_PYTHON}", DEFAULT_ARCH)
+    assert runtime["AllowedValues"] == [f"python{version}" for version in PYTHONS]
+    assert arch["AllowedValues"] == list(ARCHES)
 
 
 def test_glue_table_projects_the_raw_partitions(template: dict[str, Any]) -> None:
@@ -158,3 +191,70 @@ def test_glue_table_projects_the_raw_partitions(template: dict[str, Any]) -> Non
     assert sub_text(params["storage.location.template"]) == (
         "s3://${RawBucket}/raw/${TableName}/year=${!year}/month=${!month}/day=${!day}/"
     )
+
+
+def sam_transform(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The template as CloudFormation receives it after SAM's transform (offline: no policy lookups, a packaged code URI)."""
+    pytest.importorskip("samtranslator")
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    packaged = copy.deepcopy(template)
+    packaged["Resources"]["TransformFunction"]["Properties"]["CodeUri"] = "s3://bucket/function.zip"  # as `sam package` leaves it
+    result: dict[str, Any] = transform(packaged, {}, NoManagedPolicies())
+    return result
+
+
+def events_post(template: dict[str, Any]) -> dict[str, Any]:
+    post: dict[str, Any] = template["Resources"]["Api"]["Properties"]["DefinitionBody"]["paths"]["/events"]["post"]
+    return post
+
+
+def test_a_change_to_the_api_is_redeployed_to_its_stage(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain AWS::ApiGateway::Deployment is created once and never redeployed; SAM names it after the API's body."""
+    changed = copy.deepcopy(template)
+    events_post(changed)["x-amazon-apigateway-integration"]["passthroughBehavior"] = "when_no_templates"
+
+    def deployments(resources: dict[str, Any]) -> list[str]:
+        return [name for name, r in resources["Resources"].items() if r["Type"] == "AWS::ApiGateway::Deployment"]
+
+    before, after = sam_transform(template, monkeypatch), sam_transform(changed, monkeypatch)
+    assert len(deployments(before)) == 1 and deployments(before) != deployments(after)
+    (stage,) = (r for r in after["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage")
+    assert stage["Properties"]["DeploymentId"] == {"Ref": deployments(after)[0]}
+
+
+def test_the_kinesis_integration_is_the_tutorials(template: dict[str, Any]) -> None:
+    """API Gateway Developer Guide, "Tutorial: Create a REST API as an Amazon Kinesis proxy": PutRecord through an
+    AWS-type integration, Content-Type application/x-amz-json-1.1 (Kinesis's JSON protocol), IAM-signed callers."""
+    post = events_post(template)
+    integration = post["x-amazon-apigateway-integration"]
+    assert integration["type"] == "aws" and integration["httpMethod"] == "POST"
+    assert sub_text(integration["uri"]).endswith(":kinesis:action/PutRecord")
+    assert integration["requestParameters"] == {"integration.request.header.Content-Type": "'application/x-amz-json-1.1'"}
+    assert '"Data": "$util.base64Encode($input.body)"' in sub_text(integration["requestTemplates"]["application/json"])
+    assert post["security"] == [{"sigv4": []}]
+    definitions = template["Resources"]["Api"]["Properties"]["DefinitionBody"]["securityDefinitions"]
+    assert definitions["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+
+
+def test_source_backup_is_always_on_and_logs_its_errors(template: dict[str, Any]) -> None:
+    """Firehose refuses an update from Enabled to Disabled: no parameter may offer it."""
+    stream = template["Resources"]["DeliveryStream"]  # DeliveryMode=S3 (Iceberg's stream: test_iceberg_delivery.py)
+    destination = stream["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert destination["S3BackupMode"] == "Enabled" and "SourceBackup" not in template["Parameters"]
+    logging = destination["S3BackupConfiguration"]["CloudWatchLoggingOptions"]
+    assert logging["Enabled"] is True and logging["LogStreamName"] != destination["CloudWatchLoggingOptions"]["LogStreamName"]
+
+
+def test_reserved_concurrency_is_a_parameter_off_by_default(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["ReservedConcurrency"]
+    assert parameter["Default"] == 0 and parameter["MinValue"] == 0
+    function = template["Resources"]["TransformFunction"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReserveConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }

@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from tests.helpers.agreement import agreed_outcomes
+from tests.helpers.not_firehose import firehose_event
 from transform_core.demo.generate import iot_payloads
 from transform_core.engine import Pipeline
 from transform_core.firehose.batch import RecordBatch
@@ -46,13 +47,13 @@ ODD_DATA: dict[str, Any] = {
 
 def event(odd: Any) -> dict[str, Any]:
     """The odd data between two good records."""
-    return {
-        "records": [
+    return firehose_event(
+        [
             {"recordId": "before", "approximateArrivalTimestamp": 1_795_824_000_000, "data": GOOD},
             {"recordId": "odd", "approximateArrivalTimestamp": 1_795_824_000_001, "data": odd},
             {"recordId": "after", "approximateArrivalTimestamp": 1_795_824_000_002, "data": GOOD},
         ]
-    }
+    )
 
 
 @pytest.mark.parametrize("name", sorted(ODD_DATA))
@@ -82,8 +83,8 @@ def test_the_data_column_is_the_data_as_sent() -> None:
     [(7, "7"), (None, "None"), (json.loads('"\\ud800"'), "'\\ud800'"), (["r"], "['r']")],
 )
 def test_a_record_id_that_is_not_a_string_refuses_the_event(record_id: Any, shown: str) -> None:
-    event = {"records": [{"recordId": "fine", "data": GOOD}, {"recordId": record_id, "data": GOOD}]}
-    message = f"not a Firehose event: record 1 has recordId {shown}; Firehose sends UTF-8 strings"
+    event = firehose_event([{"recordId": "fine", "data": GOOD}, {"recordId": record_id, "data": GOOD}])
+    message = f"not a Firehose transformation event: record 1 has recordId {shown}; Firehose sends UTF-8 strings"
     with pytest.raises(ValueError, match=re.escape(message)):
         RecordBatch.from_firehose_event(event)
     with pytest.raises(ValueError, match=re.escape(message)):  # the raw-bytes path, through the general one

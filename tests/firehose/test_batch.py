@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_series_equal
 
+from tests.helpers.not_firehose import REFUSALS, Refusal, firehose_event
 from transform_core.firehose.batch import RecordBatch, parse_arrival, plausible_arrival
 
 ARRIVAL_MS = 1_795_824_000_000  # 2026-11-28T00:00:00Z
@@ -73,16 +74,28 @@ def test_data_that_is_not_a_utf8_string_becomes_empty_for_that_record_alone(bad:
     ids=["null", "integer", "bytes", "lone-surrogate"],
 )
 def test_a_record_id_that_is_not_a_utf8_string_is_a_value_error_naming_the_record(bad: Any, shown: str) -> None:
-    with pytest.raises(ValueError, match=rf"^not a Firehose event: record 1 has recordId {re.escape(shown)}; "):
+    with pytest.raises(ValueError, match=rf"^not a Firehose transformation event: record 1 has recordId {re.escape(shown)}; "):
         batch(record_ids=["a", bad, "c"], data=["", "", ""], arrival_ms=[None] * 3)
 
 
 # --- from_firehose_event ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("event", [{}, {"records": None}, {"records": []}, {"invocationId": "x"}], ids=str)
-def test_an_event_without_records_is_an_empty_batch(event: dict[str, Any]) -> None:
+def test_a_firehose_event_without_records_is_an_empty_batch() -> None:
+    event = load_event("empty.json")
+    assert event["records"] == []
     assert RecordBatch.from_firehose_event(event) == RecordBatch(record_ids=[], data=[], arrival_ms=[])
+    assert RecordBatch.from_event_bytes(json.dumps(event).encode()) == RecordBatch(record_ids=[], data=[], arrival_ms=[])
+
+
+@pytest.mark.parametrize("refusal", REFUSALS)
+def test_an_event_that_is_not_a_firehose_event_is_refused_alike_from_a_dict_and_from_bytes(refusal: Refusal) -> None:
+    """The managed handler's way in and the Runtime API loop's refuse the same events with the same message."""
+    with pytest.raises(ValueError) as from_dict:
+        RecordBatch.from_firehose_event(refusal.event)
+    with pytest.raises(ValueError) as from_bytes:
+        RecordBatch.from_event_bytes(refusal.body())
+    assert str(from_dict.value) == str(from_bytes.value) == refusal.message
 
 
 def test_a_record_without_data_gets_empty_data_and_the_others_keep_theirs() -> None:
@@ -91,7 +104,7 @@ def test_a_record_without_data_gets_empty_data_and_the_others_keep_theirs() -> N
         {"recordId": "b", "approximateArrivalTimestamp": 2},
         {"recordId": "c", "data": "eQ==", "approximateArrivalTimestamp": 3},
     ]
-    view = RecordBatch.from_firehose_event({"records": records})
+    view = RecordBatch.from_firehose_event(firehose_event(records))
     assert (view.record_ids, view.data, view.arrival_ms) == (["a", "b", "c"], ["eA==", "", "eQ=="], [1, 2, 3])
 
 
@@ -117,7 +130,7 @@ def test_firehose_arrival_times_beside_ordinary_ones(arrival: Any, expected: int
         {"recordId": "b", "data": "", "approximateArrivalTimestamp": arrival},
         {"recordId": "c", "data": "", "approximateArrivalTimestamp": ARRIVAL_MS + 1},
     ]
-    assert RecordBatch.from_firehose_event({"records": records}).arrival_ms == [ARRIVAL_MS, expected, ARRIVAL_MS + 1]
+    assert RecordBatch.from_firehose_event(firehose_event(records)).arrival_ms == [ARRIVAL_MS, expected, ARRIVAL_MS + 1]
 
 
 ARRIVAL_VALUES = st.one_of(
@@ -141,8 +154,8 @@ def firehose_records(draw: st.DrawFn) -> dict[str, Any]:
 @given(records=st.lists(firehose_records(), max_size=8))
 def test_each_record_reads_as_it_would_alone(records: list[dict[str, Any]]) -> None:
     """Whichever path a batch takes (all plain integer arrival times or not), no record's view depends on another's."""
-    whole = RecordBatch.from_firehose_event({"records": records})
-    alone = [RecordBatch.from_firehose_event({"records": [r]}) for r in records]
+    whole = RecordBatch.from_firehose_event(firehose_event(records))
+    alone = [RecordBatch.from_firehose_event(firehose_event([r])) for r in records]
     assert whole.record_ids == [r["recordId"] for r in records]
     assert whole.data == [a.data[0] for a in alone]
     assert whole.arrival_ms == [a.arrival_ms[0] for a in alone]
@@ -228,7 +241,7 @@ ARRIVAL_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("fields", "expected"), ARRIVAL_CASES)
 def test_arrival_time_from_firehose_or_kinesis_metadata(fields: dict[str, Any], expected: int | None) -> None:
-    event = {"records": [{"recordId": "r", "data": "e30=", **fields}]}
+    event = firehose_event([{"recordId": "r", "data": "e30=", **fields}])
     batch = RecordBatch.from_firehose_event(event)
     assert (batch.record_ids, batch.data, batch.arrival_ms) == (["r"], ["e30="], [expected])
 
@@ -242,5 +255,5 @@ def test_kinesis_event_record_view() -> None:
 
 @pytest.mark.parametrize("arrival", ["inf", "1e400", float("nan")], ids=["inf-string", "overflow-string", "nan-number"])
 def test_an_unreadable_arrival_timestamp_does_not_fail_the_batch(arrival: Any) -> None:
-    event = {"records": [{"recordId": "r", "data": "e30=", "kinesisRecordMetadata": {"approximateArrivalTimestamp": arrival}}]}
+    event = firehose_event([{"recordId": "r", "data": "e30=", "kinesisRecordMetadata": {"approximateArrivalTimestamp": arrival}}])
     assert RecordBatch.from_firehose_event(event).arrival_ms == [None]

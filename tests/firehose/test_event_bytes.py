@@ -100,15 +100,30 @@ def test_kinesis_metadata_arrival_is_used_when_firehose_sends_none() -> None:
 
 # --- odd events, written by hand --------------------------------------------------------------------------------
 
+# A Firehose event's envelope, written into each odd body after its first brace (the bodies show only what is odd).
+ENVELOPE_TEXT = (
+    '"invocationId":"inv-1","deliveryStreamArn":"arn:aws:firehose:eu-west-1:123456789012:deliverystream/s","region":"eu-west-1",'
+)
+
+
+def enveloped(body: bytes) -> bytes:
+    return body.replace(b"{", b"{" + ENVELOPE_TEXT.encode(), 1)
+
+
 ODD_BODIES = {
     "bom": b'\xef\xbb\xbf{"records":[{"recordId":"a","approximateArrivalTimestamp":1,"data":"eA=="}]}',
-    "utf16": '{"records":[{"recordId":"a","approximateArrivalTimestamp":1,"data":"eA=="}]}'.encode("utf-16"),
+    "utf16": ("{" + ENVELOPE_TEXT + '"records":[{"recordId":"a","approximateArrivalTimestamp":1,"data":"eA=="}]}').encode(
+        "utf-16"
+    ),
     "whitespace": b' \r\n\t{ "records" :\n[ {"recordId" : "a" ,"approximateArrivalTimestamp":1 } ] }\n',
     "escaped-keys": b'{"rec\\u006frds":[{"record\\u0049d":"\\u0061","approximateArrivalTimestamp":1,"d\\u0061ta":"x"}]}',
     "duplicate-records": b'{"records":[{"recordId":"a","approximateArrivalTimestamp":1}],"records":[]}',
     "duplicate-field": b'{"records":[{"recordId":"a","recordId":"b","data":5,"data":"y","approximateArrivalTimestamp":1}]}',
     "duplicate-invalid-last": b'{"records":[{"recordId":"a","data":"y","data":null,"approximateArrivalTimestamp":1}]}',
-    "nan-elsewhere": b'{"invocationId":NaN,"x":-Infinity,"records":[{"recordId":"a","approximateArrivalTimestamp":1}]}',
+    "nan-elsewhere": b'{"y":NaN,"x":-Infinity,"records":[{"recordId":"a","approximateArrivalTimestamp":1}]}',
+    "source-stream-arn": b'{"sourceKinesisStreamArn":"arn:aws:kinesis:eu-west-1:1:stream/s","records":[]}',
+    "escaped-envelope-key": b'{"regio\\u006e":"eu-west-2","records":[]}',
+    "envelope-last-duplicate-wins": b'{"region":null,"region":"eu-west-2","records":[]}',
     "big-numbers-elsewhere": b'{"x":1e400,"y":123456789012345678901234567890,"records":[]}',
     "lone-surrogate-id": b'{"records":[{"recordId":"\\ud800","approximateArrivalTimestamp":1}]}',
     "encoded-surrogate-elsewhere": b'{"x":"\xed\xa0\x80","records":[]}',
@@ -133,7 +148,10 @@ ODD_BODIES = {
     "kinesis-ms-string": b'{"records":[{"recordId":"a","kinesisRecordMetadata":{"approximateArrivalTimestamp":"1795824000000"}}]}',
     "kinesis-falsy": b'{"records":[{"recordId":"a","kinesisRecordMetadata":0}]}',
     "kinesis-list": b'{"records":[{"recordId":"a","kinesisRecordMetadata":[1]}]}',
-    # rejected by both paths
+    # refused by both paths (REFUSED lists these and the refused ones above)
+    "envelope-field-null": b'{"region":null,"records":[]}',
+    "envelope-field-number": b'{"records":[],"deliveryStreamArn":5}',
+    "envelope-last-duplicate-invalid": b'{"invocationId":"a","invocationId":7,"records":[]}',
     "bad-utf8-elsewhere": b'{"x":"\xff","records":[]}',
     "bad-utf8-in-metadata": b'{"records":[{"recordId":"a","approximateArrivalTimestamp":1,"kinesisRecordMetadata":{"k":"\xc0\x80"}}]}',
     "bad-escape-elsewhere": b'{"x":"\\q","records":[]}',
@@ -145,9 +163,24 @@ ODD_BODIES = {
 }
 
 
+REFUSED = {
+    "lone-surrogate-id", "encoded-surrogate-id", "records-null", "records-zero", "records-empty-object", "records-absent",
+    "record-id-number", "kinesis-list", "envelope-field-null", "envelope-field-number", "envelope-last-duplicate-invalid",
+    "bad-utf8-elsewhere", "bad-utf8-in-metadata", "bad-escape-elsewhere", "trailing-comma", "trailing-data",
+    "deep-nesting", "record-not-object", "record-without-id",
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("name", sorted(ODD_BODIES))
 def test_odd_events_equal_the_general_path(name: str) -> None:
-    assert_same_as_general_path(ODD_BODIES[name])
+    body = ODD_BODIES[name] if name == "utf16" else enveloped(ODD_BODIES[name])
+    assert_same_as_general_path(body)
+    try:  # the event is what the case says: an odd Firehose event, or no Firehose event at all
+        general_path(body)
+    except (ValueError, RecursionError):  # json.loads gives up on deep nesting with a RecursionError
+        assert name in REFUSED
+    else:
+        assert name not in REFUSED
 
 
 @pytest.mark.parametrize(
@@ -160,9 +193,10 @@ def test_odd_events_equal_the_general_path(name: str) -> None:
         (b"[]", "is an array, not a JSON object"),
         (b"null", "is null, not a JSON object"),
         (b"1.5", "is a number, not a JSON object"),
-        (b'{"records":[1]}', "each record must be an object with a recordId"),
-        (b'{"records":[{"data":"x"}]}', "each record must be an object with a recordId"),
-        (b'{"records":"abc"}', "each record must be an object with a recordId"),
+        (b'{"Records":[{"eventSource":"aws:sqs"}]}', 'not a Firehose transformation event: no "records" list;'),
+        (enveloped(b'{"records":[1]}'), "^not a Firehose transformation event: record 0 is a number, not an object$"),
+        (enveloped(b'{"records":[{"data":"x"}]}'), "^not a Firehose transformation event: record 0 has no recordId;"),
+        (enveloped(b'{"records":"abc"}'), '^not a Firehose transformation event: "records" is a string, not a list '),
     ],
 )
 def test_a_body_that_is_not_a_firehose_event_raises_a_clear_value_error(body: bytes, message: str) -> None:
@@ -211,7 +245,13 @@ def record_text(draw: st.DrawFn, index: int) -> str:
 def event_body(draw: st.DrawFn) -> bytes:
     records = [draw(record_text(i)) for i in range(draw(st.integers(0, 4)))]
     records_text = "[" + ",".join(records) + "]" if draw(st.integers(0, 9)) else draw(st.sampled_from(VALUE_TEXTS))
-    pairs = [("invocationId", '"inv-1"'), ("records", records_text)]
+    envelope = [("invocationId", '"inv-1"'), ("deliveryStreamArn", '"arn:aws:firehose:eu-west-1:1:deliverystream/s"')]
+    envelope.append(("region", '"eu-west-1"'))
+    if not draw(st.integers(0, 9)):  # now and then an envelope field is missing, or not a string
+        envelope.pop(draw(st.integers(0, 2)))
+    if not draw(st.integers(0, 9)):
+        envelope.append((draw(st.sampled_from(("deliveryStreamArn", "region"))), draw(st.sampled_from(VALUE_TEXTS))))
+    pairs = [*envelope, ("records", records_text)]
     if draw(st.booleans()):
         pairs.insert(draw(st.integers(0, 2)), ("extra", draw(st.sampled_from(VALUE_TEXTS))))
     text = draw(object_text(pairs))

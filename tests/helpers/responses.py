@@ -13,22 +13,29 @@ from polars.testing import assert_frame_equal
 
 from transform_core.firehose.outcomes import FAILED, OK
 from transform_core.firehose.response import SHED_REASON
+from transform_core.spec import IcebergSpec
 
 
-def response_entries(outcomes: pl.DataFrame, partition_keys: Sequence[str]) -> list[dict[str, Any]]:
-    """One response entry per row: ``recordId``, ``result``, ``data``, and for an Ok row its partition keys."""
+def response_entries(
+    outcomes: pl.DataFrame, partition_keys: Sequence[str], iceberg: IcebergSpec | None = None
+) -> list[dict[str, Any]]:
+    """One response entry per row: ``recordId``, ``result``, ``data``, and for an Ok row its partition keys (or with
+    ``iceberg``, its table as ``otfMetadata``)."""
     entries: list[dict[str, Any]] = []
     for row in outcomes.iter_rows(named=True):
         entry: dict[str, Any] = {"recordId": row["record_id"], "result": row["result"], "data": row["data"]}
-        if row["result"] == OK:
+        if row["result"] == OK and iceberg is not None:
+            table = {"destinationDatabaseName": iceberg.database, "destinationTableName": iceberg.table}
+            entry["metadata"] = {"otfMetadata": {**table, "operation": iceberg.operation}}
+        elif row["result"] == OK:
             entry["metadata"] = {"partitionKeys": {key: row[key] for key in partition_keys}}
         entries.append(entry)
     return entries
 
 
-def response_body(outcomes: pl.DataFrame, partition_keys: Sequence[str]) -> bytes:
+def response_body(outcomes: pl.DataFrame, partition_keys: Sequence[str], iceberg: IcebergSpec | None = None) -> bytes:
     """The compact JSON response for ``outcomes`` as they are (no shedding)."""
-    return orjson.dumps({"records": response_entries(outcomes, partition_keys)})
+    return orjson.dumps({"records": response_entries(outcomes, partition_keys, iceberg)})
 
 
 def response_records(body: bytes) -> list[dict[str, Any]]:

@@ -77,6 +77,7 @@ def _nested_event() -> dict[str, Any]:
     data = base64.b64encode(json.dumps(NESTED_RECORD).encode()).decode()
     return {
         "invocationId": "i",
+        "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/nested",
         "region": "us-east-1",
         "records": [{"recordId": "r1", "approximateArrivalTimestamp": 1, "data": data}],
     }

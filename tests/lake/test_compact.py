@@ -383,3 +383,16 @@ def test_the_state_is_per_spec_namespace(pipeline: Pipeline, duplicated: str) ->
     summary = compact(pipeline.spec, duplicated, catalog=other)
     assert summary.table == f"staging.{TABLE}" and summary.compacted == 4  # another table: everything is new to it
     assert read_curated(pipeline.spec, duplicated, catalog=other).height == read_curated(pipeline.spec, duplicated).height
+
+
+def test_a_warehouse_puts_the_table_beside_the_raw_zone(pipeline: Pipeline, duplicated: str, tmp_path: Path) -> None:
+    warehouse = tmp_path / "elsewhere"
+    settings = catalog_settings(warehouse=str(warehouse))
+
+    summary = compact(pipeline.spec, duplicated, catalog=settings)
+
+    table = curated_table(pipeline.spec, duplicated, catalog=settings)
+    assert table is not None and table.location() == str(warehouse / "transform_core" / TABLE)
+    assert summary.committed and list(warehouse.rglob("*.parquet"))
+    assert not (Path(duplicated) / "curated").exists()
+    assert compact(pipeline.spec, duplicated, catalog=settings).committed is False  # found there, not made again

@@ -1,12 +1,16 @@
 """The Firehose-invoked Lambda handler.
 
-Configure it with ``TRANSFORM_CORE_SPEC`` (path of the pipeline spec). The spec is loaded once,
-at init, so a broken spec fails the cold start instead of every batch. The handler returns the
+Configure it with ``TRANSFORM_CORE_SPEC`` (path of the pipeline spec), and ``TRANSFORM_CORE_DELIVERY`` for a stream
+delivering to Iceberg (:mod:`transform_core.adapters.delivery`). The spec is loaded once, at init, so a broken spec
+(or one its environment contradicts) fails the cold start instead of every batch. The handler returns the
 response as JSON **bytes**: the Python runtime posts bytes unchanged, which saves serializing a
 multi-megabyte dict again. Each batch logs one JSON line: counts and the top rejection rules. With
 ``metrics: {emf: true}`` in the spec that same line is also a CloudWatch Embedded Metric Format document
 (``_aws`` plus the metric values), so CloudWatch extracts the metrics from the log with no API call and no
-extra line. The fields and the alarms to set on them are in ``docs/operations.md``.
+extra line. Then each rejected record logs a line of its own (record id, rule, path, message), at most
+``TRANSFORM_CORE_REJECTION_LINES`` (default 50) a batch and one line counting the rest. An event that is not a
+Firehose transformation event raises ``ValueError``: the invocation fails, never answers an empty batch. The fields,
+the Logs Insights queries and the alarms are in ``docs/operations.md``.
 """
 
 from __future__ import annotations
@@ -14,24 +18,47 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import repeat
-from operator import itemgetter
 from typing import Any
 
-import orjson
+from transform_core.adapters.layer_check import check_layer
 
-from transform_core.adapters.allocator import keep_freed_pages
+check_layer()  # before the compiled wheels load: a layer for another Python or architecture fails here, in one line
+
+import orjson  # noqa: E402
+
+from transform_core.adapters.allocator import keep_freed_pages  # noqa: E402
 
 keep_freed_pages()  # before the engine's imports load Polars
 
-from transform_core.engine import BatchResult, Pipeline, load_pipeline  # noqa: E402
-from transform_core.errors import ConfigurationEnvironmentError  # noqa: E402
-from transform_core.spec import MetricsSpec  # noqa: E402
+import polars as pl  # noqa: E402
 
-__all__ = ["EMF_METRICS", "SPEC_ENV", "handler", "input_bytes", "loaded_pipeline", "log_line", "pipeline_from_env"]
+from transform_core.adapters.delivery import delivery_from_env  # noqa: E402
+from transform_core.engine import BatchResult, Pipeline  # noqa: E402
+from transform_core.errors import ConfigurationEnvironmentError  # noqa: E402
+from transform_core.firehose.batch import RecordBatch  # noqa: E402
+from transform_core.schema import rule_id, split_reason  # noqa: E402
+from transform_core.spec import MetricsSpec, PipelineSpec, load_spec  # noqa: E402
+
+__all__ = [
+    "DEFAULT_REJECTION_LINES",
+    "EMF_METRICS",
+    "REJECTION_LINES_ENV",
+    "SPEC_ENV",
+    "batch_log",
+    "handler",
+    "input_bytes",
+    "loaded_pipeline",
+    "log_line",
+    "pipeline_from_env",
+    "rejection_lines_from_env",
+    "rejection_log_lines",
+]
 
 SPEC_ENV = "TRANSFORM_CORE_SPEC"
+REJECTION_LINES_ENV = "TRANSFORM_CORE_REJECTION_LINES"
+DEFAULT_REJECTION_LINES = 50  # a batch's rejected records logged one by one; the rest are counted in one line
 
 # The EMF metrics of a batch, name -> CloudWatch unit. RecordsOk + RecordsFailed + RecordsDropped is the batch's
 # record count; RecordsShed is the part of RecordsFailed returned failed only to keep the response under 6 MB.
@@ -44,15 +71,15 @@ EMF_METRICS: dict[str, str] = {
     "ResponseBytes": "Bytes",
     "BatchLatency": "Milliseconds",
 }
-_DATA = itemgetter("data")
 
 
 def pipeline_from_env(environ: Mapping[str, str] = os.environ) -> Pipeline:
-    """Load the pipeline named by ``TRANSFORM_CORE_SPEC`` (the one place env vars are read)."""
+    """Load the pipeline named by ``TRANSFORM_CORE_SPEC`` (the one place env vars are read), delivering as
+    ``TRANSFORM_CORE_DELIVERY`` says (:func:`~transform_core.adapters.delivery.delivery_from_env`)."""
     path = environ.get(SPEC_ENV)
     if not path:
         raise ConfigurationEnvironmentError(f"set {SPEC_ENV} to the path of the pipeline spec")
-    return load_pipeline(path)
+    return Pipeline(delivery_from_env(load_spec(path), environ))
 
 
 _PIPELINE: Pipeline | None = None  # the container's pipeline, kept between warm invocations
@@ -71,38 +98,89 @@ def loaded_pipeline() -> Pipeline:
     return _PIPELINE
 
 
+def rejection_lines_from_env(environ: Mapping[str, str] = os.environ) -> int:
+    """How many rejected records a batch logs one line each for: ``TRANSFORM_CORE_REJECTION_LINES`` (default 50; 0
+    logs none).
+
+    Raises:
+        ConfigurationEnvironmentError: the variable holds anything but a whole number.
+    """
+    value = environ.get(REJECTION_LINES_ENV, "").strip()
+    if not value:
+        return DEFAULT_REJECTION_LINES
+    if not (value.isascii() and value.isdigit()):
+        raise ConfigurationEnvironmentError(
+            f"set {REJECTION_LINES_ENV} to a whole number of rejected records to log a batch (0: none), not {value!r}"
+        )
+    return int(value)
+
+
 def handler(event: Mapping[str, Any], context: Any = None) -> bytes:
-    """Lambda entry point: a Firehose transformation event in, the response as JSON bytes out."""
+    """Lambda entry point: a Firehose transformation event in, the response as JSON bytes out.
+
+    Raises:
+        ValueError: ``event`` is not a Firehose transformation event (a function wired to another trigger) or a
+            record has no usable recordId: Lambda reports the invocation failed, and Firehose retries the batch.
+    """
     pipeline = loaded_pipeline()
-    spec = pipeline.spec
+    rejection_lines = rejection_lines_from_env()
     started = time.perf_counter()
-    result = pipeline.process_firehose(event)
+    batch = RecordBatch.from_firehose_event(event)
+    result = pipeline.process(batch)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    line = log_line(
-        result,
-        event.get("invocationId"),
-        elapsed_ms,
-        spec.name,
-        metrics=spec.metrics,
-        input_size=input_bytes(event) if spec.metrics.emf else None,
-        request_id=request_id if isinstance(request_id := getattr(context, "aws_request_id", None), str) else None,
+    request_id = getattr(context, "aws_request_id", None)
+    sys.stdout.write(
+        batch_log(
+            result,
+            batch,
+            pipeline.spec,
+            event["invocationId"],
+            elapsed_ms,
+            request_id=request_id if isinstance(request_id, str) else None,
+            rejection_lines=rejection_lines,
+        )
     )
-    sys.stdout.write(line + "\n")
     return result.body
 
 
-def input_bytes(event: Mapping[str, Any]) -> int:
-    """The decoded size of the event's record payloads, from their base64 lengths (nothing is decoded).
+def batch_log(
+    result: BatchResult,
+    batch: RecordBatch,
+    spec: PipelineSpec,
+    invocation_id: str | None,
+    elapsed_ms: float,
+    *,
+    request_id: str | None = None,
+    rejection_lines: int = DEFAULT_REJECTION_LINES,
+) -> str:
+    """All a batch logs, as JSON lines each ending in a newline: :func:`log_line` (with the spec's metrics), then
+    :func:`rejection_log_lines`. The managed handler and the Runtime API loop both write this.
+
+    A batch without rejected records costs nothing beyond its one line.
+    """
+    line = log_line(
+        result,
+        invocation_id,
+        elapsed_ms,
+        spec.name,
+        metrics=spec.metrics,
+        input_size=input_bytes(batch.data) if spec.metrics.emf else None,
+        request_id=request_id,
+    )
+    if not result.failed or rejection_lines <= 0:
+        return line + "\n"
+    context: dict[str, Any] = {"pipeline": spec.name, "invocationId": invocation_id}
+    if request_id is not None:
+        context["requestId"] = request_id
+    return "\n".join([line, *rejection_log_lines(result, rejection_lines, context), ""])
+
+
+def input_bytes(data: Sequence[str]) -> int:
+    """The decoded size of a batch's payloads (:attr:`RecordBatch.data`), from their base64 lengths (nothing is
+    decoded).
 
     Exact for canonical base64; a payload that is not (that record fails) is counted as if it were.
     """
-    records = event.get("records") or []
-    try:
-        data = list(map(_DATA, records))
-    except (KeyError, TypeError):
-        data = [r.get("data") if isinstance(r, Mapping) else None for r in records]
-    if not all(type(d) is str for d in data):
-        data = [d for d in data if isinstance(d, str)]
     padding = sum(map(str.endswith, data, repeat("="))) + sum(map(str.endswith, data, repeat("==")))
     return sum(map(len, data)) * 3 // 4 - padding
 
@@ -171,5 +249,30 @@ def _emf(result: BatchResult, elapsed_ms: float, pipeline: str, metrics: Metrics
     }
 
 
+def rejection_log_lines(result: BatchResult, limit: int, context: Mapping[str, Any]) -> list[str]:
+    """A JSON line for each of the first ``limit`` records the batch returned ``ProcessingFailed``, in batch order,
+    then, if there were more, one line counting the others.
+
+    A record's line holds ``context`` (pipeline, invocationId, requestId), its ``recordId``, ``rule`` (the rule id of
+    ``top_rejections``: ``$.readings[*].value|maximum``), ``path`` (``$.readings[2].value``) and ``error`` (``must be
+    at most 1000``).
+    """
+    if not result.failed or limit <= 0:
+        return []
+    # an outcome frame's reason is set exactly where the result is ProcessingFailed: one filter finds the records
+    shown = result.outcomes.select(pl.col("record_id", "reason").filter(pl.col("reason").is_not_null()).head(limit))
+    lines = []
+    for record_id, reason in zip(shown["record_id"].to_list(), shown["reason"].to_list(), strict=True):
+        path, error, _ = split_reason(reason)
+        entry = {"level": "WARNING", "message": "record rejected", **context, "recordId": record_id}
+        entry |= {"rule": rule_id(reason), "path": path, "error": error}
+        lines.append(orjson.dumps(entry).decode())
+    if result.failed > len(shown):
+        more = {"level": "WARNING", "message": "more records rejected", **context, "logged": len(shown)}
+        lines.append(orjson.dumps(more | {"not_logged": result.failed - len(shown)}).decode())
+    return lines
+
+
 if os.environ.get(SPEC_ENV):  # inside Lambda: load at init, outside the billed first invocation
     _PIPELINE = pipeline_from_env()
+    rejection_lines_from_env()  # a bad value fails the cold start, not each batch

@@ -1,13 +1,16 @@
 """An opt-in custom runtime: the Lambda Runtime API loop, handing the raw event bytes to the engine.
 
 The managed Python runtime parses each event into dicts (awslambdaric uses simplejson) before the handler runs;
-this loop passes the bytes to :meth:`Pipeline.process_firehose_bytes`, which decodes only the three fields per
-record it needs. Run it as ``python -m transform_core.adapters.runtime_api`` from a ``bootstrap`` script
+this loop passes the bytes to :meth:`RecordBatch.from_event_bytes`, which decodes only the envelope and the three
+fields per record it needs. Run it as ``python -m transform_core.adapters.runtime_api`` from a ``bootstrap`` script
 (``provided.al2023``) or an ``AWS_LAMBDA_EXEC_WRAPPER`` script; ``docs/runtime.md`` shows both and the saving.
 
-Environment, read in :func:`run` only: ``AWS_LAMBDA_RUNTIME_API`` (``host:port``) and ``TRANSFORM_CORE_SPEC``.
-Errors: a failed init is posted to ``/runtime/init/error`` and the process exits 1; an exception while handling an
-event is posted to ``/runtime/invocation/{id}/error`` and the loop goes on; a Runtime API answering 5xx (or not
+Environment, read in :func:`run` only: ``AWS_LAMBDA_RUNTIME_API`` (``host:port``), ``TRANSFORM_CORE_SPEC`` (with
+``TRANSFORM_CORE_DELIVERY`` and its table, :mod:`transform_core.adapters.delivery`) and
+``TRANSFORM_CORE_REJECTION_LINES``. Each batch logs what the managed handler logs
+(:func:`transform_core.adapters.firehose.batch_log`). Errors: a failed init is posted to ``/runtime/init/error`` and
+the process exits 1; an exception while handling an event (one that is not a Firehose transformation event, say) is
+posted to ``/runtime/invocation/{id}/error`` and the loop goes on; a Runtime API answering 5xx (or not
 at all) raises :class:`ConfigurationEnvironmentError` and the process exits, as the API asks.
 """
 
@@ -19,16 +22,24 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
-import msgspec
-import orjson
+from transform_core.adapters.layer_check import LayerMismatchError, check_layer
+
+try:  # before the compiled wheels load: a layer for another Python or architecture ends the runtime in one line
+    check_layer()
+except LayerMismatchError as err:
+    sys.exit(f"transform-core: {err}")
+
+import msgspec  # noqa: E402
+import orjson  # noqa: E402
 
 from transform_core.errors import ConfigurationEnvironmentError, TransformCoreError
 
 if TYPE_CHECKING:
     from transform_core.engine import Pipeline
+    from transform_core.firehose.batch import RecordBatch
 
 __all__ = ["RUNTIME_API_ENV", "Invocation", "RuntimeApiClient", "error_body", "invocation_id", "run", "serve"]
 
@@ -118,14 +129,22 @@ def serve(
     max_invocations: int | None = None,
     out: TextIO | None = None,
     environ: MutableMapping[str, str] | None = None,
+    rejection_lines: int | None = None,
+    read_batch: Callable[[bytes], RecordBatch] | None = None,
 ) -> int:
     """Answer invocations until ``max_invocations`` have been answered (None: forever); returns the count.
 
-    Each batch logs the managed handler's JSON line to ``out`` (stdout); the X-Ray trace header goes to
-    ``_X_AMZN_TRACE_ID`` in ``environ`` (os.environ), as the Runtime API contract asks.
+    Each batch logs the managed handler's lines to ``out`` (stdout), the rejected records' lines up to
+    ``rejection_lines`` (None: the handler's default); the X-Ray trace header goes to ``_X_AMZN_TRACE_ID`` in
+    ``environ`` (os.environ), as the Runtime API contract asks. ``read_batch`` turns an event's bytes into its batch
+    (None: :meth:`RecordBatch.from_event_bytes`; the benchmarks time the managed runtime's parse there).
     """
-    from transform_core.adapters.firehose import log_line  # not at import time: see _init_pipeline()
+    # not at import time: see _init_pipeline()
+    from transform_core.adapters.firehose import DEFAULT_REJECTION_LINES, batch_log
+    from transform_core.firehose.batch import RecordBatch
 
+    rejection_lines = DEFAULT_REJECTION_LINES if rejection_lines is None else rejection_lines
+    read_batch = RecordBatch.from_event_bytes if read_batch is None else read_batch
     out = sys.stdout if out is None else out
     environ = os.environ if environ is None else environ
     answered = 0
@@ -135,15 +154,25 @@ def serve(
             environ[TRACE_ENV] = invocation.trace_id
         started = time.perf_counter()
         try:
-            result = pipeline.process_firehose_bytes(invocation.body)
+            batch = read_batch(invocation.body)
+            result = pipeline.process(batch)
             elapsed_ms = (time.perf_counter() - started) * 1000
-            line = log_line(result, invocation_id(invocation.body), elapsed_ms, pipeline.spec.name)
+            text = batch_log(
+                result,
+                batch,
+                pipeline.spec,
+                invocation_id(invocation.body),
+                elapsed_ms,
+                request_id=invocation.request_id,
+                rejection_lines=rejection_lines,
+            )
         except Exception as err:  # every invocation gets an answer, and the next one a chance
             error = error_body(err, invocation.request_id)
             _write(out, {"level": "ERROR", "message": "batch failed", **error})
             client.post_error(invocation.request_id, error)
         else:
-            _write(out, line)
+            out.write(text)
+            out.flush()
             status = client.post_response(invocation.request_id, result.body)
             if status != 202:
                 _write(
@@ -220,6 +249,9 @@ def run(*, max_invocations: int | None = None) -> int:
     try:
         try:
             pipeline = _init_pipeline()
+            from transform_core.adapters.firehose import rejection_lines_from_env
+
+            rejection_lines = rejection_lines_from_env()
         except Exception as err:
             error = error_body(err)
             _write(sys.stdout, {"level": "ERROR", "message": "init failed", **error})
@@ -227,7 +259,7 @@ def run(*, max_invocations: int | None = None) -> int:
                 error, "Runtime.ConfigInvalid" if isinstance(err, TransformCoreError) else "Runtime.UnknownReason"
             )
             return 1
-        serve(pipeline, client, max_invocations=max_invocations)
+        serve(pipeline, client, max_invocations=max_invocations, rejection_lines=rejection_lines)
     finally:
         client.close()
     return 0

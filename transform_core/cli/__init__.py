@@ -1,10 +1,10 @@
 """The ``transform-core`` command line: one subcommand per task, one module per group of subcommands.
 
 ``demo`` (:mod:`.demo`), ``reprocess`` and ``spark-reprocess`` (:mod:`.reprocess`), ``compact``, ``expire``
-(alias ``vacuum``), ``query`` and ``catalog`` (:mod:`.lake`), ``layer build`` (:mod:`.layer`); :mod:`.runtime` parses
-the arguments of ``python -m transform_core.adapters.runtime_api``. Each subcommand imports what it needs (Polars, the
-engine) when it runs, so ``transform-core --help`` stays quick. Errors transform-core raises on purpose (a bad spec,
-a missing file) print one line and exit with status 1.
+(alias ``vacuum``), ``query`` and ``catalog`` (:mod:`.lake`), ``export`` (:mod:`.export`), ``layer build``
+(:mod:`.layer`); :mod:`.runtime` parses the arguments of ``python -m transform_core.adapters.runtime_api``. Each
+subcommand imports what it needs (Polars, the engine) when it runs, so ``transform-core --help`` stays quick. Errors
+transform-core raises on purpose (a bad spec, a missing file) print one line and exit with status 1.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     # here, not at import: the Runtime API loop's cold start imports transform_core.cli.runtime and nothing else
-    from transform_core.cli import demo, lake, layer, reprocess
+    from transform_core.cli import demo, export, lake, layer, reprocess
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_commands(commands)
     reprocess.add_commands(commands)
     lake.add_commands(commands)
+    export.add_commands(commands)
     layer.add_commands(commands)
     return parser
 

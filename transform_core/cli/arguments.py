@@ -50,7 +50,7 @@ def add_job_options(job: argparse.ArgumentParser, *, inputs: str, spec: str, lak
 
 
 def add_catalog_options(cmd: argparse.ArgumentParser) -> None:
-    """``--catalog``, ``--catalog-file`` and ``--namespace``: where the curated Iceberg table is registered."""
+    """``--catalog``, ``--catalog-file``, ``--namespace`` and ``--warehouse``: where the curated Iceberg table is."""
     cmd.add_argument(
         "--catalog",
         choices=["sql", "glue"],
@@ -63,6 +63,12 @@ def add_catalog_options(cmd: argparse.ArgumentParser) -> None:
         help="the SQL catalog's SQLite file (default: <lake>/_catalog/iceberg.db; needed for an s3:// lake)",
     )
     cmd.add_argument("--namespace", metavar="NAME", help="the table's namespace (Glue database; default: transform_core)")
+    cmd.add_argument(
+        "--warehouse",
+        metavar="URI",
+        help="where the curated table is created, <URI>/<namespace>/<table>/, e.g. another bucket than the raw zone's "
+        "(default: <lake>/curated)",
+    )
 
 
 def catalog_options(args: argparse.Namespace) -> CatalogSettings:
@@ -71,7 +77,11 @@ def catalog_options(args: argparse.Namespace) -> CatalogSettings:
 
     endpoint_url = getattr(args, "endpoint_url", None)
     return catalog_settings(
-        kind=args.catalog, namespace=args.namespace, catalog_file=args.catalog_file, endpoint_url=endpoint_url
+        kind=args.catalog,
+        namespace=args.namespace,
+        catalog_file=args.catalog_file,
+        endpoint_url=endpoint_url,
+        warehouse=args.warehouse,
     )
 
 

@@ -345,18 +345,25 @@ def _add_catalog(commands: Commands) -> None:
             "  transform-core catalog --spec pipeline.yaml --location s3://my-raw-bucket --database telemetry \\\n"
             "      --producer firehose-parquet --format glue-json\n"
             "  transform-core catalog --spec pipeline.yaml --location s3://my-lake --database telemetry --zone curated \\\n"
-            "      --catalog-file /var/lib/lake/iceberg.db --register"
+            "      --catalog-file /var/lib/lake/iceberg.db --register\n"
+            "  transform-core catalog --spec deploy/function/pipeline.yaml --format cloudformation \\\n"
+            "      --template deploy/template.yaml"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
-    cmd.add_argument("--location", required=True, metavar="URI", help="lake root, s3://bucket/prefix")
-    cmd.add_argument("--database", required=True, metavar="NAME", help="Glue database (letters, digits, underscore)")
+    # not required with --format cloudformation, whose table takes its bucket and database from the template
+    cmd.add_argument("--location", metavar="URI", help="lake root, s3://bucket/prefix")
+    cmd.add_argument("--database", metavar="NAME", help="Glue database (letters, digits, underscore)")
     cmd.add_argument("--table", metavar="NAME", help="table name (default: the spec's name with '-' -> '_')")
     cmd.add_argument(
         "--format",
-        choices=["ddl", "glue-json"],
-        help="print Athena DDL or Glue CreateTable JSON (default: ddl; with --register, nothing unless given)",
+        choices=["ddl", "glue-json", "redshift", "cloudformation"],
+        help=(
+            "print Athena DDL or Glue CreateTable JSON (default: ddl; with --register, nothing unless given); redshift "
+            "(with --zone curated): Redshift's external schema over the Glue database and queries over the table; "
+            "cloudformation: the GlueTable resource of deploy/template.yaml (Firehose's raw zone, --spec only)"
+        ),
     )
     cmd.add_argument(
         "--producer",
@@ -373,9 +380,19 @@ def _add_catalog(commands: Commands) -> None:
         default="raw",
         help="raw/<table>/ (the default) or the curated Iceberg table compact writes (Athena reads it through Glue)",
     )
+    cmd.add_argument(
+        "--template",
+        metavar="PATH",
+        help="--format cloudformation: put the GlueTable resource in place of this template's (deploy/template.yaml)",
+    )
     cmd.add_argument("--register", action="store_true", help="create the database if missing and create or update the table")
     cmd.add_argument("--endpoint-url", metavar="URL", help="Glue endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL_GLUE)")
     cmd.add_argument("--region", metavar="REGION", help="AWS region (default: AWS_REGION, else boto3's lookup)")
+    cmd.add_argument(
+        "--iam-role",
+        metavar="ARN",
+        help="--format redshift: the IAM role Redshift reads Glue and S3 with (default: the namespace's default role)",
+    )
     add_catalog_options(cmd)  # --zone curated: where compact committed the table
     cmd.set_defaults(run=_run_catalog)
 
@@ -385,8 +402,18 @@ def _run_catalog(args: argparse.Namespace) -> int:
     from transform_core.spec import load_spec
 
     try:
+        if args.format == "cloudformation":
+            return _cloudformation_table(args)
+        if args.location is None or args.database is None:
+            raise ValueError("--location and --database are required (except with --format cloudformation)")
+        if args.template is not None:
+            raise ValueError("--template goes with --format cloudformation")
+        if args.iam_role is not None and args.format != "redshift":
+            raise ValueError("--iam-role goes with --format redshift")
         if args.zone == "curated":
             return _curated_catalog(args)
+        if args.format == "redshift":
+            raise ValueError("--format redshift describes the curated table: add --zone curated")
         spec = load_spec(args.spec)
         fmt = args.format or (None if args.register else "ddl")
         shape = {"database": args.database, "table": args.table, "producer": args.producer}
@@ -402,10 +429,44 @@ def _run_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cloudformation_table(args: argparse.Namespace) -> int:
+    """``--format cloudformation``: the template's ``GlueTable``, for both of its ``DeliveryFormat`` values."""
+    from transform_core.deploy.template import RESOURCE, raw_table_yaml, replace_raw_table
+    from transform_core.spec import load_spec
+
+    given = {
+        "--location": args.location,
+        "--database": args.database,
+        "--table": args.table,
+        "--register": args.register or None,
+        "--producer": None if args.producer == "transform-core" else args.producer,
+        "--zone": None if args.zone == "raw" else args.zone,
+        "--iam-role": args.iam_role,
+    }
+    if extra := [name for name, value in given.items() if value is not None]:
+        # the template names the bucket, database and table, and picks the producer by its DeliveryFormat
+        raise ValueError(f"--format cloudformation takes --spec (and --template) only, not {', '.join(extra)}")
+    spec = load_spec(args.spec)
+    if args.template is None:
+        sys.stdout.write(raw_table_yaml(spec))
+        return 0
+    template = Path(args.template)
+    try:
+        text = template.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ValueError(f"cannot read the template {template}: {err.strerror}") from err
+    replaced = replace_raw_table(text, spec)
+    if replaced != text:
+        template.write_text(replaced, encoding="utf-8")
+    print(f"{template}: {RESOURCE} {'updated' if replaced != text else 'unchanged'}", file=sys.stderr)
+    return 0
+
+
 def _curated_catalog(args: argparse.Namespace) -> int:
     """``--zone curated``: the Athena statements over the curated table, and its Glue registration."""
     from transform_core.lake.curated import catalog_settings, curated_layout
     from transform_core.lake.curated.athena import athena_statements, register_curated
+    from transform_core.lake.curated.redshift import redshift_statements
     from transform_core.spec import load_spec
 
     spec = load_spec(args.spec)
@@ -419,8 +480,12 @@ def _curated_catalog(args: argparse.Namespace) -> int:
     named = f"{args.database}.{args.table or own.partition('.')[2]}"
     if settings.kind == "glue" and named.lower() != own.lower():  # compact --catalog glue named the Glue table
         raise ValueError(f"with --catalog glue the curated table is {own} in Glue (--namespace), not {named}")
-    statements = athena_statements(spec, args.location, namespace=settings.namespace, catalog=settings.kind, **shape)
-    if args.format == "ddl" or not args.register:
+    if args.format == "redshift":
+        role = {"iam_role": args.iam_role or "default", "region": args.region}
+        statements = redshift_statements(spec, args.location, namespace=settings.namespace, **role, **shape)
+    else:
+        statements = athena_statements(spec, args.location, namespace=settings.namespace, catalog=settings.kind, **shape)
+    if args.format in {"ddl", "redshift"} or not args.register:
         print(statements)
     if args.register and settings.kind == "glue":
         print(f"{own} is in Glue already (compact --catalog glue): nothing to register", file=sys.stderr)

@@ -17,7 +17,7 @@ __all__ = ["add_commands"]
 
 def add_commands(commands: Commands) -> None:
     """Register ``layer`` (with ``build``)."""
-    from transform_core.deploy.layer import ARCHES, PYTHONS
+    from transform_core.deploy.layer import ARCHES, DEFAULT_ARCH, DEFAULT_PYTHON, PYTHONS
 
     layer = commands.add_parser(
         "layer",
@@ -30,14 +30,23 @@ def add_commands(commands: Commands) -> None:
         help="build the layer zip for an architecture and Python version",
         description=(
             "Build a Lambda layer zip (python/… layout) from manylinux wheels for the target architecture and CPython, "
-            "not the build machine's: transform-core from this source tree plus polars, orjson, msgspec, fastjsonschema "
-            "and pyyaml (never pyarrow). Shared libraries are stripped when the machine's architecture matches; caches, "
-            "tests, stubs and installer records are dropped. Prints the unzipped and zipped sizes; exits 1 (writing "
+            "not the build machine's: transform-core from this source tree plus the versions of polars, orjson, msgspec, "
+            "fastjsonschema and pyyaml that uv.lock pins (never pyarrow). Shared libraries are stripped when the "
+            "machine's architecture matches; caches, tests, stubs and installer records are dropped; "
+            "python/transform_core_layer.json records the Python, architecture and versions, and the handler refuses "
+            "to start on another Python or architecture. Prints the unzipped and zipped sizes; exits 1 (writing "
             "nothing) when the unzipped size is over --budget-mb."
         ),
     )
-    build.add_argument("--arch", choices=ARCHES, default="x86_64", help="Lambda architecture (default: x86_64)")
-    build.add_argument("--python", choices=PYTHONS, default="3.11", help="Lambda Python runtime (default: 3.11)")
+    build.add_argument(
+        "--arch", choices=ARCHES, default=DEFAULT_ARCH, help=f"Lambda architecture (default: {DEFAULT_ARCH}, the template's)"
+    )
+    build.add_argument(
+        "--python",
+        choices=PYTHONS,
+        default=DEFAULT_PYTHON,
+        help=f"Lambda Python runtime (default: {DEFAULT_PYTHON}, the template's)",
+    )
     build.add_argument(
         "--output",
         metavar="PATH.zip",

@@ -1,10 +1,13 @@
 """The Lambda layer: a zip holding transform-core and its runtime dependencies (``transform-core layer build``).
 
 The layer is built from wheels for the *target* platform (manylinux, ``x86_64`` or ``arm64``, a chosen CPython), not
-the build machine's: transform-core's own wheel is built from the source tree, then installed with its runtime
-dependencies (Polars, orjson, msgspec, fastjsonschema, PyYAML; never pyarrow) into ``python/``, the folder Lambda puts
-on ``sys.path`` (``/opt/python``). Shared libraries are stripped (when the build machine has ``strip`` and the same
-architecture), and caches, test folders, type stubs and installer records are dropped before zipping.
+the build machine's: transform-core's own wheel is built from the source tree, then installed with exactly the runtime
+dependencies ``uv.lock`` pins (Polars, orjson, msgspec, fastjsonschema, PyYAML; never pyarrow) into ``python/``, the
+folder Lambda puts on ``sys.path`` (``/opt/python``), so the layer ships the versions the tests ran. Shared libraries
+are stripped (when the build machine has ``strip`` and the same architecture), and caches, test folders, type stubs
+and installer records are dropped before zipping. ``python/transform_core_layer.json`` records the Python, the
+architecture and the package versions; the handler refuses, at init, to run on another Python or architecture
+(:mod:`transform_core.adapters.layer_check`).
 
 The unzipped size is what Lambda counts: function code plus all its layers must stay under 250 MB unzipped, so the
 default budget (200 MB) leaves room for the function code and one more layer. A layer over budget is not written.
@@ -13,8 +16,10 @@ default budget (200 MB) leaves room for the function code and one more layer. A 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -25,18 +30,36 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transform_core.adapters.layer_check import MARKER, running_on
 from transform_core.errors import ConfigurationEnvironmentError, TransformCoreError
 
-__all__ = ["ARCHES", "PYTHONS", "LayerBudgetError", "LayerReport", "build_layer"]
+__all__ = [
+    "ARCHES",
+    "DEFAULT_ARCH",
+    "DEFAULT_PYTHON",
+    "MARKER",
+    "PYTHONS",
+    "LayerBudgetError",
+    "LayerReport",
+    "build_layer",
+    "glibc",
+    "locked_requirements",
+]
 
+# The Lambda runtime transform-core deploys to: the default of `layer build` and of the template's PythonRuntime and
+# Architecture parameters (tests/deploy/test_template.py holds the template to these). Lambda's python3.12 and
+# python3.13 run on Amazon Linux 2023; every locked wheel has a build for both, and 3.13 is supported longer.
+DEFAULT_PYTHON = "3.13"
+DEFAULT_ARCH = "x86_64"
+PYTHONS = ("3.12", "3.13")  # the template's PythonRuntime allows exactly these
 ARCHES = ("x86_64", "arm64")
-PYTHONS = ("3.11", "3.12", "3.13")
 MB = 1024 * 1024  # Lambda's "250 MB" is 262,144,000 bytes: mebibytes
 
-# The newest manylinux tag each Lambda runtime's glibc accepts: python3.11 runs on Amazon Linux 2 (glibc 2.26),
-# python3.12 and 3.13 on Amazon Linux 2023 (glibc 2.34).
-_GLIBC = {"3.11": (2, 17), "3.12": (2, 34), "3.13": (2, 34)}
+# The newest manylinux tag each Lambda runtime's glibc accepts: Amazon Linux 2023 has glibc 2.34.
+_GLIBC = {"3.12": (2, 34), "3.13": (2, 34)}
 _MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
+_EXPORT = ["export", "--frozen", "--no-dev", "--no-emit-project", "--format", "requirements.txt", "--no-header"]
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?\s*\\?$")
 _DIST_INFO_CLUTTER = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json", "entry_points.txt"}
 _NEVER = ("pyarrow",)  # the Lambda path never imports these; their presence means a dependency went wrong
 
@@ -50,10 +73,11 @@ class LayerReport:
     unzipped_bytes: int
     zipped_bytes: int
     path: Path
-    arch: str = "x86_64"
-    python: str = "3.11"
+    arch: str = DEFAULT_ARCH
+    python: str = DEFAULT_PYTHON
     stripped: bool = False
     notes: tuple[str, ...] = field(default=())
+    packages: tuple[tuple[str, str], ...] = field(default=())  # (name, version), sorted: what the marker records
 
     def summary(self) -> str:
         return (
@@ -78,18 +102,19 @@ class LayerBudgetError(TransformCoreError):
 
 def build_layer(
     *,
-    arch: str,
-    python: str,
+    arch: str = DEFAULT_ARCH,
+    python: str = DEFAULT_PYTHON,
     output: str | Path,
     budget_mb: float = 200,
     project_root: str | Path | None = None,
     log: Log | None = None,
 ) -> LayerReport:
-    """Build the Lambda layer zip for ``arch`` (``x86_64``/``arm64``) and CPython ``python`` (``3.11``…``3.13``).
+    """Build the Lambda layer zip for ``arch`` (``x86_64``/``arm64``) and CPython ``python`` (one of :data:`PYTHONS`).
 
     Raises:
         LayerBudgetError: the unzipped layer is over ``budget_mb`` (nothing is written).
-        ConfigurationEnvironmentError: no source tree, no installer (pip or uv), or a build/install step failed.
+        ConfigurationEnvironmentError: no source tree or ``uv.lock``, no uv, a build/install step failed, or the
+            installed packages are not exactly the locked ones.
     """
     if arch not in ARCHES:
         raise ConfigurationEnvironmentError(f"--arch must be one of {', '.join(ARCHES)}, got {arch!r}")
@@ -102,16 +127,22 @@ def build_layer(
     with tempfile.TemporaryDirectory(prefix="transform-core-layer-") as tmp:
         work = Path(tmp)
         wheels, site = work / "wheels", work / "python"
-        tool = _installer()
-        say(f"building the transform-core wheel from {root} ({tool[0]})")
-        wheel = _build_wheel(tool, root, wheels)
-        say(f"installing {wheel.name} and its dependencies for python{python} on manylinux {arch}")
-        _install(tool, wheel, site, arch=arch, python=python)
+        uv = _uv()
+        requirements = work / "requirements.txt"
+        pins = locked_requirements(uv, root, requirements)
+        say(f"building the transform-core wheel from {root}")
+        wheel = _build_wheel(uv, root, wheels)
+        say(f"installing {wheel.name} and the {len(pins)} packages uv.lock pins for python{python} on manylinux {arch}")
+        _install(uv, requirements, wheel, site, arch=arch, python=python)
         for name in _NEVER:
             if (site / name).exists():
                 raise ConfigurationEnvironmentError(f"{name} was installed into the layer; a runtime dependency pulls it in")
+        packages = _installed(site)
+        _check_pins(packages, pins, wheel)
         stripped = _strip_shared_libraries(site, arch, notes)
         _drop_clutter(site)
+        marker = {"python": python, "arch": arch, "platform": _platform_tag(python, arch), "packages": packages}
+        (site / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         unzipped = _tree_size(site)
         if unzipped > budget_mb * MB:
             raise LayerBudgetError(unzipped, budget_mb, _largest(site))
@@ -129,7 +160,35 @@ def build_layer(
         python=python,
         stripped=stripped,
         notes=tuple(notes),
+        packages=tuple(sorted(packages.items())),
     )
+
+
+def glibc(python: str) -> tuple[int, int]:
+    """The glibc of the Lambda runtime for ``python``: the newest ``manylinux_2_N`` its wheels may be built for."""
+    return _GLIBC[python]
+
+
+def locked_requirements(uv: Sequence[str], root: Path, output: Path) -> dict[str, tuple[str, str | None]]:
+    """Export ``uv.lock``'s runtime dependencies (no extras, no dev, with hashes) to ``output``.
+
+    Returns:
+        name (normalized) -> (version, environment marker or None), as pinned in the lock.
+
+    Raises:
+        ConfigurationEnvironmentError: no ``uv.lock`` beside ``pyproject.toml``, or the export failed.
+    """
+    if not (root / "uv.lock").is_file():
+        raise ConfigurationEnvironmentError(f"no uv.lock in {root}: the layer installs the versions it pins (run uv lock)")
+    _run([*uv, *_EXPORT, "--project", str(root), "--output-file", str(output)], "exporting uv.lock")
+    pins: dict[str, tuple[str, str | None]] = {}
+    for line in output.read_text(encoding="utf-8").splitlines():
+        if line and not line[0].isspace() and not line.startswith(("#", "-")):
+            match = _PIN.match(line)
+            if match is None:
+                raise ConfigurationEnvironmentError(f"uv export wrote a requirement that is not a pin: {line!r}")
+            pins[_normalize(match[1])] = (match[2], match[3])
+    return pins
 
 
 # --- steps ------------------------------------------------------------------------------------------------------------
@@ -152,16 +211,14 @@ def _project_root(given: str | Path | None) -> Path:
     )
 
 
-def _installer() -> tuple[str, list[str]]:
-    """uv when present (fast, cached), else pip."""
+def _uv() -> list[str]:
+    """The uv command: it exports ``uv.lock`` and installs the pinned wheels for the target platform."""
     uv = shutil.which("uv")
     if uv:
-        return "uv", [uv]
+        return [uv]
     if importlib.util.find_spec("uv") is not None:
-        return "uv", [sys.executable, "-m", "uv"]
-    if importlib.util.find_spec("pip") is not None:
-        return "pip", [sys.executable, "-m", "pip"]
-    raise ConfigurationEnvironmentError("building a layer needs uv or pip; install one (pip install uv)")
+        return [sys.executable, "-m", "uv"]
+    raise ConfigurationEnvironmentError("building a layer needs uv, which reads uv.lock: install it (pip install uv)")
 
 
 def _run(command: list[str], what: str) -> None:
@@ -171,46 +228,70 @@ def _run(command: list[str], what: str) -> None:
         raise ConfigurationEnvironmentError(f"{what} failed ({' '.join(command[:3])} …):\n" + "\n".join(detail))
 
 
-def _build_wheel(tool: tuple[str, list[str]], root: Path, wheels: Path) -> Path:
-    kind, base = tool
-    if kind == "uv":
-        command = [*base, "build", "--wheel", "--out-dir", str(wheels), str(root)]
-    else:
-        command = [*base, "wheel", "--no-deps", "--disable-pip-version-check", "--wheel-dir", str(wheels), str(root)]
-    _run(command, "building the transform-core wheel")
+def _build_wheel(uv: Sequence[str], root: Path, wheels: Path) -> Path:
+    _run([*uv, "build", "--wheel", "--out-dir", str(wheels), str(root)], "building the transform-core wheel")
     built = sorted(wheels.glob("transform_core-*.whl"))
     if len(built) != 1:
         raise ConfigurationEnvironmentError(f"expected one transform-core wheel in {wheels}, found {len(built)}")
     return built[0]
 
 
-def _install(tool: tuple[str, list[str]], wheel: Path, site: Path, *, arch: str, python: str) -> None:
-    kind, base = tool
-    machine = _MACHINE[arch]
+def _platform_tag(python: str, arch: str) -> str:
+    """The wheel platform tag of the Lambda runtime, e.g. ``manylinux_2_34_x86_64``."""
     major, minor = _GLIBC[python]
-    if kind == "uv":
-        tag = f"{machine}-manylinux2014" if (major, minor) == (2, 17) else f"{machine}-manylinux_{major}_{minor}"
-        # copies, not hard links into uv's cache: stripping a linked file would rewrite every venv's copy in place
-        command = [*base, "pip", "install", "--target", str(site), "--python-platform", tag, "--python-version", python]
-        command += ["--link-mode", "copy"]
-        command += ["--only-binary", ":all:", "--no-compile-bytecode", "--quiet", str(wheel)]
-    else:
-        tags = [f"manylinux2014_{machine}"]
-        if (major, minor) > (2, 17):
-            tags += [f"manylinux_2_{m}_{machine}" for m in range(28, minor + 1)]
-        command = [*base, "install", "--target", str(site), "--implementation", "cp", "--python-version", python]
-        command += [arg for tag in tags for arg in ("--platform", tag)]
-        command += ["--only-binary=:all:", "--no-compile", "--disable-pip-version-check", "--quiet", str(wheel)]
+    return f"manylinux_{major}_{minor}_{_MACHINE[arch]}"
+
+
+def _install(uv: Sequence[str], requirements: Path, wheel: Path, site: Path, *, arch: str, python: str) -> None:
+    major, minor = _GLIBC[python]
+    tag = f"{_MACHINE[arch]}-manylinux_{major}_{minor}"  # uv's --python-platform spelling
+    # the exported pins (with their hashes, which uv verifies) and transform-core's wheel, resolved together: a
+    # dependency the lock lacks would be added at its newest version, which _check_pins then refuses.
+    # Copies, not hard links into uv's cache: stripping a linked file would rewrite every venv's copy in place.
+    command = [*uv, "pip", "install", "--target", str(site), "--python-platform", tag, "--python-version", python]
+    command += ["--link-mode", "copy", "--only-binary", ":all:", "--no-compile-bytecode", "--quiet"]
+    command += ["--requirements", str(requirements), str(wheel)]
     _run(command, f"installing the layer's packages for python{python} {arch}")
 
 
-def _machine_arch() -> str | None:
-    machine = platform.machine().lower()
-    if machine in ("x86_64", "amd64"):
-        return "x86_64"
-    if machine in ("aarch64", "arm64"):
-        return "arm64"
-    return None
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _installed(site: Path) -> dict[str, str]:
+    """Normalized name -> version of every distribution in ``site``, from its ``METADATA``."""
+    found: dict[str, str] = {}
+    for metadata in sorted(site.glob("*.dist-info/METADATA")):
+        fields: dict[str, str] = {}
+        for line in metadata.read_text(encoding="utf-8", errors="replace").splitlines():
+            if not line:
+                break  # the headers end at the first blank line; the description follows
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip().lower(), value.strip())
+        found[_normalize(fields["name"])] = fields["version"]
+    return found
+
+
+def _check_pins(installed: dict[str, str], pins: dict[str, tuple[str, str | None]], wheel: Path) -> None:
+    """The layer holds exactly the locked versions: nothing unpinned, nothing at another version, nothing missing."""
+    problems: list[str] = []
+    for name, version in sorted(installed.items()):
+        if name == "transform-core":
+            continue  # built from the source tree; its wheel's version is the project's
+        if name not in pins:
+            problems.append(f"{name} {version} is not in uv.lock's runtime dependencies")
+        elif pins[name][0] != version:
+            problems.append(f"{name} {version} is installed where uv.lock pins {pins[name][0]}")
+    # a pin with an environment marker (python_version, sys_platform…) may not apply to the target
+    problems += [
+        f"uv.lock pins {name} {v} but it was not installed"
+        for name, (v, m) in pins.items()
+        if m is None and name not in installed
+    ]
+    if "transform-core" not in installed:
+        problems.append(f"{wheel.name} was not installed")
+    if problems:
+        raise ConfigurationEnvironmentError("the layer's packages are not the locked ones: " + "; ".join(problems))
 
 
 def _is_shared_library(path: Path) -> bool:
@@ -222,7 +303,7 @@ def _strip_shared_libraries(site: Path, arch: str, notes: list[str]) -> bool:
     if not sys.platform.startswith("linux") or strip is None:
         notes.append("note: shared libraries not stripped (no GNU strip on this machine)")
         return False
-    if _machine_arch() != arch:
+    if running_on()[1] != arch:
         notes.append(f"note: shared libraries not stripped (building for {arch} on {platform.machine()}: strip would not match)")
         return False
     libraries = sorted(p for p in site.rglob("*") if _is_shared_library(p))

@@ -81,6 +81,7 @@ class Pipeline:
         self._reference: ReferencePipeline | None = None
         self._tables = self._current_tables()  # load now: a bad table fails at start-up
         self._keys = spec.partitioning.keys
+        self._iceberg = spec.output.route  # None: Ok records carry their partition keys
         self._enriched = frozenset(name for table in spec.enrich for name in table.fields)
 
     def process(self, batch: RecordBatch, *, respond: bool = True) -> BatchResult:
@@ -112,7 +113,7 @@ class Pipeline:
         # the checks run on Polars' threads while the screen works
         started = self._plan.start(decoded.records, decoded.ok, decoded.flags.non_ascii, batch.arrival_ms)
         screened = screen(decoded, self.schema, self.decode_state, self._enriched)
-        entry = entry_in_query(self._keys) if respond and len(batch) >= tuning.framed_response_from else None
+        entry = entry_in_query(self._keys, self._iceberg) if respond and len(batch) >= tuning.framed_response_from else None
         also = [] if entry is None else [entry]
         outcomes = self._plan.run(decoded, screened.text, started, batch.id_column(), source, also=also)
         entries = None if entry is None else outcomes.drop_in_place(entry.meta.output_name())
@@ -129,6 +130,7 @@ class Pipeline:
                 record_ids=batch.record_ids,
                 entries=entries,
                 tuning=tuning,
+                iceberg=self._iceberg,
             )
             body, outcomes, shed = response.body, response.outcomes, response.shed
         result = outcomes["result"]

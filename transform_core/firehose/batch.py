@@ -1,5 +1,15 @@
 """The batch in: a read-only view of the records of one invocation (the outcome frame out is in
-:mod:`transform_core.firehose.outcomes`)."""
+:mod:`transform_core.firehose.outcomes`).
+
+A *Firehose transformation event* is what Firehose sends its processor Lambda (Amazon Data Firehose Developer Guide,
+"Transform source data in Amazon Data Firehose"): a JSON object with the strings ``invocationId``,
+``deliveryStreamArn`` and ``region`` and ``records``, a list (possibly empty) of objects, each with a string
+``recordId``, ``data`` (base64) and ``approximateArrivalTimestamp`` (epoch ms), and ``kinesisRecordMetadata`` (an
+object) when a Kinesis stream is the source. Any other event (S3, SQS, Kinesis or API Gateway: a function wired to the
+wrong trigger), or a record that is not an object with a usable ``recordId``, is refused with a ``ValueError`` saying
+what is wrong. What a record carries is otherwise its own business: bad data fails that record alone
+(``docs/operations.md``, "Events the function refuses").
+"""
 
 from __future__ import annotations
 
@@ -12,7 +22,10 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["RecordBatch", "parse_arrival", "plausible_arrival"]
+__all__ = ["NOT_A_FIREHOSE_EVENT", "RecordBatch", "parse_arrival", "plausible_arrival"]
+
+#: How every refusal of an event that is not a Firehose transformation event begins.
+NOT_A_FIREHOSE_EVENT = "not a Firehose transformation event"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +53,7 @@ class RecordBatch:
         ids = _string_column("record_id", self.record_ids)
         if ids is None:  # the response could not name the record
             i, value = next((i, v) for i, v in enumerate(self.record_ids) if not _usable(v))
-            raise ValueError(f"not a Firehose event: record {i} has recordId {value!r}; Firehose sends UTF-8 strings")
+            raise ValueError(f"{NOT_A_FIREHOSE_EVENT}: record {i} has recordId {value!r}; Firehose sends UTF-8 strings")
         object.__setattr__(self, "_ids", ids)
         source = _string_column("_source", self.data)
         if source is None:  # a record without usable data fails, alone
@@ -64,10 +77,16 @@ class RecordBatch:
         """View a Firehose transformation event (direct PUT or Kinesis-stream source).
 
         Raises:
-            ValueError: a recordId is not a string (see the class's notes). Bad *data* never raises.
+            ValueError: ``event`` is not a Firehose transformation event (see the module's notes), or a recordId is
+                not a string (see the class's notes). Bad *data* never raises.
         """
-        records = event.get("records") or []
-        record_ids = list(map(_RECORD_ID, records))  # map with a C getter: no Python frame per record
+        records = event.get("records") if isinstance(event, Mapping) else None
+        if type(records) is not list or not all(type(event.get(name)) is str for name in _ENVELOPE):
+            raise ValueError(_not_an_event(event))
+        try:
+            record_ids = list(map(_RECORD_ID, records))  # map with a C getter: no Python frame per record
+        except (KeyError, TypeError):
+            raise ValueError(_bad_record(records)) from None
         try:
             data = list(map(_DATA, records))
         except KeyError:
@@ -81,7 +100,7 @@ class RecordBatch:
         if arrival and not (
             set(map(type, arrival)) == {int} and min(arrival) >= -_ARRIVAL_BOUND_MS and max(arrival) <= _ARRIVAL_BOUND_MS
         ):
-            arrival = [_arrival_ms(r) for r in records]
+            arrival = [_arrival_ms(i, r) for i, r in enumerate(records)]
         return cls(record_ids=record_ids, data=data, arrival_ms=arrival)
 
     @classmethod
@@ -92,9 +111,8 @@ class RecordBatch:
         answers for ordinary events, faster; anything unusual takes that general path.
 
         Raises:
-            ValueError: the body is not JSON, or not a Firehose event (not an object; a record that is not an
-                object, or has no recordId or one that is not a string; Kinesis metadata that is not an object). Bad
-                *data* never raises.
+            ValueError: the body is not JSON, or not a Firehose transformation event, with the message
+                :meth:`from_firehose_event` gives. Bad *data* never raises.
         """
         import json  # imported here: this classmethod is the only part of the module that reads bytes
 
@@ -107,13 +125,7 @@ class RecordBatch:
             event = json.loads(body)  # the managed Python runtime parses with a json-compatible library
         except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise ValueError(f"Firehose event body is not JSON: {err}") from err
-        if not isinstance(event, dict):
-            kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(event), "a number")
-            raise ValueError(f"Firehose event body is {kind}, not a JSON object")
-        try:
-            return cls.from_firehose_event(event)
-        except (KeyError, TypeError, AttributeError) as err:
-            raise ValueError(f"not a Firehose event: each record must be an object with a recordId ({err!r})") from err
+        return cls.from_firehose_event(event)
 
 
 _ARRIVAL_BOUND_MS = 10**15  # beyond year ~33,000: garbage, read as absent (and ms * 1000 stays in int64)
@@ -121,6 +133,49 @@ _RECORD_ID = itemgetter("recordId")
 _DATA = itemgetter("data")
 _ARRIVAL = itemgetter("approximateArrivalTimestamp")
 _ARRIVAL_OR_NONE = methodcaller("get", "approximateArrivalTimestamp")
+_ENVELOPE = ("invocationId", "deliveryStreamArn", "region")  # with records, what every Firehose event carries
+_PROCESSOR = "this function must be the delivery stream's processor"
+_KEYS_SHOWN = 12
+
+
+def _not_an_event(event: Any) -> str:
+    """What makes ``event`` no Firehose transformation event, with its keys (an S3 or SQS event's ``Records``)."""
+    if not isinstance(event, Mapping):
+        return f"{NOT_A_FIREHOSE_EVENT}: the event is {_kind(event)}, not a JSON object; {_PROCESSOR}"
+    wanted = {"records": ("list", list), **{name: ("string", str) for name in _ENVELOPE}}
+    problems = []
+    for name, (noun, kind) in wanted.items():
+        if name not in event:
+            problems.append(f'no "{name}" {noun}')
+        elif type(event[name]) is not kind:
+            problems.append(f'"{name}" is {_kind(event[name])}, not a {noun}')
+    keys = [str(k)[:40] for k in list(event)[:_KEYS_SHOWN]] + (["..."] if len(event) > _KEYS_SHOWN else [])
+    return f"{NOT_A_FIREHOSE_EVENT}: {'; '.join(problems)} (keys: {', '.join(keys) or 'none'}); {_PROCESSOR}"
+
+
+def _bad_record(records: list[Any]) -> str:
+    """The first record that is not an object with a recordId, named by its index."""
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            return f"{NOT_A_FIREHOSE_EVENT}: record {i} is {_kind(record)}, not an object"
+        if "recordId" not in record:
+            return f"{NOT_A_FIREHOSE_EVENT}: record {i} has no recordId; Firehose sends one with every record"
+    raise AssertionError("every record has a recordId")  # only called when one has not
+
+
+def _kind(value: Any) -> str:
+    """A value's JSON kind, with its article: ``an array``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "an array" if isinstance(value, list | tuple) else f"a Python {type(value).__name__}"
 
 
 def _string_column(name: str, values: list[Any]) -> pl.Series | None:
@@ -147,11 +202,20 @@ def _usable(value: Any) -> bool:
     return True
 
 
-def _arrival_ms(record: Mapping[str, Any]) -> int | None:
-    """Arrival time in epoch ms: Firehose's own field, else the Kinesis metadata's (ms or ISO)."""
+def _arrival_ms(index: int, record: Mapping[str, Any]) -> int | None:
+    """Arrival time in epoch ms: Firehose's own field, else the Kinesis metadata's (ms or ISO).
+
+    Raises:
+        ValueError: the Kinesis metadata it needs is not an object (record ``index`` is named).
+    """
     value = record.get("approximateArrivalTimestamp")
     if value is None:
-        value = (record.get("kinesisRecordMetadata") or {}).get("approximateArrivalTimestamp")
+        metadata = record.get("kinesisRecordMetadata") or {}
+        if not isinstance(metadata, Mapping):
+            raise ValueError(
+                f"{NOT_A_FIREHOSE_EVENT}: record {index}'s kinesisRecordMetadata is {_kind(metadata)}, not an object"
+            )
+        value = metadata.get("approximateArrivalTimestamp")
     if value is None or isinstance(value, bool):
         return None
     return plausible_arrival(parse_arrival(value))

@@ -27,8 +27,11 @@ class _Record(msgspec.Struct, gc=False):  # only str and int fields: no cycles, 
     data: str = ""  # absent data is "" on the general path too
 
 
-class _Event(msgspec.Struct, gc=False):
-    records: list[_Record] = []
+class _Event(msgspec.Struct, gc=False):  # a Firehose event's envelope: without it, the general path refuses the event
+    invocationId: str
+    deliveryStreamArn: str
+    region: str
+    records: list[_Record]
 
 
 _DECODER = msgspec.json.Decoder(_Event)
@@ -45,7 +48,9 @@ class EventColumns(NamedTuple):
 def read_columns(body: bytes) -> EventColumns | None:
     """Read the record columns of a Firehose event, or None when only the general (``json.loads``) path can say.
 
-    None never means the event is bad, only that this fast path cannot vouch for the answer.
+    None never means the event is bad, only that this fast path cannot vouch for the answer: an event that is not a
+    Firehose transformation event (no ``records`` list or envelope string missing) gets None, and the general path
+    refuses it with its message.
     """
     if not body.isascii():
         try:

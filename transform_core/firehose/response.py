@@ -5,6 +5,10 @@ returned as bytes, which the Lambda runtime posts unchanged. Lambda refuses a re
 more and then fails the *whole* batch, so when enriched records would not fit, the trailing Ok
 records are returned ``ProcessingFailed`` with their original data instead: Firehose delivers
 them to the error prefix, where ``transform-core reprocess`` can pick them up.
+
+Each Ok record's ``metadata`` is its partition keys (``partitionKeys``, for Firehose's dynamic partitioning into S3),
+or with an Iceberg destination the table it goes to (``otfMetadata``; Amazon Data Firehose Developer Guide, "Route
+incoming records to different Iceberg tables"). Other records carry no metadata.
 """
 
 from __future__ import annotations
@@ -17,9 +21,17 @@ import orjson
 import polars as pl
 
 from transform_core.firehose.outcomes import FAILED, OK
+from transform_core.spec import IcebergSpec
 from transform_core.tuning import Tuning
 
-__all__ = ["LAMBDA_RESPONSE_LIMIT", "SHED_REASON", "FirehoseResponse", "build_response", "entry_in_query"]
+__all__ = [
+    "LAMBDA_RESPONSE_LIMIT",
+    "SHED_REASON",
+    "FirehoseResponse",
+    "build_response",
+    "entry_in_query",
+    "otf_metadata",
+]
 
 #: Lambda's synchronous response limit; the serialized response must stay strictly below it.
 LAMBDA_RESPONSE_LIMIT = 6_000_000
@@ -48,6 +60,7 @@ def build_response(
     record_ids: list[str] | None = None,
     entries: pl.Series | None = None,
     tuning: Tuning = _DEFAULT_TUNING,
+    iceberg: IcebergSpec | None = None,
 ) -> FirehoseResponse:
     """Serialize ``outcomes`` as a Firehose response, shedding Ok records that would not fit.
 
@@ -62,10 +75,12 @@ def build_response(
         entries: each row's entry as :func:`entry_in_query` computes it, when the caller's query computed them
             with ``outcomes``; used if no value needs escaping.
         tuning: from ``framed_response_from`` records, the entries are joined in Polars.
+        iceberg: the table of an Iceberg destination: Ok records carry it as ``otfMetadata`` instead of their
+            partition keys (the same value ``entries`` were computed with).
     """
     if not len(outcomes):
         return FirehoseResponse(body=_PREFIX + _SUFFIX, outcomes=outcomes, shed=0)
-    entry = _entry(tuple(partition_keys))
+    entry = _entry(tuple(partition_keys), iceberg)
     if (
         not_base64 is not None
         and _plain(outcomes["record_id"].to_list() if record_ids is None else record_ids)
@@ -80,7 +95,7 @@ def build_response(
             body: bytes = _framed(entries).str.join(",").cast(pl.Binary).item()
         else:
             columns = [outcomes[name].to_list() for name in ("record_id", "result", "data", *partition_keys)]
-            body = b"".join((_PREFIX, _entries_joiner(tuple(partition_keys))(*columns).encode(), _SUFFIX))
+            body = b"".join((_PREFIX, _entries_joiner(tuple(partition_keys), iceberg)(*columns).encode(), _SUFFIX))
         if len(body) < limit:
             return FirehoseResponse(body=body, outcomes=outcomes, shed=0)
         escaped: list[int] = []
@@ -90,7 +105,7 @@ def build_response(
             checks.append(pl.col("data").str.contains(_ESCAPED))
         found = outcomes.select(pl.any_horizontal(*checks).arg_true()).to_series().to_list()
         escaped = sorted(set(not_base64 or ()) | set(found))
-    entries = _entries(outcomes, entry, escaped, partition_keys)
+    entries = _entries(outcomes, entry, escaped, partition_keys, iceberg)
     entry_len = entries.str.len_bytes().cast(pl.Int64)
     fixed = len(_PREFIX) + len(_SUFFIX) + len(outcomes) - 1
     shed = 0
@@ -102,7 +117,7 @@ def build_response(
             pl.when(is_ok).then(source_data).otherwise(pl.col("data")).alias("data"),
             *[pl.when(is_ok).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
-        shed_len = _entries(shed_frame, entry, escaped, partition_keys).str.len_bytes().cast(pl.Int64)
+        shed_len = _entries(shed_frame, entry, escaped, partition_keys, iceberg).str.len_bytes().cast(pl.Int64)
         keep = _records_that_fit(entry_len, shed_len, fixed, limit)
         is_shed = (pl.int_range(pl.len()) >= keep) & (pl.col("result") == OK)
         shed = int(outcomes.select(is_shed.sum()).item())
@@ -112,16 +127,25 @@ def build_response(
             pl.when(is_shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
             *[pl.when(is_shed).then(None).otherwise(pl.col(k)).alias(k) for k in partition_keys],
         )
-        entries = _entries(outcomes, entry, escaped, partition_keys)
+        entries = _entries(outcomes, entry, escaped, partition_keys, iceberg)
     body = b"".join((_PREFIX, entries.str.join(",").cast(pl.Binary).item(), _SUFFIX))
     return FirehoseResponse(body=body, outcomes=outcomes, shed=shed)
 
 
-def entry_in_query(partition_keys: Sequence[str]) -> pl.Expr:
+def entry_in_query(partition_keys: Sequence[str], iceberg: IcebergSpec | None = None) -> pl.Expr:
     """Each row's response entry (column ``_entry``), for the query that computes the outcome frame to compute too
     (on every core, where the response's own query runs on one); worth it for large batches only (see
     :attr:`~transform_core.tuning.Tuning.framed_response_from`)."""
-    return _entry(tuple(partition_keys)).alias("_entry")
+    return _entry(tuple(partition_keys), iceberg).alias("_entry")
+
+
+def otf_metadata(iceberg: IcebergSpec) -> dict[str, str]:
+    """The ``otfMetadata`` of an Ok record delivered to ``iceberg``'s table."""
+    return {
+        "destinationDatabaseName": iceberg.database,
+        "destinationTableName": iceberg.table,
+        "operation": iceberg.operation,
+    }
 
 
 def _records_that_fit(entry_len: pl.Series, shed_len: pl.Series, fixed: int, limit: int) -> int:
@@ -160,18 +184,21 @@ def _framed(entries: pl.Series) -> pl.Series:
 
 
 @functools.cache
-def _entries_joiner(partition_keys: tuple[str, ...]) -> Callable[..., str]:
+def _entries_joiner(partition_keys: tuple[str, ...], iceberg: IcebergSpec | None = None) -> Callable[..., str]:
     """A function joining the entries of values that need no escaping, from the columns as lists: ``_entry``'s text.
 
     Generated for the key set, so each entry is one f-string (much faster than ``str.format``). The
-    metadata is left out where a partition key is null, as ``_entry`` leaves it out (only Ok records have keys).
+    metadata is left out where a partition key is null, as ``_entry`` leaves it out (only Ok records have keys), or
+    with ``iceberg``, where the record is not Ok.
     """
     assert all(key.isidentifier() for key in partition_keys)  # the spec's key names: year, month, day, hour
-    head, metadata = _entry_parts(partition_keys)
+    head, metadata = _entry_parts(partition_keys, iceberg)
     variables = {"record_id": "i", "result": "r", "data": "d"} | {key: f"k{n}" for n, key in enumerate(partition_keys)}
     entry, entry_with_keys = _f_string([*head, "}"], variables), _f_string([*head, *metadata, "}"], variables)
     keys = [variables[key] for key in partition_keys]
     missing = " or ".join(f"{k} is None" for k in keys) or "False"  # no keys: _entry's metadata is never null
+    if iceberg is not None:
+        missing = f"r != {OK!r}"
     columns = ", ".join(keys)
     source = (
         f"def join(ids, results, data, {columns}):\n"
@@ -191,10 +218,13 @@ def _f_string(parts: list[str], variables: dict[str, str]) -> str:
     return f"f'{text}'"
 
 
-def _entry_parts(partition_keys: tuple[str, ...]) -> tuple[list[str], list[str]]:
+def _entry_parts(partition_keys: tuple[str, ...], iceberg: IcebergSpec | None) -> tuple[list[str], list[str]]:
     """One response entry's text as parts, literal JSON text and column names (``record_id``, ``result``, ``data``,
-    the keys): the entry's head, and its metadata, left out where a partition key is null. The entry ends with ``}``."""
+    the keys): the entry's head, and its metadata, left out where a partition key is null (or with ``iceberg``, where
+    the record is not Ok). The entry ends with ``}``."""
     head = ['{"recordId":"', "record_id", '","result":"', "result", '","data":"', "data", '"']
+    if iceberg is not None:  # the names are letters, digits and underscores: nothing to escape
+        return head, [',"metadata":{"otfMetadata":', orjson.dumps(otf_metadata(iceberg)).decode(), "}"]
     metadata = [',"metadata":{"partitionKeys":{']
     for i, key in enumerate(partition_keys):
         metadata += [f'{"," if i else ""}"{key}":"', key, '"']
@@ -203,29 +233,41 @@ def _entry_parts(partition_keys: tuple[str, ...]) -> tuple[list[str], list[str]]
 
 
 @functools.cache  # built once per key set: building an expression costs more than evaluating it on a small batch
-def _entry(partition_keys: tuple[str, ...]) -> pl.Expr:
+def _entry(partition_keys: tuple[str, ...], iceberg: IcebergSpec | None = None) -> pl.Expr:
     """One JSON response entry, for values that need no escaping."""
-    head, metadata = _entry_parts(partition_keys)
+    head, metadata = _entry_parts(partition_keys, iceberg)
     columns = {"record_id", "result", "data", *partition_keys}
 
     def part(text: str) -> pl.Expr:
         return pl.col(text) if text in columns else pl.lit(text)
 
-    # partition keys are null unless the record is Ok
-    return pl.concat_str(*map(part, head), pl.concat_str(list(map(part, metadata))).fill_null(""), pl.lit("}"))
+    # partition keys are null unless the record is Ok; the Iceberg table is the same for every record
+    meta = pl.concat_str(list(map(part, metadata)))
+    if iceberg is not None:
+        meta = pl.when(pl.col("result") == OK).then(meta)
+    return pl.concat_str(*map(part, head), meta.fill_null(""), pl.lit("}"))
 
 
-def _entries(outcomes: pl.DataFrame, entry: pl.Expr, escaped: Sequence[int], partition_keys: Sequence[str]) -> pl.Series:
+def _entries(
+    outcomes: pl.DataFrame,
+    entry: pl.Expr,
+    escaped: Sequence[int],
+    partition_keys: Sequence[str],
+    iceberg: IcebergSpec | None,
+) -> pl.Series:
     """Every row's entry; the rows needing escapes are written by orjson, which escapes what needs it."""
     entries = outcomes.select(entry).to_series()
     if not escaped:
         return entries
     rows = outcomes[list(escaped)].rows(named=True)
-    return entries.scatter(list(escaped), [_entry_text(row, partition_keys) for row in rows])
+    return entries.scatter(list(escaped), [_entry_text(row, partition_keys, iceberg) for row in rows])
 
 
-def _entry_text(row: dict[str, str | None], partition_keys: Sequence[str]) -> str:
+def _entry_text(row: dict[str, str | None], partition_keys: Sequence[str], iceberg: IcebergSpec | None) -> str:
     entry: dict[str, object] = {"recordId": row["record_id"], "result": row["result"], "data": row["data"]}
     if row["result"] == OK:
-        entry["metadata"] = {"partitionKeys": {k: row[k] for k in partition_keys}}
+        if iceberg is not None:
+            entry["metadata"] = {"otfMetadata": otf_metadata(iceberg)}
+        else:
+            entry["metadata"] = {"partitionKeys": {k: row[k] for k in partition_keys}}
     return orjson.dumps(entry).decode()

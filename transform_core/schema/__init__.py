@@ -1,7 +1,7 @@
 """JSON Schema → strict record type, vectorized rules and rejection reasons."""
 
 from transform_core.schema.compile import CompiledSchema, FieldInfo, compile_schema
-from transform_core.schema.reasons import REFERRED, format_reason, reason_from_msgspec, rule_id, show_value
+from transform_core.schema.reasons import REFERRED, format_reason, reason_from_msgspec, rule_id, show_value, split_reason
 
 __all__ = [
     "REFERRED",
@@ -12,4 +12,5 @@ __all__ = [
     "reason_from_msgspec",
     "rule_id",
     "show_value",
+    "split_reason",
 ]

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-__all__ = ["REFERRED", "format_reason", "reason_from_msgspec", "rule_id", "show_value"]
+__all__ = ["REFERRED", "format_reason", "reason_from_msgspec", "rule_id", "show_value", "split_reason"]
 
 #: The rule of a msgspec bound that is ours, not the schema's: a record failing it goes to the reference.
 REFERRED = "referred"
@@ -59,6 +59,16 @@ def rule_id(reason: str) -> str:
     path, _, rest = reason.partition(": ")
     rule = rest[rest.rfind("(") + 1 : -1] if rest.endswith(")") else "unknown"
     return f"{_ARRAY_INDEX.sub('[*]', path)}|{rule}"
+
+
+def split_reason(reason: str) -> tuple[str, str, str]:
+    """``$.value: must be at most 1000 (maximum)`` → ``("$.value", "must be at most 1000", "maximum")``, read as
+    :func:`rule_id` reads it (``"unknown"`` when the reason names no rule)."""
+    path, _, rest = reason.partition(": ")
+    if not rest.endswith(")"):
+        return path, rest, "unknown"
+    opening = rest.rfind("(")
+    return path, rest[:opening].rstrip(" "), rest[opening + 1 : -1]
 
 
 def reason_from_msgspec(

@@ -14,16 +14,19 @@ from typing import Any
 
 from transform_core.errors import SpecError
 from transform_core.spec.model import (
+    ICEBERG_OPERATIONS,
     METRIC_DIMENSIONS,
     CuratedSpec,
     DropSpec,
     EnrichSpec,
     EventTimeSpec,
+    IcebergSpec,
     MetricsSpec,
     OutputSpec,
     PartitioningSpec,
     PipelineSpec,
     TableFormat,
+    glue_name_problem,
 )
 
 __all__ = ["load_spec"]
@@ -216,9 +219,26 @@ class _SpecReader:
         return DropSpec(field=self.string(m["field"], "drop.field"), values=tuple(values))
 
     def output(self, value: Any) -> OutputSpec:
-        m = self.mapping(value, "output", {"lake"}, set())
+        m = self.mapping(value, "output", {"lake", "delivery", "iceberg"}, set())
         lake = m.get("lake")
-        return OutputSpec(lake=self.path(lake, "output.lake", must_exist=False) if lake is not None else None)
+        delivery = self.choice(m.get("delivery", "s3"), "output.delivery", ("s3", "iceberg"))
+        iceberg = self.iceberg(m["iceberg"]) if m.get("iceberg") is not None else None
+        if delivery == "iceberg" and iceberg is None:
+            raise self.fail("output.iceberg", "is required with delivery: iceberg (the table's database and name)")
+        return OutputSpec(
+            lake=self.path(lake, "output.lake", must_exist=False) if lake is not None else None,
+            delivery=delivery,
+            iceberg=iceberg,
+        )
+
+    def iceberg(self, value: Any) -> IcebergSpec:
+        m = self.mapping(value, "output.iceberg", {"database", "table", "operation"}, {"database", "table"})
+        for name in ("database", "table"):
+            problem = glue_name_problem(m[name])
+            if problem is not None:
+                raise self.fail(f"output.iceberg.{name}", problem)
+        operation = self.choice(m.get("operation", "insert"), "output.iceberg.operation", ICEBERG_OPERATIONS)
+        return IcebergSpec(database=m["database"], table=m["table"], operation=operation)
 
     def metrics(self, value: Any) -> MetricsSpec:
         m = self.mapping(value, "metrics", {"emf", "namespace", "dimensions"}, set())

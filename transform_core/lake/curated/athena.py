@@ -188,8 +188,10 @@ def _source_table(root: str, settings: CatalogSettings, layout: CuratedLayout) -
     if source is None or source.current_snapshot() is None:
         where = settings.catalog_file or "the lake's SQL catalog"
         raise ValueError(f"no curated table {name} with a snapshot in {where}: run transform-core compact first")
-    if source.location().rstrip("/") != table_location(root, layout):
-        raise ValueError(f"the curated table {name} lives at {source.location()}, not under {root}")
+    if source.location().rstrip("/") != table_location(root, layout, settings):
+        raise ValueError(
+            f"the curated table {name} lives at {source.location()}, not at {table_location(root, layout, settings)}"
+        )
     return source
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "may_have_catalog",
     "open_catalog",
     "table_location",
+    "warehouse_of",
 ]
 
 CatalogKind = Literal["sql", "glue"]
@@ -54,6 +55,8 @@ class CatalogSettings:
         catalog_file: ``sql``: the SQLite file; None: ``<root>/_catalog/iceberg.db`` (local lakes only).
         s3: credentials, region and endpoint for the table's files on S3.
         glue_endpoint_url: ``glue``: a custom Glue endpoint, e.g. a local test server.
+        warehouse: where a table is created: ``<warehouse>/<namespace>/<table>/``; None: ``<root>/curated``. A table
+            that exists stays where it is.
     """
 
     kind: CatalogKind = "sql"
@@ -61,6 +64,7 @@ class CatalogSettings:
     catalog_file: str | None = None
     s3: S3Settings = field(default_factory=S3Settings, repr=False)  # credentials stay out of logs
     glue_endpoint_url: str | None = None
+    warehouse: str | None = None
 
 
 def catalog_settings(
@@ -70,6 +74,7 @@ def catalog_settings(
     namespace: str | None = None,
     catalog_file: str | None = None,
     endpoint_url: str | None = None,
+    warehouse: str | None = None,
 ) -> CatalogSettings:
     """Catalog settings with S3 and Glue access from the environment (``os.environ`` by default).
 
@@ -83,6 +88,7 @@ def catalog_settings(
         catalog_file=catalog_file,
         s3=s3_settings(env, endpoint_url=endpoint_url),
         glue_endpoint_url=env.get("AWS_ENDPOINT_URL_GLUE") or env.get("AWS_ENDPOINT_URL") or None,
+        warehouse=warehouse.rstrip("/") if warehouse else None,
     )
 
 
@@ -131,7 +137,8 @@ def check_catalog(root: str, settings: CatalogSettings | None) -> None:
 def _catalog(root: str, settings: CatalogSettings, *, create: bool) -> Catalog | None:
     require_lake()
     check_catalog(root, settings)
-    properties = file_properties(settings.s3) if is_s3(root) else {}
+    warehouse = warehouse_of(root, settings)
+    properties = file_properties(settings.s3) if is_s3(root) or is_s3(warehouse) else {}
     if settings.kind == "glue":
         try:
             from pyiceberg.catalog.glue import GlueCatalog
@@ -139,11 +146,11 @@ def _catalog(root: str, settings: CatalogSettings, *, create: bool) -> Catalog |
             raise ConfigurationEnvironmentError("the Glue catalog needs boto3: pip install 'transform-core[lake,aws]'") from err
         glue = {"glue.region": settings.s3.region, "glue.endpoint": settings.glue_endpoint_url}
         glue |= {"glue.access-key-id": settings.s3.access_key, "glue.secret-access-key": settings.s3.secret_key}
-        glue |= {"glue.session-token": settings.s3.session_token, "warehouse": join(_absolute(root), "curated")}
+        glue |= {"glue.session-token": settings.s3.session_token, "warehouse": warehouse}
         return GlueCatalog(CATALOG_NAME, **properties, **{key: value for key, value in glue.items() if value})
     file = settings.catalog_file
     path = Path(file) if file is not None else Path(root, *_CATALOG_FILE)
-    properties = {**properties, "warehouse": join(_absolute(root), "curated")}
+    properties = {**properties, "warehouse": warehouse}
     if not path.is_file():
         if not create:
             return None
@@ -151,12 +158,19 @@ def _catalog(root: str, settings: CatalogSettings, *, create: bool) -> Catalog |
     return _sql_catalog(path.resolve(), properties)
 
 
-def table_location(root: str, layout: CuratedLayout) -> str:
-    """Where the table's files live: ``<root>/curated/<namespace>/<table>``, whatever the catalog."""
-    return join(_absolute(root), "curated", layout.namespace, layout.table)
+def warehouse_of(root: str, settings: CatalogSettings | None = None) -> str:
+    """The folder tables are created under: the settings' ``warehouse``, else ``<root>/curated``."""
+    if settings is not None and settings.warehouse:
+        return _absolute(settings.warehouse)
+    return join(_absolute(root), "curated")
 
 
-def load_table(catalog: Catalog, root: str, layout: CuratedLayout) -> Table:
+def table_location(root: str, layout: CuratedLayout, settings: CatalogSettings | None = None) -> str:
+    """Where a new table's files go: ``<warehouse>/<namespace>/<table>``, whatever the catalog (see :func:`warehouse_of`)."""
+    return join(warehouse_of(root, settings), layout.namespace, layout.table)
+
+
+def load_table(catalog: Catalog, root: str, layout: CuratedLayout, settings: CatalogSettings | None = None) -> Table:
     """The curated table, created with the layout's schema, partitioning and sort order when missing.
 
     A table made by an earlier version of the spec gets the columns the spec added since (:mod:`.evolve`).
@@ -176,7 +190,7 @@ def load_table(catalog: Catalog, root: str, layout: CuratedLayout) -> Table:
             table = catalog.create_table(
                 layout.identifier,
                 schema=schema,
-                location=table_location(root, layout),
+                location=table_location(root, layout, settings),
                 partition_spec=layout.partition_spec(schema),
                 sort_order=layout.sort_order(schema),
                 properties={"write.parquet.compression-codec": "zstd", "transform-core.event-time": layout.event_time},

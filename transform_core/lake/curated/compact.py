@@ -167,7 +167,7 @@ def compact(
     rule = dedupe_rule(spec, layout, key)
     raw = _list_raw(spec, root, partitions, endpoint_url)  # once: later files wait for the next run
     digests = {folder: _digest(files, rule, target_rows) for folder, files in raw.items()}
-    table = load_table(open_catalog(root, settings), root, layout)  # with the spec's new columns added
+    table = load_table(open_catalog(root, settings), root, layout, settings)  # with the spec's new columns added
     job = _Job(
         spec=spec,
         root=root,

@@ -114,9 +114,10 @@ def expire(
     table = find_table(found, layout) if found is not None else None
     if table is None:
         return ExpireSummary(table=name, found=False, dry_run=dry_run)
-    location = table_location(root, layout)
+    location = table_location(root, layout, settings)
     if _normal(table.location()) != _normal(location):  # its files are elsewhere: nothing here is its to delete
-        raise ValueError(f"the curated table {name} lives at {table.location()}, not in the lake at {location}")
+        where = "--warehouse" if settings.warehouse else "the lake"
+        raise ValueError(f"the curated table {name} lives at {table.location()}, not in {where} at {location}")
 
     table, expired, attempts = _expire_snapshots(table, name, _millis(now - older_than), retain_last, dry_run=dry_run)
     kept = [s for s in table.snapshots() if s.snapshot_id not in expired]
