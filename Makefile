@@ -9,15 +9,17 @@ BIN := $(VENV)/bin
 # Use the machine's Python; never download an interpreter.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: env demo test lint bench bench-floor bench-ab bench-reprocess bench-spark clean
+.PHONY: env demo test lint bench bench-floor bench-ab bench-reprocess bench-compact bench-spark clean
 
 env:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 	@$(UV) sync --frozen --extra dev --extra spark --quiet
 
+# The whole pipeline on this machine for 10 seconds (transform-core local --demo): generated records, bad ones included,
+# half over HTTP (POST /events) and half put directly, through the Lambda, Firehose, the lake and the curated table.
 demo: env
-	$(BIN)/transform-core demo
+	$(BIN)/transform-core local --demo
 
 lint: env
 	$(BIN)/ruff check .
@@ -46,6 +48,10 @@ bench-ab: env
 # kept out of `bench`); JSON under benchmarks/results/, input cached under benchmarks/.cache/.
 bench-reprocess: env
 	$(BIN)/python -m benchmarks.reprocess_bench
+
+# compact of a million raw rows next to the manifest compaction of dbe487e (about 1 minute); JSON under benchmarks/results/.
+bench-compact: env
+	$(BIN)/python -m benchmarks.compact_bench
 
 # spark-reprocess on local[N] next to reprocess on the same million records (about 6 minutes: three rounds, each
 # starting a JVM twice); JSON under benchmarks/results/. See docs/spark.md.

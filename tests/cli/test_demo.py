@@ -35,3 +35,17 @@ def test_without_a_checkout_the_default_spec_is_one_clear_error(
     assert main(["demo", "--records", "10"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("transform-core: error: cannot find the example spec") and "pass --spec PATH" in err
+
+
+def test_another_spec_gets_records_drawn_from_its_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from tests.helpers.specs import SPECS
+
+    spec = tmp_path / "exotic.yaml"
+    spec.write_text(yaml.safe_dump(SPECS["exotic"]))
+    assert main(["demo", "--spec", str(spec), "--records", "400", "--invalid-fraction", "0.25"]) == 0
+    out = capsys.readouterr().out
+    assert "generated 400 records (100 invalid, " in out and " to drop) in 1 Firehose events" in out
+    assert "generator expected ok " in out and ": as generated" in out
+    assert "partitions hit" in out and "year=2026/month=11/day=2" in out and "/hour=" in out  # the default window, hourly

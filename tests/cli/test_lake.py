@@ -90,6 +90,36 @@ def test_compact_errors_are_one_line(raw_twice: Path, argv: list[str], message: 
     assert err.startswith(message) and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("partition", "wrong"),
+    [
+        ("2025-12-01", "'2025-12-01' is not year=YYYY"),
+        ("year=2026/month=1", "'month=1' is not month=MM"),  # the folders are zero-padded: it would match nothing
+        ("year=2026/day=24", "'day=24' is not month=MM"),
+        ("year=2026/month=11/day=24/hour=07", ""),  # the spec partitions by day
+        ("month=11", "'month=11' is not year=YYYY"),
+    ],
+)
+def test_compact_refuses_a_malformed_partition_naming_the_form(
+    raw_twice: Path, partition: str, wrong: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice), "--partition", "year=2026", "--partition", partition]
+    code, out, err = run(argv, capsys)
+    assert (code, out) == (1, "")
+    said = f"{wrong}; " if wrong else ""
+    assert err == (
+        f"transform-core compact: error: --partition {partition!r}: {said}expected year=YYYY[/month=MM[/day=DD]], "
+        "e.g. year=2026/month=11/day=24\n"
+    )
+    assert not (raw_twice / "_catalog").exists()  # refused before the table is made
+
+
+def test_compact_takes_a_partition_with_slashes_at_its_ends(raw_twice: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice), "--partition", "/year=2026/month=11/day=24/"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and out.startswith("compacted  year=2026/month=11/day=24  ")
+
+
 def test_query_as_of_a_missing_snapshot_is_one_line(raw_twice: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["compact", "--spec", str(EXAMPLE), "--lake", str(raw_twice)]) == 0
     capsys.readouterr()
@@ -167,6 +197,39 @@ def test_parquet_needs_output(pipeline: Pipeline, lake: Path, capsys: pytest.Cap
         ["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake), "--format", "parquet", PER_DAY], capsys
     )
     assert (code, out) == (1, "") and err == "transform-core: error: --format parquet needs --output FILE\n"
+
+
+HINT = (
+    "transform-core query: hint: year, month, day and hour are text, as in the folder names: compare them with "
+    "zero-padded text ({key} = '{padded}', not {key} = {number})\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "hint"),
+    [
+        (f"SELECT * FROM raw_{TABLE} WHERE day = 30", ("day", "30", "30")),  # no such day: an empty result gets it
+        (f"SELECT * FROM raw_{TABLE} WHERE year = 2026 AND day = 7", ("day", "07", "7")),
+        (f"SELECT count(*) AS n FROM {TABLE} WHERE day = 7", ("day", "07", "7")),  # a count of 0 is a row
+        (f"SELECT count(*) AS n FROM {TABLE} WHERE day IN (6, 7)", ("day", "06", "6")),
+        (f"SELECT * FROM {TABLE} WHERE day = '07'", None),
+        (f"SELECT * FROM {TABLE} WHERE year = 2026", None),  # matches: no hint
+        (f"SELECT * FROM {TABLE} WHERE device_id = 'day = 7'", None),
+    ],
+)
+def test_query_comparing_a_partition_column_with_a_number_gets_a_hint(
+    sql: str, hint: tuple[str, str, str] | None, lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["query", "--spec", str(EXAMPLE), "--lake", str(lake), "--format", "csv", sql], capsys)
+    assert code == 0 and out
+    assert err == ("" if hint is None else HINT.format(key=hint[0], padded=hint[1], number=hint[2]))
+
+
+def test_a_failed_comparison_with_a_number_carries_the_hint(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["query", "--spec", str(EXAMPLE), "--lake", str(lake), f"SELECT * FROM {TABLE} WHERE month > 3"], capsys)
+    assert (code, out) == (1, "") and err.count("\n") == 1
+    assert err.startswith("transform-core: error: query failed: cannot compare string with numeric type")
+    assert err.endswith("compare them with zero-padded text (month = '03', not month = 3)\n")
 
 
 def test_query_of_an_empty_lake_is_one_line(pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

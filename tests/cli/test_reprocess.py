@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
+import sys
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from transform_core.cli import main
 from transform_core.cli import reprocess as reprocess_cli
@@ -83,3 +88,160 @@ def test_a_file_not_read_in_full_is_listed_and_the_exit_status_says_so(
     assert re.search(r"pipe\.ndjson: not a regular file", out), out
     counts = summary_counts(out)
     assert counts["records"] > 600 and counts["ok"] + counts["rejected"] + counts["dropped"] == counts["records"]
+
+
+def test_files_not_read_in_full_are_said_on_stderr_in_one_line(
+    inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.mkfifo(inputs / "pipe.ndjson")  # never opened: reported
+    assert main(["reprocess", "--spec", SPEC, "--lake", str(tmp_path / "lake"), "--workers", "1", str(inputs)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "transform-core reprocess: error: 1 input file not read in full (listed above): fix the cause and run the same "
+        "command again (what they wrote is replaced)\n"
+    )
+
+
+# --- what the counts alone would hide -----------------------------------------------------------------------------------
+
+
+def test_blank_lines_are_counted_in_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    records = [p.data for p in iot_payloads(20, 0.0, seed=1) if not p.corrupt_base64]
+    source = tmp_path / "in.ndjson"
+    source.write_bytes(b"\n".join([records[0], b"", b"  \t", *records[1:], b"\r"]) + b"\n")
+    assert main(["reprocess", "--spec", SPEC, "--dry-run", "--workers", "1", str(source)]) == 0
+    out, err = capsys.readouterr()
+    assert summary_counts(out)["records"] == len(records) and err == ""
+    assert re.search(r"^blank +3 lines skipped \(whitespace only\)$", out, flags=re.MULTILINE), out
+
+
+def test_an_input_without_records_is_said_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty.ndjson").write_bytes(b"")
+    (tmp_path / "blank.ndjson").write_bytes(b"\n \n\r\n")
+    argv = ["reprocess", "--spec", SPEC, "--lake", str(tmp_path / "lake"), "--workers", "1"]
+    assert main([*argv, str(tmp_path / "blank.ndjson"), str(tmp_path / "empty.ndjson")]) == 0
+    out, err = capsys.readouterr()
+    assert summary_counts(out)["records"] == 0 and re.search(r"^blank +3 lines skipped", out, flags=re.MULTILINE)
+    assert err == (
+        "transform-core reprocess: warning: 2 input files held no records (nothing, or blank lines only): "
+        f"{tmp_path / 'blank.ndjson'}, {tmp_path / 'empty.ndjson'}\n"
+    )
+
+
+def test_an_input_whose_every_record_is_rejected_is_said_on_stderr(
+    inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = tmp_path / "wrong.ndjson"
+    wrong.write_bytes(b'{"a":1}\n{"b":2}\nnot json\n')
+    argv = ["reprocess", "--spec", SPEC, "--lake", str(tmp_path / "lake"), "--workers", "1", str(inputs / "part-0.ndjson")]
+    assert main([*argv, str(wrong)]) == 0  # a warning: the other input is fine
+    out, err = capsys.readouterr()
+    assert summary_counts(out)["rejected"] > 3
+    assert err == f"transform-core reprocess: warning: every record of 1 input file was rejected (top rules above): {wrong}\n"
+
+
+@pytest.mark.parametrize(("limit", "status"), [("0.05", 1), ("0.5", 0), ("1", 0)])
+def test_max_reject_rate_sets_the_exit_status(limit: str, status: int, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["reprocess", "--spec", SPEC, "--dry-run", "--workers", "1", "--max-reject-rate", limit, str(inputs)]
+    assert main(argv) == status
+    out, err = capsys.readouterr()
+    counts = summary_counts(out)
+    rate = counts["rejected"] / counts["records"]
+    assert 0.05 < rate < 0.5  # the inputs are about 10% invalid
+    if status:
+        assert err == (
+            f"transform-core reprocess: error: {rate:.1%} of the records were rejected ({counts['rejected']:,} of "
+            f"{counts['records']:,}), more than --max-reject-rate {limit}\n"
+        )
+    else:
+        assert err == ""
+
+
+def test_max_reject_rate_is_a_fraction(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["reprocess", "--spec", SPEC, "--max-reject-rate", "5%", "x.ndjson"])
+    assert exited.value.code == 2 and "--max-reject-rate: not a number: '5%'" in capsys.readouterr().err
+
+
+# --- a dry run checks what the real run checks --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spec_with(tmp_path: Path) -> Any:
+    """A copy of the example spec with a schema property added, and the name and lake given."""
+
+    def make(prop: str, *, name: str = "iot-telemetry", closed: bool = False) -> str:
+        schema = json.loads((ROOT / "examples" / "iot" / "schemas" / "iot_event.schema.json").read_text())
+        schema["properties"][prop] = {"type": "string"}
+        if closed:
+            schema["additionalProperties"] = False
+        (tmp_path / "schema.json").write_text(json.dumps(schema))
+        spec = {"version": 1, "name": name, "schema": "schema.json", "event_time": {"field": "event_time"}}
+        (tmp_path / "pipeline.yaml").write_text(yaml.safe_dump(spec | {"output": {"lake": "lake"}}))
+        return str(tmp_path / "pipeline.yaml")
+
+    return make
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+@pytest.mark.parametrize(("prop", "closed"), [("year", False), ("_extra", False), ("day", True)])
+def test_a_property_named_like_a_lake_column_is_refused_saying_what_to_rename(
+    prop: str, closed: bool, dry_run: bool, spec_with: Any, inputs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = spec_with(prop, closed=closed)
+    assert main(["reprocess", "--spec", spec, *(["--dry-run"] if dry_run else []), "--workers", "1", str(inputs)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"transform-core: error: {Path(spec).parent / 'schema.json'}: /properties/{prop}: property {prop!r} has the name "
+        "of a column the lake adds (_extra, _ingested_at, _source_record_id, _batch_id, year, month, day): rename the "
+        "property (in the schema and in the records)"
+        + ("" if closed else ", or take it out of the schema's properties: the lake then keeps its value in _extra")
+        + "\n"
+    )
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_spec_name_that_cannot_name_the_table_is_refused_by_the_dry_run_too(
+    dry_run: bool, spec_with: Any, inputs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = spec_with("note", name="iot telemetry!")
+    assert main(["reprocess", "--spec", spec, *(["--dry-run"] if dry_run else []), "--workers", "1", str(inputs)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"transform-core: error: {spec}: name: the lake's table is named after it: table must be a plain name")
+    assert err.count("\n") == 1
+
+
+def test_a_dry_run_refuses_a_lake_that_is_a_file(inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "lake").write_text("")
+    assert main(["reprocess", "--spec", SPEC, "--dry-run", "--lake", str(tmp_path / "lake"), str(inputs)]) == 1
+    assert capsys.readouterr().err.startswith(f"transform-core: error: {tmp_path / 'lake'} is a file, not a folder")
+
+
+def test_a_dry_run_without_a_lake_checks_the_rest(spec_with: Any, inputs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = Path(spec_with("note"))
+    spec.write_text(spec.read_text().replace("output:\n  lake: lake\n", ""))
+    assert main(["reprocess", "--spec", str(spec), "--dry-run", "--workers", "1", str(inputs)]) == 0
+    assert main(["reprocess", "--spec", str(spec), "--workers", "1", str(inputs)]) == 1
+    assert capsys.readouterr().err.endswith("output.lake: the lake writer needs output.lake, or a lake root passed in\n")
+
+
+# --- spark-reprocess: the inputs before the JVM -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("missing", ["nope.ndjson", "nope/*.ndjson", "file://{tmp}/nope.ndjson"])
+def test_spark_reprocess_refuses_a_missing_input_before_a_jvm_starts(
+    missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def no_jvm(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a JVM started")
+
+    fake = types.ModuleType("transform_core.adapters.spark.job")
+    for name in ("SparkReprocessOptions", "spark_reprocess", "spark_session"):
+        setattr(fake, name, no_jvm)
+    monkeypatch.setitem(sys.modules, "transform_core.adapters.spark.job", fake)
+    path = missing.format(tmp=tmp_path) if missing.startswith("file:") else str(tmp_path / missing)
+    assert main(["spark-reprocess", "--spec", SPEC, "--lake", str(tmp_path / "lake"), path]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"transform-core: error: {tmp_path}/nope") and err.count("\n") == 1
+    assert err.endswith(("no such file or folder\n", "matches no input file\n"))

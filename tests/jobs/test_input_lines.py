@@ -11,6 +11,7 @@ from tests.jobs.input_files import errors_line, input_id, processing_failed_line
 from transform_core.demo.generate import iot_payloads
 from transform_core.engine import Pipeline
 from transform_core.firehose.outcomes import FAILED, OK
+from transform_core.jobs.inputs import InputError
 
 BOM = b"\xef\xbb\xbf"
 
@@ -89,3 +90,24 @@ def test_only_the_mark_opening_the_file_is_stripped(tmp_path: Path) -> None:
     (chunk,) = read(write(tmp_path / "bom", [BOM, b'{"a":1}', BOM + b'{"b":2}']))  # a mark alone, then one inside
     assert records([chunk]) == [b'{"a":1}', BOM + b'{"b":2}']
     assert chunk.first_line == 2
+
+
+@pytest.mark.parametrize("kind", [None, "ndjson", "firehose-backup", "processing-failed", "errors"])
+def test_each_files_blank_lines_are_told_once_it_is_read(tmp_path: Path, kind: str | None) -> None:
+    record = processing_failed_line(b'{"a":1}') if kind in ("processing-failed", "errors") else b'{"a":1}'
+    first = write(tmp_path / "first", [b"", record, b" \t", record, b"\r"])
+    blank_only = write(tmp_path / "blank-only", [b"", b"  "])
+    told: list[tuple[str, int]] = []
+    chunks = read(first, blank_only, tmp_path / "first", kind=kind, on_blank=lambda *t: told.append(t))
+    assert len(records(chunks)) == 2
+    assert told == [(str(first), 3), (str(blank_only), 2)]  # a file without records too; a file named twice, read once
+
+
+def test_a_file_that_breaks_off_tells_its_blank_lines_before_the_break(tmp_path: Path) -> None:
+    whole = gzip.compress(b'{"a":1}\n\n\n{"b":2}\n' * 2000)
+    damaged = tmp_path / "damaged.ndjson.gz"
+    damaged.write_bytes(whole[: len(whole) // 2])
+    told: list[tuple[str, int]] = []
+    with pytest.raises(InputError):
+        read(damaged, on_blank=lambda *t: told.append(t))
+    assert len(told) == 1 and told[0][1] > 0

@@ -103,3 +103,25 @@ def site_of(device: str) -> str:
         if line.startswith(device + ","):
             return line.split(",")[1]
     raise AssertionError(device)
+
+
+def test_the_summary_counts_blank_lines_and_names_empty_and_wholly_rejected_files(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = [p.data for p in iot_payloads(30, 0.0, seed=2) if not p.corrupt_base64]
+    (folder / "a-good.ndjson").write_bytes(b"\n".join([good[0], b"", *good[1:], b" "]) + b"\n")
+    (folder / "b-empty.ndjson").write_bytes(b"\n\n")
+    (folder / "c-wrong.ndjson").write_bytes(b'{"x":1}\n\nnot json\n')
+    for workers in (1, 2):
+        summary = reprocess([str(folder)], ReprocessOptions(spec=SPEC, dry_run=True, workers=workers))
+        assert (summary.records, summary.blank) == (len(good) + 2, 2 + 2 + 1)
+        assert summary.empty == [str(folder / "b-empty.ndjson")]
+        assert summary.all_rejected == [str(folder / "c-wrong.ndjson")]
+
+
+def test_a_lake_that_cannot_be_written_fails_the_run_before_any_file(tmp_path: Path) -> None:
+    write_inputs(tmp_path / "in")
+    (tmp_path / "lake").write_text("a file where the lake should be")
+    with pytest.raises(NotADirectoryError) as refused:
+        reprocess([str(tmp_path / "in")], ReprocessOptions(spec=SPEC, out=str(tmp_path / "lake" / "sub"), workers=1))
+    assert refused.value.filename == str(tmp_path / "lake")

@@ -17,7 +17,7 @@ from transform_core.engine import Pipeline
 from transform_core.errors import QueryError
 from transform_core.lake import LakeWriter
 from transform_core.lake.curated import compact, curated_table
-from transform_core.lake.query import lake_tables, query
+from transform_core.lake.query import lake_tables, partition_hint, query
 from transform_core.spec import PartitioningSpec
 
 REFERENCE = Path(__file__).parents[2] / "reference_data" / "devices.csv"
@@ -191,3 +191,25 @@ def test_queries_an_s3_lake(
     assert_frame_equal(query(pipeline.spec, PER_DAY, root=root, endpoint_url=moto_server), ok_per_day(processed))
     errors = query(pipeline.spec, f"SELECT count(*) AS n FROM errors_{TABLE}", root=root, endpoint_url=moto_server)
     assert errors["n"].to_list() == [processed.result.failed]
+
+
+@pytest.mark.parametrize(
+    ("sql", "empty", "shown"),
+    [
+        ("SELECT * FROM t WHERE day = 7", False, "day = '07', not day = 7"),  # never equal to a folder's text
+        ("SELECT * FROM t WHERE t.month IN (3, 4)", False, "month = '03', not month = 3"),
+        ('SELECT * FROM t WHERE "hour" >= 5', False, "hour = '05', not hour = 5"),
+        ("SELECT * FROM t WHERE 7 = day", False, "day = '07', not day = 7"),
+        ("SELECT * FROM t WHERE day BETWEEN 1 AND 7", False, "day = '01', not day = 1"),
+        ("SELECT * FROM t WHERE YEAR = 2026", True, "year = '2026', not year = 2026"),
+        ("SELECT * FROM t WHERE year = 2026", False, None),  # it may match: said only when nothing came back
+        ("SELECT * FROM t WHERE day = '07'", True, None),
+        ("SELECT * FROM t WHERE reason = 'day = 7'", True, None),  # inside a string literal
+        ("SELECT * FROM t WHERE weekday = 7 OR holiday = 1", True, None),
+    ],
+)
+def test_partition_hint(sql: str, empty: bool, shown: str | None) -> None:
+    hint = partition_hint(sql, empty=empty)
+    assert (hint is None) == (shown is None)
+    if shown is not None:
+        assert hint == f"year, month, day and hour are text, as in the folder names: compare them with zero-padded text ({shown})"

@@ -243,9 +243,48 @@ def test_table_format_comes_from_the_suffix_unless_given(
 @pytest.mark.parametrize("values", [["heartbeat", "status"], [0, 7], ["a", 1]])
 def test_drop_values_may_be_strings_and_integers(workdir: Path, values: list[Any]) -> None:
     raw = base_spec()
-    raw["drop"]["in"] = values
+    raw["drop"] = {"field": "gateway_id", "in": values}  # a field without an enum: any value may come
     spec = load_spec(write_spec(workdir, raw))
     assert spec.drop is not None and spec.drop.values == tuple(values)
+
+
+@pytest.mark.parametrize(
+    ("field", "values", "refused"),
+    [
+        ("event_type", ["heartbeat", "hearbeat"], "'hearbeat'"),  # a typo drops nothing
+        ("event_type", [1], "1"),
+        ("unit", ["celsius", "kelvin"], "'kelvin'"),
+    ],
+)
+def test_a_drop_value_outside_the_fields_enum_is_refused(workdir: Path, field: str, values: list[Any], refused: str) -> None:
+    raw = base_spec()
+    raw["drop"] = {"field": field, "in": values}
+    with pytest.raises(SpecError) as caught:
+        load_spec(write_spec(workdir, raw))
+    assert caught.value.key == "drop.in"
+    assert caught.value.message.startswith(f"{refused} is not in the enum of {field!r} (allowed: ")
+    assert '"celsius"' in caught.value.message if field == "unit" else '"telemetry", "alert", "heartbeat"' in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("node", "values"),
+    [
+        ({"enum": [1.0, "x"]}, [1, "x"]),  # JSON equality: 1 is 1.0
+        ({"const": 5}, [5]),
+        ({"$ref": "#/$defs/kind"}, ["b"]),  # a local $ref followed to its enum
+    ],
+)
+def test_drop_values_in_the_enum_load(node: dict[str, Any], values: list[Any]) -> None:
+    schema = {"type": "object", "properties": {"t": {"type": "string"}, "k": node}, "$defs": {"kind": {"enum": ["a", "b"]}}}
+    spec = {"version": 1, "name": "x", "schema": schema, "event_time": {"field": "t"}, "drop": {"field": "k", "in": values}}
+    assert load_spec(spec).drop == DropSpec(field="k", values=tuple(values))
+
+
+def test_a_drop_value_equal_only_as_a_boolean_is_refused() -> None:
+    schema = {"type": "object", "properties": {"t": {"type": "string"}, "k": {"enum": [True, "x"]}}}
+    spec = {"version": 1, "name": "x", "schema": schema, "event_time": {"field": "t"}, "drop": {"field": "k", "in": [1]}}
+    with pytest.raises(SpecError, match=r"drop\.in: 1 is not in the enum of 'k' \(allowed: true, \"x\"\)"):
+        load_spec(spec)
 
 
 def test_drop_null_drops_nothing(workdir: Path) -> None:

@@ -1,10 +1,12 @@
 """The ``transform-core`` command line: one subcommand per task, one module per group of subcommands.
 
-``demo`` (:mod:`.demo`), ``reprocess`` and ``spark-reprocess`` (:mod:`.reprocess`), ``compact``, ``expire``
-(alias ``vacuum``), ``query`` and ``catalog`` (:mod:`.lake`), ``export`` (:mod:`.export`), ``layer build``
-(:mod:`.layer`); :mod:`.runtime` parses the arguments of ``python -m transform_core.adapters.runtime_api``. Each
-subcommand imports what it needs (Polars, the engine) when it runs, so ``transform-core --help`` stays quick. Errors
-transform-core raises on purpose (a bad spec, a missing file) print one line and exit with status 1.
+``demo`` (:mod:`.demo`), ``generate`` (:mod:`.generate`), ``reprocess`` and ``spark-reprocess`` (:mod:`.reprocess`),
+``compact``, ``expire`` (alias ``vacuum``), ``query`` and ``catalog`` (:mod:`.lake`), ``export`` (:mod:`.export`),
+``dashboard`` (:mod:`.dashboard`), ``local`` and ``send`` (:mod:`.local`), ``layer build`` (:mod:`.layer`);
+:mod:`.runtime` parses the arguments of ``python -m transform_core.adapters.runtime_api``. Each subcommand imports
+what it needs (Polars, the engine) when it runs, so ``transform-core --help`` stays quick. Errors transform-core raises
+on purpose (a bad spec, a missing file) print one line and exit with status 1; so do the errors of the environment the
+libraries raise (a missing bucket, no credentials, a full disk: :mod:`.errors`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 from collections.abc import Callable, Sequence
 
 from transform_core.cli.arguments import PROG, print_error
+from transform_core.cli.errors import describe, environment_errors, with_advice
 from transform_core.errors import TransformCoreError
 
 __all__ = ["build_parser", "main"]
@@ -25,13 +28,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except TransformCoreError as err:
-        return print_error(err)
+        return print_error(with_advice(err))
+    except environment_errors() as err:  # evaluated only when one propagates: the types of the libraries loaded by then
+        return print_error(describe(err))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     # here, not at import: the Runtime API loop's cold start imports transform_core.cli.runtime and nothing else
-    from transform_core.cli import demo, export, lake, layer, reprocess
+    from transform_core.cli import dashboard, demo, export, generate, lake, layer, local, reprocess
 
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -40,9 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     demo.add_commands(commands)
+    generate.add_commands(commands)
     reprocess.add_commands(commands)
     lake.add_commands(commands)
     export.add_commands(commands)
+    dashboard.add_commands(commands)
+    local.add_commands(commands)
     layer.add_commands(commands)
     return parser
 

@@ -25,10 +25,11 @@ __all__ = [
 PROG = "transform-core"
 
 
-def print_error(err: Exception, *, command: str | None = None) -> int:
-    """Print ``transform-core[ COMMAND]: error: ERR`` on stderr; returns the exit status 1."""
+def print_error(err: Exception | str, *, command: str | None = None) -> int:
+    """Print ``transform-core[ COMMAND]: error: ERR`` on stderr, on one line; returns the exit status 1."""
     prog = PROG if command is None else f"{PROG} {command}"
-    print(f"{prog}: error: {err}", file=sys.stderr)
+    text = " ".join(str(err).split())  # a library's message may span lines (a YAML parser's, say)
+    print(f"{prog}: error: {text}", file=sys.stderr)
     return 1
 
 

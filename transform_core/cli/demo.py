@@ -1,4 +1,4 @@
-"""``transform-core demo``: synthetic IoT telemetry through the example pipeline, then a report."""
+"""``transform-core demo``: synthetic records through a pipeline (IoT telemetry through the example), then a report."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ def add_commands(commands: Commands) -> None:
     """Register ``demo``."""
     demo = commands.add_parser(
         "demo",
-        help="run synthetic IoT telemetry through the example pipeline and report",
+        help="run synthetic records through a pipeline (IoT telemetry through the example) and report",
         description=(
-            "Generate IoT telemetry records (some invalid, drawn evenly from eight kinds of bad record), split them into "
-            "Firehose-sized events, run each event through the pipeline, and print the outcome counts, the top rejection "
-            "reasons, the date partitions hit and the throughput (generation excluded)."
+            "Generate records (some invalid, drawn evenly from kinds of bad record): IoT telemetry for the example spec, "
+            "records drawn from the spec's own JSON Schema for any other (as transform-core generate writes them). Split "
+            "them into Firehose-sized events, run each event through the pipeline, and print the outcome counts against "
+            "what the generator meant, the top rejection reasons, the date partitions hit and the throughput (generation "
+            "excluded)."
         ),
     )
     demo.add_argument("--records", type=positive_int, default=5000, metavar="N", help="records to generate (default: 5000)")

@@ -59,7 +59,8 @@ def _add_compact(commands: Commands) -> None:
         "--partition",
         action="append",
         metavar="PATH",
-        help="compact only this partition and those under it, e.g. year=2026/month=11/day=24 (repeatable; default: all)",
+        help="compact only this partition and those under it: year=YYYY[/month=MM[/day=DD[/hour=HH]]], zero-padded, e.g. "
+        "year=2026/month=11/day=24 (repeatable; default: all)",
     )
     add_catalog_options(job)
     job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
@@ -68,12 +69,15 @@ def _add_compact(commands: Commands) -> None:
 
 def _run_compact(args: argparse.Namespace) -> int:
     from transform_core.lake.curated import compact
+    from transform_core.lake.curated.schema import check_partition_filter
     from transform_core.spec import load_spec
 
     spec = load_spec(args.spec)
     try:
+        keys = spec.partitioning.keys  # a --partition of another form would select nothing, silently
+        partitions = None if args.partition is None else [check_partition_filter(p, keys) for p in args.partition]
         options = {"key": args.key, "target_rows": args.target_rows, "endpoint_url": args.endpoint_url}
-        summary = compact(spec, args.lake, partitions=args.partition, catalog=catalog_options(args), **options)
+        summary = compact(spec, args.lake, partitions=partitions, catalog=catalog_options(args), **options)
     except ValueError as err:
         return print_error(err, command="compact")
     for p in summary.partitions:
@@ -229,8 +233,9 @@ def _add_query(commands: Commands) -> None:
         description=(
             "Run one SQL query over a pipeline's lake. Tables are named after the spec (name with '-' -> '_'): "
             "<table> (the curated Iceberg table if compacted, else raw), raw_<table>, curated_<table> and errors_<table>. "
-            "year, month, day (and hour) are text columns; on raw_<table> filtering on them reads only the matching "
-            "partitions, on the curated table a filter on the event time does."
+            "year, month, day (and hour) are zero-padded text columns (day = '07'; a query comparing them with numbers "
+            "gets a hint on stderr); on raw_<table> filtering on them reads only the matching partitions, on the curated "
+            "table a filter on the event time does."
         ),
         epilog=(
             "examples:\n"
@@ -263,7 +268,7 @@ def _add_query(commands: Commands) -> None:
 
 
 def _run_query(args: argparse.Namespace) -> int:
-    from transform_core.lake.query import query
+    from transform_core.lake.query import partition_hint, query
     from transform_core.spec import load_spec
 
     if args.format == "parquet" and not args.output:
@@ -271,23 +276,40 @@ def _run_query(args: argparse.Namespace) -> int:
     options = {"root": args.lake, "endpoint_url": args.endpoint_url, "as_of": args.as_of}
     frame = query(load_spec(args.spec), args.sql, catalog=catalog_options(args), **options)
     _write(frame, args.format, args.output)
+    if (hint := partition_hint(args.sql, empty=frame.height == 0)) is not None:
+        print(f"{PROG} query: hint: {hint}", file=sys.stderr)
     return 0
 
 
 def _write(frame: pl.DataFrame, fmt: str, output: str | None) -> None:
-    if fmt == "parquet":
-        frame.write_parquet(str(output), compression="zstd")
-        return
+    import os
+    import re
+
+    import polars as pl
+
+    text = ""  # parquet: written by Polars, never to stdout (--output is required)
     if fmt == "csv":
         text = _flat(frame).write_csv()
     elif fmt == "json":
         text = frame.write_json() + "\n"
-    else:
+    elif fmt == "table":
         text = _table(frame)
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
+    if not output:
         sys.stdout.write(text)
+        return
+    try:
+        if fmt == "parquet":
+            frame.write_parquet(output, compression="zstd")
+        else:
+            Path(output).write_text(text, encoding="utf-8")
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), output) from err  # a failed write names no file: say which
+    except pl.exceptions.ComputeError as err:  # Polars' Parquet writer wraps the system's error
+        if (io := re.search(r"\(os error (\d+)\)", str(err))) is None:
+            raise
+        raise OSError(int(io[1]), os.strerror(int(io[1])), output) from err
 
 
 def _table(frame: pl.DataFrame) -> str:

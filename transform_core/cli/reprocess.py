@@ -6,7 +6,16 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import add_catalog_options, add_job_options, catalog_options, positive_int, setting
+from transform_core.cli.arguments import (
+    PROG,
+    add_catalog_options,
+    add_job_options,
+    catalog_options,
+    fraction,
+    positive_int,
+    print_error,
+    setting,
+)
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -43,6 +52,12 @@ def _add_reprocess(commands: Commands) -> None:
     job.add_argument("--workers", type=positive_int, default=None, metavar="N", help="processes (default: one per core)")
     job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
     job.add_argument("--quiet", action="store_true", help="no progress line")
+    job.add_argument(
+        "--max-reject-rate",
+        type=fraction,
+        metavar="FRACTION",
+        help="exit with status 1 when more than this share of the records read is rejected, e.g. 0.05 (default: any)",
+    )
     job.set_defaults(run=_run_reprocess)
 
 
@@ -63,7 +78,45 @@ def _run_reprocess(args: argparse.Namespace) -> int:
     if show is not None:
         print(file=sys.stderr)
     _print_summary(summary, dry_run=args.dry_run)
-    return 1 if summary.problems else 0
+    return _verdict(summary, args.max_reject_rate)
+
+
+def _verdict(summary: ReprocessSummary, max_reject_rate: float | None) -> int:
+    """Say on stderr, one line each, what the counts alone may hide; returns the exit status."""
+    warning = f"{PROG} reprocess: warning:"
+    if summary.empty:
+        print(
+            f"{warning} {_count(summary.empty)} held no records (nothing, or blank lines only): {_names(summary.empty)}",
+            file=sys.stderr,
+        )
+    if summary.all_rejected:
+        print(
+            f"{warning} every record of {_count(summary.all_rejected)} was rejected (top rules above): "
+            f"{_names(summary.all_rejected)}",
+            file=sys.stderr,
+        )
+    errors = []
+    if summary.problems:
+        errors.append(
+            f"{_count([file for file, _ in summary.problems])} not read in full (listed above): fix the cause and run the "
+            "same command again (what they wrote is replaced)"
+        )
+    rate = summary.failed / summary.records if summary.records else 0.0
+    if max_reject_rate is not None and rate > max_reject_rate:
+        errors.append(
+            f"{rate:.1%} of the records were rejected ({summary.failed:,} of {summary.records:,}), more than "
+            f"--max-reject-rate {max_reject_rate:g}"
+        )
+    return print_error("; ".join(errors), command="reprocess") if errors else 0
+
+
+def _count(files: list[str]) -> str:
+    return f"{len(files):,} input {_files(len(files))}"
+
+
+def _names(files: list[str], shown: int = 3) -> str:
+    more = f" and {len(files) - shown:,} more" if len(files) > shown else ""
+    return ", ".join(files[:shown]) + more
 
 
 def _add_spark_reprocess(commands: Commands) -> None:
@@ -130,6 +183,7 @@ def _run_spark_reprocess(args: argparse.Namespace) -> int:
     from transform_core.engine import load_pipeline
 
     load_pipeline(args.spec)  # a bad spec fails in a second, before a JVM starts
+    _check_local_inputs(args.inputs)  # and so does a missing input
     from transform_core.adapters.spark.job import SparkReprocessOptions, spark_reprocess, spark_session
 
     options = SparkReprocessOptions(
@@ -145,13 +199,31 @@ def _run_spark_reprocess(args: argparse.Namespace) -> int:
         catalog=catalog_options(args),
     )
     spark = spark_session(args.master, dict(args.conf))
-    run = spark_reprocess(spark, args.inputs, options)
+    try:
+        run = spark_reprocess(spark, args.inputs, options)
+    except ValueError as err:  # a run id or a table name that cannot name files
+        return print_error(err, command="spark-reprocess")
     print(f"run id     {run.run_id:>12}")
     _print_summary(run.summary, dry_run=args.dry_run)
     if run.curated:
         compacted = sum(p.status == "compacted" for p in run.curated)
         print(f"curated    {len(run.curated):>12,} partitions ({compacted:,} compacted), snapshot {run.curated_snapshot}")
     return 0
+
+
+def _check_local_inputs(inputs: list[str]) -> None:
+    """Local inputs (paths, ``file:`` URIs) exist and globs match, as reprocess lists them; other URIs and Hadoop's
+    ``{a,b}`` globs are Spark's to list.
+
+    Raises:
+        InputError: an input is missing or matches no file.
+    """
+    from urllib.parse import unquote, urlsplit
+
+    from transform_core.jobs.inputs import list_inputs
+
+    paths = [unquote(urlsplit(path).path) if path.startswith("file:") else path for path in inputs]
+    list_inputs([path for path in paths if "://" not in path and "{" not in path])
 
 
 def _print_summary(summary: ReprocessSummary, *, dry_run: bool) -> None:
@@ -164,6 +236,8 @@ def _print_summary(summary: ReprocessSummary, *, dry_run: bool) -> None:
     print(f"ok         {summary.ok:>12,}")
     print(f"rejected   {summary.failed:>12,}")
     print(f"dropped    {summary.dropped:>12,}")
+    if summary.blank:
+        print(f"blank      {summary.blank:>12,} {'line' if summary.blank == 1 else 'lines'} skipped (whitespace only)")
     print(
         f"written    {len(summary.written):>12,} {_files(len(summary.written))}{'  (dry run: nothing written)' if dry_run else ''}"
     )

@@ -51,6 +51,7 @@ from transform_core.jobs.streams import (
 )
 
 __all__ = [
+    "BlankReport",
     "ByteStream",
     "InputChunk",
     "InputError",
@@ -67,6 +68,7 @@ __all__ = [
 ReadBytes = Callable[[str], bytes]
 ListFiles = Callable[[str], Iterable[str]]
 SkipReport = Callable[[str, str], None]  # (path, reason): a file found but not read
+BlankReport = Callable[[str, int], None]  # (path, lines): the blank lines a file held, told once it is read
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +157,7 @@ def iter_chunks(
     list_files: ListFiles = list_local_files,
     on_skip: SkipReport | None = None,
     read_bytes: ReadBytes | None = None,
+    on_blank: BlankReport | None = None,
 ) -> Iterator[InputChunk]:
     """Read every input file in turn, streaming, as chunks of at most ``chunk_size`` records.
 
@@ -165,6 +168,7 @@ def iter_chunks(
         on_skip: told of each file :func:`list_inputs` leaves out.
         read_bytes: instead of ``open_input``, reads a whole file at once (memory then follows the file: for callers
             that hold files whole, as Spark's binaryFile source does).
+        on_blank: told, after each file's chunks (also one that breaks off), how many blank lines it skipped.
 
     Raises:
         ValueError: ``chunk_size`` below 1 or an unknown ``kind``.
@@ -173,7 +177,7 @@ def iter_chunks(
     forced = _checked(chunk_size, kind)
     for source in list_inputs(paths, list_files=list_files, on_skip=on_skip):
         opener = open_input if read_bytes is None else _in_memory(read_bytes(source))
-        yield from _file_chunks(source, opener, chunk_size, forced)
+        yield from _file_chunks(source, opener, chunk_size, forced, on_blank)
 
 
 def read_file_chunks(source: str, raw: bytes, *, chunk_size: int = 10_000, kind: str | None = None) -> Iterator[InputChunk]:
@@ -211,7 +215,9 @@ def _opened(open_input: OpenInput, source: str) -> Iterator[ByteStream]:
         yield stream
 
 
-def _file_chunks(source: str, open_input: OpenInput, chunk_size: int, forced: InputKind | None) -> Iterator[InputChunk]:
+def _file_chunks(
+    source: str, open_input: OpenInput, chunk_size: int, forced: InputKind | None, on_blank: BlankReport | None = None
+) -> Iterator[InputChunk]:
     with _opened(open_input, source) as stream:
         identity = identify(stream)
     chunks = _Chunker(source, identity.input_id, chunk_size, forced)
@@ -221,8 +227,12 @@ def _file_chunks(source: str, open_input: OpenInput, chunk_size: int, forced: In
                 yield from chunks.block(first, lines, piece)
     except Damage as damage:
         yield from chunks.finish(complete=False)
+        if on_blank is not None:
+            on_blank(source, chunks.blank)
         raise InputError(damage.cause, file=source, line=damage.line) from damage
     yield from chunks.finish(complete=True)
+    if on_blank is not None:
+        on_blank(source, chunks.blank)
 
 
 class _Columns(NamedTuple):
@@ -250,6 +260,7 @@ class _Chunker:
         self.start = 0  # the held records before it have gone out in chunks
         self.runs: list[tuple[int, _Key]] = []  # where each run of held records of one key starts
         self.run = 0  # the run the record at ``start`` is in
+        self.blank = 0  # lines of JSON whitespace only, skipped
 
     def block(self, first: int, lines: list[bytes], piece: bytes) -> Iterator[InputChunk]:
         """Hold a block's records (see :func:`~transform_core.jobs.streams.line_blocks`); yield the chunks they fill."""
@@ -276,6 +287,7 @@ class _Chunker:
         """Lines that are one record each, in whole-list steps (the bulk of every large run)."""
         if blanks:
             kept = [i for i, line in enumerate(lines) if line.strip(JSON_SPACE)]
+            self.blank += len(lines) - len(kept)
             numbers, lines = [numbers[i] for i in kept], [lines[i] for i in kept]
         if lines:
             self._append(self.records_key, numbers, list(map(str, numbers)), lines)
@@ -286,6 +298,7 @@ class _Chunker:
         fields = None
         if forced in ("processing-failed", "errors") or (forced is None and RAW_DATA in line):
             if not line.strip(JSON_SPACE):  # with those kinds forced, every line comes here, blank ones too
+                self.blank += 1
                 return None
             fields = parse_object(line)
             if (found := replay(fields, forced)) is not None:

@@ -75,6 +75,9 @@ class ReprocessSummary:
     reasons: Counter[str] = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (file, what went wrong): not read to the end
     seconds: float = 0.0
+    blank: int = 0  # lines of whitespace only: skipped, not records
+    empty: list[str] = field(default_factory=list)  # files read to the end that held no record
+    all_rejected: list[str] = field(default_factory=list)  # files whose every record was rejected
 
     def add(self, other: ReprocessSummary) -> None:
         self.files += other.files
@@ -87,6 +90,9 @@ class ReprocessSummary:
         self.replaced += other.replaced
         self.reasons.update(other.reasons)
         self.problems += other.problems
+        self.blank += other.blank
+        self.empty += other.empty
+        self.all_rejected += other.all_rejected
 
 
 def reprocess(
@@ -95,15 +101,18 @@ def reprocess(
     """Run every record of ``inputs`` through the pipeline; write the lake unless ``dry_run``.
 
     Raises:
-        SpecError: the spec is invalid (checked once, before any worker starts).
+        SpecError: the spec is invalid, or the lake cannot take its records (checked once, before any worker starts,
+            in a dry run too); no lake root (a dry run without one checks the rest).
         InputError: an input path matches no file.
+        ConfigurationEnvironmentError: the lake's S3 bucket does not exist.
+        OSError: the lake cannot be written (a file in the way, read-only, full; a dry run writes nothing and checks
+            only that its folder is writable), or S3 cannot be reached.
     """
     from transform_core.engine import load_pipeline
     from transform_core.jobs.inputs import list_inputs
-    from transform_core.lake.columns import lake_columns, table_dtypes
 
     pipeline = load_pipeline(options.spec)  # a bad spec fails here, once, not in every worker
-    lake_columns(pipeline.spec, table_dtypes(pipeline.spec))  # and one the lake refuses, dry run or not
+    _check_lake(pipeline.spec, options)  # and a lake that cannot take the records, dry run or not
     skipped: list[tuple[str, str]] = []  # not regular files (a FIFO, a socket): never opened, reported
     files = list_inputs(inputs, list_files=_listing(inputs, options.endpoint_url), on_skip=lambda *s: skipped.append(s))
     progress = Progress(files_total=len(files))
@@ -120,6 +129,24 @@ def reprocess(
     summary.problems[:0] = skipped
     summary.seconds = progress.seconds
     return summary
+
+
+def _check_lake(spec: Any, options: ReprocessOptions) -> None:
+    """What a real run's lake writer checks when it is built (the root, the table's name, the columns), then the
+    destination itself: written to for a real run, looked at for a dry run."""
+    from transform_core.errors import SpecError
+    from transform_core.lake import LakeWriter
+    from transform_core.lake.columns import lake_columns, table_dtypes
+    from transform_core.lake.storage import check_destination
+
+    if options.dry_run and options.out is None and spec.output.lake is None:
+        lake_columns(spec, table_dtypes(spec))  # no lake to look at: what it would refuse still counts
+        return
+    try:
+        writer = LakeWriter(spec, options.out, endpoint_url=options.endpoint_url)
+    except ValueError as err:  # the table's name comes from the spec's
+        raise SpecError(f"the lake's table is named after it: {err}", file=spec.spec_file, key="name") from err
+    check_destination(writer.root, endpoint_url=options.endpoint_url, write=not options.dry_run)
 
 
 def _run_parallel(
@@ -181,8 +208,12 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
     summary = ReprocessSummary(files=1)
     output = _Output(writer, rows, options.endpoint_url)
     complete = False
+
+    def count_blank(_: str, lines: int) -> None:
+        summary.blank += lines
+
     try:
-        for chunk in _chunks(file, options):
+        for chunk in _chunks(file, options, count_blank):
             result = pipeline.process(chunk.batch, respond=False)  # no Lambda response, so no 6 MB limit
             refused = output.write(chunk, result)  # Ok records the lake cannot store exactly: rejected
             summary.records += len(chunk.batch)
@@ -202,6 +233,10 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
         return summary
     summary.written += output.written
     summary.replaced += output.finish(file, complete=complete)
+    if complete and not summary.records:
+        summary.empty.append(file)
+    elif summary.records and summary.failed == summary.records:
+        summary.all_rejected.append(file)
     return summary
 
 
@@ -272,11 +307,13 @@ def _under(file: str, folder: str) -> bool:
     return file.startswith(folder.rstrip("/") + "/")
 
 
-def _chunks(file: str, options: ReprocessOptions) -> Any:
+def _chunks(file: str, options: ReprocessOptions, on_blank: Callable[[str, int], None]) -> Any:
     from transform_core.jobs.inputs import iter_chunks
 
     opened, listing = _opener([file], options.endpoint_url), _listing([file], options.endpoint_url)
-    return iter_chunks([file], chunk_size=options.chunk_size, kind=options.kind, open_input=opened, list_files=listing)
+    return iter_chunks(
+        [file], chunk_size=options.chunk_size, kind=options.kind, open_input=opened, list_files=listing, on_blank=on_blank
+    )
 
 
 def _loaded(options: ReprocessOptions) -> tuple[Any, Any, Any]:

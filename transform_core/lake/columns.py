@@ -109,15 +109,28 @@ def lake_columns(spec: PipelineSpec, enrich_dtypes: Mapping[str, pl.DataType]) -
             # an enrichment field replaces a same-named property, in place
             record[name] = pl.String() if table.format == "csv" else _enrich_dtype(enrich_dtypes.get(name))
     reserved = (EXTRA, INGESTED_AT, SOURCE_RECORD_ID, BATCH_ID, *keys)
+    for i, table in enumerate(spec.enrich):
+        for name in table.fields:
+            if name in reserved:
+                raise SpecError(
+                    f"field {name!r} has the name of a column the lake adds ({', '.join(reserved)}): rename the table's "
+                    "column, and the field with it",
+                    file=spec.spec_file,
+                    key=f"enrich[{i}].fields",
+                )
+    extras_possible = root is None or root.get("additionalProperties", True) is not False or "patternProperties" in root
     for name in record:
         if name in reserved:
+            extra = ", or take it out of the schema's properties: the lake then keeps its value in _extra"
             raise SpecError(
-                f"property {name!r} has the name of a column the lake adds", file=spec.schema_file, key=f"/properties/{name}"
+                f"property {name!r} has the name of a column the lake adds ({', '.join(reserved)}): rename the property "
+                f"(in the schema and in the records){extra if extras_possible else ''}",
+                file=spec.schema_file,
+                key=f"/properties/{name}",
             )
     dtypes: dict[str, pl.DataType] = {name: dtype or pl.String() for name, dtype in record.items()}
     dtypes.update({EXTRA: pl.String(), INGESTED_AT: UTC_MICROS, SOURCE_RECORD_ID: pl.String(), BATCH_ID: pl.String()})
     dtypes.update({key: pl.String() for key in keys})
-    extras_possible = root is None or root.get("additionalProperties", True) is not False or "patternProperties" in root
     return LakeColumns(
         dtypes=dtypes,
         parsed={name: dtype for name, dtype in record.items() if dtype is not None},

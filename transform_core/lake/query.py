@@ -10,10 +10,13 @@ With ``<table>`` the spec's name with ``-`` replaced by ``_``, the tables are:
 Partition columns (``year``, ``month``, ``day``, ``hour``) are text, as in the folder names, so a
 ``WHERE year = '2026' AND month = '11'`` on the raw zone prunes whole folders before any file is opened. The curated
 table has them too, computed from its event time; there a filter on the event time prunes (Iceberg's partitions and
-file statistics). Why Polars SQL and not DuckDB is in ``docs/lake.md``.
+file statistics). :func:`partition_hint` says so when a query compares them with numbers instead. Why Polars SQL and
+not DuckDB is in ``docs/lake.md``.
 """
 
 from __future__ import annotations
+
+import re
 
 import polars as pl
 
@@ -23,9 +26,16 @@ from transform_core.lake.curated.catalogs import CatalogSettings, catalog_settin
 from transform_core.lake.storage import is_s3, join, list_files, s3_settings
 from transform_core.spec import PipelineSpec
 
-__all__ = ["lake_tables", "query"]
+__all__ = ["lake_tables", "partition_hint", "query"]
 
 PARTITION_KEYS = ("year", "month", "day", "hour")
+_WIDTHS = {"year": 4, "month": 2, "day": 2, "hour": 2}  # the folder names' digits
+_KEY = r'(?<![\w"])(?:\w+\.)?"?(?P<key>year|month|day|hour)"?(?![\w"])'
+_OPERATOR = r"(?:==?|!=|<>|<=?|>=?|(?:not\s+)?in\s*\(|(?:not\s+)?between)"
+_NUMBER = r"(?P<number>[-+]?\d+(?:\.\d*)?)(?![\w.'])"
+_KEY_NUMBER = re.compile(rf"{_KEY}\s*{_OPERATOR}\s*{_NUMBER}", re.IGNORECASE)
+_NUMBER_KEY = re.compile(rf"{_NUMBER}\s*(?:==?|!=|<>|<=?|>=?)\s*{_KEY}", re.IGNORECASE)
+_TEXT = re.compile(r"'(?:[^']|'')*'")  # SQL string literals: what they hold is no comparison
 _HIVE_SCHEMA: dict[str, pl.DataType] = {key: pl.String() for key in PARTITION_KEYS}
 _ERRORS_SCHEMA: dict[str, pl.DataType] = {
     "recordId": pl.String(),
@@ -109,7 +119,29 @@ def query(
     except pl.exceptions.PolarsError as err:
         # Polars appends the resolved plan to column errors; the first paragraph is the message
         message = str(err).split("\n\n", 1)[0].strip()
-        raise QueryError(f"query failed: {message} (tables: {', '.join(tables)})", sql=sql) from err
+        hint = partition_hint(sql, empty=True)
+        raise QueryError(f"query failed: {message} (tables: {', '.join(tables)}){f'; {hint}' if hint else ''}", sql=sql) from err
+
+
+def partition_hint(sql: str, *, empty: bool) -> str | None:
+    """What to write instead when ``sql`` compares a partition column with a number, or None.
+
+    ``day = 7`` compares the text ``'07'`` with ``7`` and never holds. The hint is given when the result is ``empty``,
+    or when a number has fewer digits than the folder names (which is never equal, whatever the result).
+    """
+    bare = _TEXT.sub("''", sql)
+    compared = [(m["key"].lower(), m["number"]) for pattern in (_KEY_NUMBER, _NUMBER_KEY) for m in pattern.finditer(bare)]
+    if not compared:
+        return None
+    short = [(key, number) for key, number in compared if len(number.lstrip("+-")) < _WIDTHS[key]]
+    if not empty and not short:
+        return None
+    key, number = (short or compared)[0]
+    padded = number.lstrip("+-").split(".")[0].zfill(_WIDTHS[key])
+    return (
+        f"year, month, day and hour are text, as in the folder names: compare them with zero-padded text "
+        f"({key} = '{padded}', not {key} = {number})"
+    )
 
 
 def _curated(spec: PipelineSpec, root: str, settings: CatalogSettings, as_of: str | None) -> pl.LazyFrame | None:

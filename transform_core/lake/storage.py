@@ -10,6 +10,7 @@ read in :func:`s3_settings`; an explicit ``endpoint_url`` overrides the endpoint
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import uuid
@@ -24,6 +25,8 @@ from transform_core.errors import ConfigurationEnvironmentError
 
 __all__ = [
     "S3Settings",
+    "check_destination",
+    "check_folder",
     "delete_files",
     "is_s3",
     "join",
@@ -156,6 +159,11 @@ def list_files(prefix_uri: str, *, endpoint_url: str | None = None) -> list[str]
     """Every file under a local folder or an S3 prefix (as a folder), sorted, skipping temporary and hidden names.
 
     A missing folder or prefix lists nothing.
+
+    Raises:
+        NotADirectoryError: a local folder on the way is a file (the error names it).
+        ConfigurationEnvironmentError: the S3 bucket does not exist.
+        OSError: S3 cannot be reached, or refuses the listing.
     """
     return list(list_sizes(prefix_uri, endpoint_url=endpoint_url))
 
@@ -166,6 +174,8 @@ def list_sizes(prefix_uri: str, *, endpoint_url: str | None = None) -> dict[str,
         root = Path(prefix_uri)
         if root.is_file():
             return {str(root): root.stat().st_size}
+        if not root.exists():
+            check_folder(prefix_uri)
         found = [p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root).parts)]
         return {str(p): p.stat().st_size for p in sorted(found, key=str)}
     import pyarrow.fs as pafs
@@ -175,9 +185,50 @@ def list_sizes(prefix_uri: str, *, endpoint_url: str | None = None) -> dict[str,
     if single.type == pafs.FileType.File:  # the URI names one object, as a local path may name one file
         return {prefix_uri: int(single.size)}
     infos = fs.get_file_info(pafs.FileSelector(path.rstrip("/"), recursive=True, allow_not_found=True))
+    if not infos:  # nothing under the prefix: in a bucket, or for want of one?
+        _check_bucket(fs, prefix_uri)
     prefix = path.rstrip("/")
     files = [info for info in infos if info.type == pafs.FileType.File and not _hidden(info.path[len(prefix) :].split("/"))]
     return {f"s3://{info.path}": int(info.size) for info in sorted(files, key=lambda info: str(info.path))}
+
+
+def check_destination(root: str, *, endpoint_url: str | None = None, write: bool = True) -> None:
+    """Check, before a job starts, that files can be written under ``root``, rather than fail on every file it writes.
+
+    A local ``root`` (made when missing) gets a one-byte file written, synced and removed in ``<root>/_staging/``:
+    a read-only or full file system fails here. With ``write=False`` nothing is made: the closest existing folder
+    must be writable. On S3 the bucket must exist and answer (permissions show on the first write).
+
+    Raises:
+        NotADirectoryError: ``root``, or a folder on the way to it, is a file.
+        ConfigurationEnvironmentError: the S3 bucket does not exist.
+        OSError: the folder cannot be written (read-only, no permission, no space), or S3 cannot be reached.
+    """
+    if is_s3(root):
+        fs, _ = _s3(root, endpoint_url)
+        _check_bucket(fs, root)
+        return
+    check_folder(root)
+    path = Path(root)
+    if not write:
+        existing = next(folder for folder in (path, *path.parents) if folder.exists())
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(existing))
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
+        return
+    probe = path / "_staging" / f"{TEMP_PREFIX}{uuid.uuid4().hex}-probe"
+    try:
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as file:
+            file.write(b"\0")
+            file.flush()
+            os.fsync(file.fileno())
+        probe.unlink()
+    except OSError as err:  # named by the lake's root, not by the probe's made-up name
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        raise type(err)(err.errno, err.strerror, root) from err
 
 
 def delete_files(uris: Iterable[str], *, endpoint_url: str | None = None) -> None:
@@ -196,6 +247,35 @@ def delete_files(uris: Iterable[str], *, endpoint_url: str | None = None) -> Non
 
 def _hidden(parts: tuple[str, ...] | list[str]) -> bool:
     return any(part.startswith((".", "_")) for part in parts)
+
+
+def check_folder(uri: str) -> None:
+    """Raise when a local ``uri``, or the closest existing folder on the way to it, is a file (S3 has no such thing).
+
+    Raises:
+        NotADirectoryError: naming the file.
+    """
+    if is_s3(uri):
+        return
+    path = Path(uri)
+    existing = next((folder for folder in (path, *path.parents) if folder.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(existing))
+
+
+def _check_bucket(fs: Any, uri: str) -> None:
+    """Raise when the bucket of ``uri`` does not exist (one HEAD request); a bucket this user may not inspect passes."""
+    import pyarrow.fs as pafs
+
+    bucket = urlsplit(uri).netloc
+    try:
+        info = fs.get_file_info(bucket)
+    except OSError as err:
+        if "ACCESS_DENIED" in str(err) or "HTTP status 403" in str(err):
+            return  # a role may write objects without s3:ListBucket; its writes tell
+        raise
+    if info.type == pafs.FileType.NotFound:
+        raise ConfigurationEnvironmentError(f"S3 bucket {bucket!r} does not exist ({uri}): create it, or name another bucket")
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -71,6 +71,11 @@ def _parse_document(text: str, file: str) -> Any:
 
     try:
         return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as err:  # the parser's own text spans lines and quotes the input
+        mark = err.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        context = f" ({err.context})" if err.context else ""
+        raise SpecError(f"not valid YAML: {where}{err.problem}{context}", file=file) from err
     except yaml.YAMLError as err:
         raise SpecError(f"not valid YAML: {err}", file=file) from err
 
@@ -132,7 +137,7 @@ class _SpecReader:
             event_time=event_time,
             partitioning=partitioning,
             enrich=enrich,
-            drop=self.drop(raw["drop"]) if raw.get("drop") is not None else None,
+            drop=self.drop(raw["drop"], schema) if raw.get("drop") is not None else None,
             output=self.output(raw.get("output", {})),
             spec_file=self.file,
             metrics=self.metrics(raw["metrics"]) if raw.get("metrics") is not None else MetricsSpec(),
@@ -208,7 +213,7 @@ class _SpecReader:
             on_missing=self.choice(m.get("on_missing", "keep"), f"{key}.on_missing", ("keep", "reject")),
         )
 
-    def drop(self, value: Any) -> DropSpec:
+    def drop(self, value: Any, schema: Mapping[str, Any]) -> DropSpec:
         m = self.mapping(value, "drop", {"field", "in"}, {"field", "in"})
         values = m["in"]
         if not isinstance(values, list) or not values:
@@ -216,7 +221,13 @@ class _SpecReader:
         for v in values:
             if not isinstance(v, str | int) or isinstance(v, bool):
                 raise self.fail("drop.in", f"values must be strings or integers, got {v!r}")
-        return DropSpec(field=self.string(m["field"], "drop.field"), values=tuple(values))
+        field = self.string(m["field"], "drop.field")
+        allowed = _allowed_values(schema, field)
+        for v in values:  # a value the schema never lets through would drop nothing, silently
+            if allowed is not None and not any(_json_equal(v, a) for a in allowed):
+                shown = ", ".join(json.dumps(a) for a in allowed)
+                raise self.fail("drop.in", f"{v!r} is not in the enum of {field!r} (allowed: {shown}): it would drop nothing")
+        return DropSpec(field=field, values=tuple(values))
 
     def output(self, value: Any) -> OutputSpec:
         m = self.mapping(value, "output", {"lake", "delivery", "iceberg"}, set())
@@ -286,7 +297,13 @@ class _SpecReader:
 
 def _top_level_properties(schema: Mapping[str, Any]) -> set[str]:
     """The names the schema declares under its root ``properties`` (a root ``$ref`` chain followed)."""
-    node: Any = schema
+    node = _followed(schema, schema)
+    properties = node.get("properties") if isinstance(node, Mapping) else None
+    return set(properties) if isinstance(properties, Mapping) else set()
+
+
+def _followed(schema: Mapping[str, Any], node: Any) -> Any:
+    """``node`` with its chain of local ``$ref`` s followed (None where one leads nowhere)."""
     for _ in range(_MAX_REF_DEPTH):
         ref = node.get("$ref") if isinstance(node, Mapping) else None
         if not isinstance(ref, str) or not ref.startswith("#"):
@@ -294,5 +311,27 @@ def _top_level_properties(schema: Mapping[str, Any]) -> set[str]:
         node = schema
         for part in (p.replace("~1", "/").replace("~0", "~") for p in ref[1:].split("/") if p):
             node = node.get(part) if isinstance(node, Mapping) else None
-    properties = node.get("properties") if isinstance(node, Mapping) else None
-    return set(properties) if isinstance(properties, Mapping) else set()
+    return node
+
+
+def _allowed_values(schema: Mapping[str, Any], dotted: str) -> list[Any] | None:
+    """The values the ``enum`` (or ``const``) of the property at ``dotted`` allows, or None when it names none."""
+    node = _followed(schema, schema)
+    for name in dotted.split("."):
+        properties = node.get("properties") if isinstance(node, Mapping) else None
+        node = _followed(schema, properties.get(name)) if isinstance(properties, Mapping) else None
+    if not isinstance(node, Mapping):
+        return None
+    if "const" in node:
+        return [node["const"]]
+    enum = node.get("enum")
+    return list(enum) if isinstance(enum, list) else None
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equal as JSON values: ``1 == 1.0``, but ``"1" != 1`` and ``true != 1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    return type(a) is type(b) and a == b

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 from transform_core.errors import ConfigurationEnvironmentError
 from transform_core.lake.curated.evolve import evolve
 from transform_core.lake.curated.schema import DEFAULT_NAMESPACE, CuratedLayout, require_lake
-from transform_core.lake.storage import TEMP_PREFIX, S3Settings, is_s3, join, s3_settings
+from transform_core.lake.storage import TEMP_PREFIX, S3Settings, check_folder, is_s3, join, s3_settings
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -115,9 +115,15 @@ def may_have_catalog(root: str, settings: CatalogSettings) -> bool:
 
 def find_catalog(root: str, settings: CatalogSettings) -> Catalog | None:
     """The catalog of the lake at ``root`` if there is one to read: None for a SQLite file not made yet, or an
-    ``s3://`` lake with the ``sql`` catalog and no file named (nothing was ever compacted there through it)."""
+    ``s3://`` lake with the ``sql`` catalog and no file named (nothing was ever compacted there through it).
+
+    Raises:
+        NotADirectoryError: a local ``root`` (with the lake's own SQL catalog) is a file.
+    """
     if settings.kind == "sql" and settings.catalog_file is None and is_s3(root):
         return None
+    if settings.kind == "sql" and settings.catalog_file is None:
+        check_folder(root)  # a file named as the lake holds no catalog, and is no lake either
     return _catalog(root, settings, create=False)
 
 
@@ -257,7 +263,8 @@ def _new_sql_catalog(path: Path, properties: dict[str, str]) -> None:
         with contextlib.suppress(FileExistsError):
             os.link(aside, path)
     finally:
-        aside.unlink(missing_ok=True)
+        if aside.exists():  # a read-only folder has none, and would refuse the unlink: its error is the one to see
+            aside.unlink()
 
 
 def file_properties(s3: S3Settings) -> dict[str, str]:

@@ -12,6 +12,7 @@ See ``docs/lake.md``, "Training sets for SageMaker".
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,6 +240,14 @@ def _write(rows: pl.LazyFrame, output: Path, channel: str, fmt: ExportFormat) ->
         else:
             rows.sink_parquet(temporary, compression="zstd")
         os.replace(temporary, dest)
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno, err.strerror or str(err), str(dest)) from err  # Polars' errors name no file: say which
+    except pl.exceptions.ComputeError as err:  # its Parquet writer wraps the system's error
+        if (io := re.search(r"\(os error (\d+)\)", str(err))) is None:
+            raise
+        raise OSError(int(io[1]), os.strerror(int(io[1])), str(dest)) from err
     finally:
         temporary.unlink(missing_ok=True)
     return str(dest)

@@ -31,7 +31,7 @@ from transform_core.lake.curated.catalogs import (
 )
 from transform_core.lake.curated.compact import ATTEMPTS, FORMAT_KEY
 from transform_core.lake.curated.schema import curated_layout, require_lake
-from transform_core.lake.storage import is_s3
+from transform_core.lake.storage import check_destination, is_s3
 from transform_core.spec import PipelineSpec
 
 if TYPE_CHECKING:
@@ -90,7 +90,9 @@ def expire(
 
     Raises:
         SpecError: no root given and no ``output.lake`` in the spec.
-        ConfigurationEnvironmentError: the ``lake`` extra is missing, or an ``s3://`` lake without a catalog file.
+        ConfigurationEnvironmentError: the ``lake`` extra is missing, an ``s3://`` lake without a catalog file, or
+            its bucket does not exist.
+        OSError: S3 cannot be reached.
         CommitConflictError: other writers committed first on every attempt.
         ValueError: a negative age, ``retain_last`` below 1, ``now`` without a time zone, a local lake root that does
             not exist, or a table whose location is not the lake's.
@@ -107,7 +109,9 @@ def expire(
     settings = catalog or catalog_settings(endpoint_url=endpoint_url)
     check_catalog(root, settings)
     if not is_s3(root) and not Path(root).is_dir():
-        raise ValueError(f"no lake at {root}: the folder does not exist")
+        raise ValueError(f"no lake at {root}: {'a file, not a folder' if Path(root).exists() else 'the folder does not exist'}")
+    if is_s3(root):
+        check_destination(root, endpoint_url=settings.s3.endpoint_url, write=False)  # the bucket exists and answers
     layout = curated_layout(spec, settings.namespace)
     name = ".".join(layout.identifier)
     found = find_catalog(root, settings)

@@ -31,6 +31,7 @@ __all__ = [
     "EVENT_TIME",
     "CuratedLayout",
     "RawPartition",
+    "check_partition_filter",
     "curated_layout",
     "raw_partition",
     "require_lake",
@@ -78,6 +79,41 @@ def raw_partition(folder: str, granularity: Literal["day", "hour"]) -> RawPartit
         raise ValueError(f"raw partition {folder}: not a UTC {granularity} ({err})") from err
     step = timedelta(days=1) if granularity == "day" else timedelta(hours=1)
     return RawPartition(folder=folder, start=start, end=start + step)
+
+
+_KEY_FORMS = {"year": "YYYY", "month": "MM", "day": "DD", "hour": "HH"}  # zero-padded, as the lake writer names folders
+_KEY_RANGES = {"year": (1, 9999), "month": (1, 12), "day": (1, 31), "hour": (0, 23)}
+
+
+def check_partition_filter(text: str, keys: tuple[str, ...]) -> str:
+    """A ``--partition`` value as compact selects by it (``year=2026/month=11``), checked against the partition keys.
+
+    Args:
+        text: the value given; a slash at either end is allowed.
+        keys: the spec's partition keys: ``year``, ``month``, ``day`` (and ``hour``).
+
+    Returns:
+        the value without the slashes at its ends.
+
+    Raises:
+        ValueError: not ``year=YYYY[/month=MM[/day=DD[/hour=HH]]]`` for these keys (zero-padded, in range); the message
+            shows the form.
+    """
+    tail = ""
+    for key in reversed(keys[1:]):
+        tail = f"[/{key}={_KEY_FORMS[key]}{tail}]"
+    expected = f"expected {keys[0]}={_KEY_FORMS[keys[0]]}{tail}, e.g. year=2026/month=11/day=24"
+    value = text.strip("/")
+    parts = value.split("/")
+    if not value or len(parts) > len(keys):
+        raise ValueError(f"--partition {text!r}: {expected}")
+    for part, key in zip(parts, keys, strict=False):
+        name, sep, digits = part.partition("=")
+        low, high = _KEY_RANGES[key]
+        well_formed = name == key and sep and len(digits) == len(_KEY_FORMS[key]) and digits.isdigit()
+        if not well_formed or not low <= int(digits) <= high:
+            raise ValueError(f"--partition {text!r}: {part!r} is not {key}={_KEY_FORMS[key]}; {expected}")
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
