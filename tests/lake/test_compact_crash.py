@@ -62,8 +62,9 @@ def lake(pipeline: Pipeline, tmp_path: Path) -> Path:
 
 KILLED = """
 import os, signal, sys
-import pyiceberg.catalog.sql, pyiceberg.io.pyarrow, pyiceberg.table
+import pyiceberg.catalog.sql, pyiceberg.table
 import transform_core
+import transform_core.lake.curated.files as curated_files
 from transform_core.lake.curated import compact
 
 point, calls = sys.argv[2], []
@@ -71,13 +72,13 @@ point, calls = sys.argv[2], []
 def kill():
     os.kill(os.getpid(), signal.SIGKILL)
 
-real_files = pyiceberg.io.pyarrow._dataframe_to_data_files
-def files(*args, **kwargs):  # each data file written whole, then a kill after the third
-    for data_file in real_files(*args, **kwargs):
-        calls.append(data_file)
-        yield data_file
-        if point == "writing" and len(calls) == 3:
-            kill()
+real_described = curated_files._described
+def described(*args, **kwargs):  # each data file written whole, then a kill after the third
+    data_file = real_described(*args, **kwargs)
+    calls.append(data_file)
+    if point == "writing" and len(calls) == 3:
+        kill()
+    return data_file
 
 real_commit = pyiceberg.table.Transaction.commit_transaction
 def commit(self):
@@ -91,7 +92,7 @@ def metadata(*args, **kwargs):  # the new metadata file is written; the catalog 
     if point == "metadata":
         kill()
 
-pyiceberg.io.pyarrow._dataframe_to_data_files = files
+curated_files._described = described
 pyiceberg.table.Transaction.commit_transaction = commit
 pyiceberg.catalog.sql.SqlCatalog._write_metadata = staticmethod(metadata)
 compact(transform_core.load_spec(sys.argv[3]), sys.argv[1], target_rows=50)

@@ -28,6 +28,7 @@ from transform_core.errors import CommitConflictError
 from transform_core.lake.columns import UTC_MICROS
 from transform_core.lake.curated.catalogs import CatalogSettings, catalog_settings, check_catalog, load_table, open_catalog
 from transform_core.lake.curated.dedupe import DedupeRule, dedupe, dedupe_rule
+from transform_core.lake.curated.files import write_data_files
 from transform_core.lake.curated.schema import (
     EVENT_TIME,
     CuratedLayout,
@@ -236,8 +237,8 @@ def _commit(
                 )
                 continue
             raw_rows, kept, refused = read.frame.height, dedupe(read.frame, job.rule), read.refused
-            del read  # before the write, which copies what it writes
-            files = _data_files(table, kept, job.target_rows, write_uuid, counter)
+            del read  # the raw frame, before the write
+            files = write_data_files(table, kept, job.target_rows, write_uuid, counter)
             written.extend(files)
             ranges.append(part)
             compacted[folder] = PartitionSummary(
@@ -289,23 +290,6 @@ def _without_rebase(table: Table) -> Table:
     properties = {**table.metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}  # read at commit; not stored
     metadata = table.metadata.model_copy(update={"properties": properties})
     return IcebergTable(table.name(), metadata, table.metadata_location, table.io, table.catalog)
-
-
-def _data_files(table: Table, frame: pl.DataFrame, target_rows: int, write_uuid: uuid.UUID, counter: Any) -> list[DataFile]:
-    """Write the rows as data files of at most ``target_rows`` rows, in order; nothing is committed.
-
-    pyiceberg's public writers commit as they go; writing each partition's files first and committing them all at
-    once takes its internal file writer (the one ``Transaction.append`` uses).
-    """
-    from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
-
-    files: list[DataFile] = []
-    for start in range(0, frame.height, target_rows):
-        arrow = frame.slice(start, target_rows).to_arrow()
-        if start == 0:
-            _check_pyarrow_schema_compatible(table.schema(), arrow.schema, format_version=table.format_version)
-        files.extend(_dataframe_to_data_files(table.metadata, arrow, table.io, write_uuid=write_uuid, counter=counter))
-    return files
 
 
 def _current_files(table: Table, layout: CuratedLayout, ranges: list[RawPartition]) -> list[DataFile]:

@@ -3,7 +3,8 @@
 Copies share a key (``curated.key``, ``--key``; by default ``event_id``, else ``id``, when declared), or without a key
 the record as sent: every column but the lineage ones, compared exactly. The copy kept is the one with the greatest
 ``curated.version``, then the latest event time; when ingested (``_ingested_at``) decides only between copies that
-say the same, then ``_batch_id`` and ``_source_record_id``, so a replayed old copy never replaces a newer one.
+say the same, then ``_batch_id`` and ``_source_record_id``, so a replayed old copy never replaces a newer one; of
+copies equal in all of these (one delivery read twice), the first read.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["LINEAGE", "DedupeRule", "dedupe", "dedupe_rule", "exact"]
 LINEAGE = (INGESTED_AT, BATCH_ID, SOURCE_RECORD_ID)  # where a copy came from, not what it says
 _KEY = "__key"  # prefix of the compared values: a column, or its exact form when it holds floats
 _ROW = "__row"
+_COPIES = "__copies"  # the row's compared values occur more than once
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,9 +73,12 @@ def dedupe_rule(spec: PipelineSpec, layout: CuratedLayout, key: str | None = Non
 def dedupe(frame: pl.DataFrame, rule: DedupeRule) -> pl.DataFrame:
     """One row per key, the copy the rule keeps, sorted by event time then key (or source): same rows, same order.
 
-    Rows whose key has a null are all kept: nothing says they are copies of one another. The copies are ranked on a
-    narrow projection (the compared values, the order columns, the row number) and the rows kept gathered once.
+    Rows whose key has a null are all kept: nothing says they are copies of one another. The compared values are
+    hashed once to find the rows that have copies at all (a few in a hundred, in a lake fed by Firehose's
+    re-deliveries); only those are ranked, on a narrow projection (the compared values, the order columns, the row
+    number), and the rows kept are gathered once, in order.
     """
+    frame = frame.rechunk()  # gathering from a frame of many chunks (one a raw file) takes several times longer
     schema = frame.schema
     compared = list(rule.key) or [name for name in frame.columns if name not in LINEAGE and name != EVENT_TIME]
     exacts = {f"{_KEY}{i}": (name, exact(pl.col(name), schema[name])) for i, name in enumerate(compared)}
@@ -81,20 +86,39 @@ def dedupe(frame: pl.DataFrame, rule: DedupeRule) -> pl.DataFrame:
     order = [*([rule.version] if rule.version else []), rule.event_time, *LINEAGE]
     ties = list(rule.key) or [BATCH_ID, SOURCE_RECORD_ID]
     names = list(dict.fromkeys([*order, *ties]))
-    ranked = (
+    key = pl.struct(list(keys)) if len(keys) > 1 else pl.col(next(iter(keys)))
+    copies = key.is_duplicated()
+    if rule.key:
+        copies &= ~pl.any_horizontal(pl.col(name).is_null() for name in rule.key)
+    narrow = (
         frame.lazy()
         .with_row_index(_ROW)
         .select(_ROW, *names, *(expr.alias(alias) for alias, expr in keys.items()))
-        .sort(order, descending=True, nulls_last=True)  # the copy to keep first (equal ranks: equal lineage, one record)
+        .with_columns(copies.alias(_COPIES))
+        .collect()
     )
-    if rule.key:
-        unkeyed = pl.any_horizontal(pl.col(name).is_null() for name in rule.key)
-        first = ranked.filter(~unkeyed).unique(subset=list(keys), keep="first", maintain_order=True)
-        kept = pl.concat([first, ranked.filter(unkeyed)])
-    else:
-        kept = ranked.unique(subset=list(keys), keep="first", maintain_order=True)
-    rows = kept.sort([rule.event_time, *ties, _ROW], nulls_last=True).select(_ROW).collect().to_series()
-    return frame.select(pl.all().gather(rows))
+    ranked = _in_order(narrow.filter(_COPIES), order, descending=True)  # the copy to keep first
+    chosen = ranked.unique(subset=list(keys), keep="first", maintain_order=True)
+    kept = pl.concat([narrow.filter(~pl.col(_COPIES)), chosen])
+    rows = _in_order(kept, [rule.event_time, *ties]).get_column(_ROW)
+    return frame[rows]
+
+
+def _in_order(frame: pl.DataFrame, columns: list[str], *, descending: bool = False) -> pl.DataFrame:
+    """``frame`` sorted on ``columns`` with nulls last, then on the row number (ascending): the first read of equals first.
+
+    Polars sorts on several columns several times slower when asked for ``nulls_last`` (docs/benchmarks.md); here a
+    column that has nulls is preceded by its null flag instead, and one without adds nothing.
+    """
+    by: list[pl.Expr] = []
+    directions: list[bool] = []
+    for name in columns:
+        if frame.get_column(name).null_count():
+            by.append(pl.col(name).is_null())  # False first: the nulls after every value, either way
+            directions.append(False)
+        by.append(pl.col(name))
+        directions.append(descending)
+    return frame.sort([*by, pl.col(_ROW)], descending=[*directions, False])
 
 
 def exact(expr: pl.Expr, dtype: pl.DataType | DataTypeClass) -> pl.Expr | None:
