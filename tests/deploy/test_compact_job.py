@@ -29,16 +29,6 @@ BLOCK = ["CompactJob", "CompactSchedule", "CompactJobRole", "CompactJobErrorLogG
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    from cfnlint.decode import decode
-
-    parsed, problems = decode(str(TEMPLATE))
-    assert not problems, [str(p) for p in problems]
-    assert isinstance(parsed, dict)
-    return parsed
-
-
-@pytest.fixture(scope="module")
 def job_script() -> types.ModuleType:
     """The script as a module, imported where ``awsglue`` does not exist (it imports it in ``main`` only)."""
     assert "awsglue" not in sys.modules

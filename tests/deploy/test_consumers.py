@@ -21,16 +21,6 @@ QUICKSIGHT = ("QuickSightAthenaRole", "QuickSightDataSource", "QuickSightDataSet
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    from cfnlint.decode import decode
-
-    parsed, problems = decode(str(TEMPLATE))
-    assert not problems, [str(p) for p in problems]
-    assert isinstance(parsed, dict)
-    return parsed
-
-
-@pytest.fixture(scope="module")
 def shipped_spec(template: dict[str, Any]) -> PipelineSpec:
     """The spec the template's function ships (function/pipeline.yaml)."""
     function = template["Resources"]["TransformFunction"]["Properties"]

@@ -19,16 +19,6 @@ SPEC = ROOT / "deploy" / "function" / "pipeline.yaml"  # the spec the function s
 REGENERATE = ["catalog", "--spec", str(SPEC), "--format", "cloudformation"]
 
 
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    from cfnlint.decode import decode
-
-    parsed, problems = decode(str(TEMPLATE))
-    assert not problems, [str(p) for p in problems]
-    assert isinstance(parsed, dict)
-    return parsed
-
-
 def resolve(value: Any, *, parquet: bool, names: dict[str, str]) -> Any:
     """The value CloudFormation makes of ``value`` for one ``DeliveryFormat``: ``Fn::If`` on ``UseParquet`` decided,
     ``Fn::Sub`` filled in from ``names`` (``${!x}`` back to ``${x}``), ``Ref`` to a name looked up."""

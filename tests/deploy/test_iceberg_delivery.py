@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.test_template import TEMPLATE, resources, sub_text
-from tests.deploy.test_template import template as template  # noqa: F401 (the module's fixture)
+from tests.helpers.template import TEMPLATE, resources, sub_text
 from transform_core import load_spec
 from transform_core.adapters.delivery import delivery_from_env
 from transform_core.lake.curated import curated_layout

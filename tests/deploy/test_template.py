@@ -12,31 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.template import TEMPLATE, resources, sub_text
+
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "deploy" / "template.yaml"
 LAMBDA_PAYLOAD_LIMIT = 6_000_000  # Lambda's synchronous request and response limit, read as decimal megabytes (the lower)
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    from cfnlint.decode import decode
-
-    parsed, problems = decode(str(TEMPLATE))
-    assert not problems, [str(p) for p in problems]
-    assert isinstance(parsed, dict)
-    return parsed
-
-
-def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
-
-
-def sub_text(value: Any) -> str:
-    """The format string of a ``!Sub`` (either form), or a plain string."""
-    if isinstance(value, str):
-        return value
-    sub = value["Fn::Sub"]
-    return sub if isinstance(sub, str) else sub[0]
 
 
 def test_cfn_lint_reports_nothing() -> None:

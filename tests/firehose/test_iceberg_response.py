@@ -12,9 +12,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tests.firehose.test_response import DAY_KEYS, HOUR_KEYS, ID_TEXT, IN_POLARS, IN_PYTHON, ODD_TEXT, outcome_frame, respond
-from tests.firehose.test_response import shed_from as shed_frame
-from tests.helpers.responses import response_body
+from tests.helpers.responses import (
+    DAY_KEYS,
+    HOUR_KEYS,
+    ID_TEXT,
+    IN_POLARS,
+    IN_PYTHON,
+    ODD_TEXT,
+    outcome_frame,
+    respond,
+    response_body,
+)
+from tests.helpers.responses import shed_from as shed_frame
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.firehose.response import entry_in_query, otf_metadata
 from transform_core.spec import IcebergSpec

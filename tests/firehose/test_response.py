@@ -14,13 +14,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from tests.helpers.responses import check_shed_response, response_body
+from tests.helpers.responses import (
+    DAY_KEYS,
+    HOUR_KEYS,
+    ID_TEXT,
+    IN_POLARS,
+    IN_PYTHON,
+    ODD_TEXT,
+    check_shed_response,
+    outcome_frame,
+    respond,
+    response_body,
+    shed_from,
+)
 from transform_core import RecordBatch, load_pipeline
 from transform_core.demo.generate import firehose_event, iot_payloads
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK, outcome_schema
 from transform_core.firehose.response import (
     LAMBDA_RESPONSE_LIMIT,
-    SHED_REASON,
     _entries_joiner,
     _entry,
     build_response,
@@ -31,45 +42,13 @@ from transform_core.tuning import Tuning
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"
 FRAMED_FROM = Tuning().framed_response_from  # records from which the response is joined in Polars
-DAY_KEYS = ("year", "month", "day")
-HOUR_KEYS = ("year", "month", "day", "hour")
-STAMP = ("2026", "11", "27", "05")
 KEY_SETS = pytest.mark.parametrize("keys", [DAY_KEYS, HOUR_KEYS], ids=["day", "hour"])
-
-
-def outcome_frame(rows: list[tuple[str, str, str]], keys: tuple[str, ...]) -> pl.DataFrame:
-    """An outcome frame of ``(record_id, result, data)`` rows: Ok rows partitioned at STAMP, failed rows with a reason."""
-    columns: dict[str, list[Any]] = {
-        "record_id": [i for i, _, _ in rows],
-        "result": [r for _, r, _ in rows],
-        "data": [d for _, _, d in rows],
-        "reason": [("$: bad (type)" if r == FAILED else None) for _, r, _ in rows],
-    }
-    for n, key in enumerate(keys):
-        columns[key] = [STAMP[n] if r == OK else None for _, r, _ in rows]
-    return pl.DataFrame(columns, schema=outcome_schema(keys))
-
-
-def shed_from(frame: pl.DataFrame, source: list[str], keep: int, keys: tuple[str, ...]) -> pl.DataFrame:
-    """``frame`` with every Ok row from ``keep`` on returned failed, with its source data, the shed reason, no keys."""
-    shed = (pl.int_range(pl.len()) >= keep) & (pl.col("result") == OK)
-    return frame.with_columns(
-        pl.when(shed).then(pl.lit(FAILED)).otherwise(pl.col("result")).alias("result"),
-        pl.when(shed).then(pl.Series(source, dtype=pl.String)).otherwise(pl.col("data")).alias("data"),
-        pl.when(shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
-        *[pl.when(shed).then(None).otherwise(pl.col(key)).alias(key) for key in keys],
-    )
-
-
-def respond(frame: pl.DataFrame, source: list[str], keys: tuple[str, ...], **options: Any) -> Any:
-    return build_response(frame, pl.Series(source, dtype=pl.String), keys, **options)
 
 
 # --- the body ---------------------------------------------------------------------------------------------------------
 
 # The body is written two ways: f-strings in Python for small batches, entries joined in Polars from
 # ``framed_response_from`` records. Each test below that builds a body runs both ways.
-IN_PYTHON, IN_POLARS = Tuning(framed_response_from=10**9), Tuning(framed_response_from=2)
 PATHS = pytest.mark.parametrize("tuning", [IN_PYTHON, IN_POLARS], ids=["joined-in-python", "joined-in-polars"])
 
 
@@ -169,10 +148,6 @@ def test_entries_computed_in_the_callers_query_give_the_same_body(keys: tuple[st
     response = respond(frame, ["eyJ9"] * rows, keys, not_base64=[], record_ids=frame["record_id"].to_list(), entries=entries)
 
     assert response.body == response_body(frame, keys)
-
-
-ID_TEXT = st.text(alphabet='0123456789abé"\\\x00\x1f\u2028😀', max_size=5)
-ODD_TEXT = st.text(alphabet='AQw=+/"\\\x01\né', max_size=8)
 
 
 @st.composite

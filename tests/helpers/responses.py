@@ -9,11 +9,13 @@ from typing import Any
 
 import orjson
 import polars as pl
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from transform_core.firehose.outcomes import FAILED, OK
-from transform_core.firehose.response import SHED_REASON
+from transform_core.firehose.outcomes import FAILED, OK, outcome_schema
+from transform_core.firehose.response import SHED_REASON, build_response
 from transform_core.spec import IcebergSpec
+from transform_core.tuning import Tuning
 
 
 def response_entries(
@@ -67,3 +69,43 @@ def check_shed_response(
     assert_frame_equal(shed_outcomes.filter(kept), outcomes.filter(kept))
     assert shed_outcomes.filter(~kept)["year"].null_count() == len(shed)
     return len(shed)
+
+
+# --- outcome frames and responses made by hand (the response tests of the S3 and Iceberg deliveries) --------------
+
+DAY_KEYS = ("year", "month", "day")
+HOUR_KEYS = ("year", "month", "day", "hour")
+STAMP = ("2026", "11", "27", "05")  # the partition of every Ok row of outcome_frame
+# The body is written two ways: f-strings in Python for small batches, entries joined in Polars from
+# ``framed_response_from`` records.
+IN_PYTHON, IN_POLARS = Tuning(framed_response_from=10**9), Tuning(framed_response_from=2)
+ID_TEXT = st.text(alphabet='0123456789abé"\\\x00\x1f\u2028😀', max_size=5)
+ODD_TEXT = st.text(alphabet='AQw=+/"\\\x01\né', max_size=8)
+
+
+def outcome_frame(rows: list[tuple[str, str, str]], keys: tuple[str, ...]) -> pl.DataFrame:
+    """An outcome frame of ``(record_id, result, data)`` rows: Ok rows partitioned at STAMP, failed rows with a reason."""
+    columns: dict[str, list[Any]] = {
+        "record_id": [i for i, _, _ in rows],
+        "result": [r for _, r, _ in rows],
+        "data": [d for _, _, d in rows],
+        "reason": [("$: bad (type)" if r == FAILED else None) for _, r, _ in rows],
+    }
+    for n, key in enumerate(keys):
+        columns[key] = [STAMP[n] if r == OK else None for _, r, _ in rows]
+    return pl.DataFrame(columns, schema=outcome_schema(keys))
+
+
+def shed_from(frame: pl.DataFrame, source: list[str], keep: int, keys: tuple[str, ...]) -> pl.DataFrame:
+    """``frame`` with every Ok row from ``keep`` on returned failed, with its source data, the shed reason, no keys."""
+    shed = (pl.int_range(pl.len()) >= keep) & (pl.col("result") == OK)
+    return frame.with_columns(
+        pl.when(shed).then(pl.lit(FAILED)).otherwise(pl.col("result")).alias("result"),
+        pl.when(shed).then(pl.Series(source, dtype=pl.String)).otherwise(pl.col("data")).alias("data"),
+        pl.when(shed).then(pl.lit(SHED_REASON)).otherwise(pl.col("reason")).alias("reason"),
+        *[pl.when(shed).then(None).otherwise(pl.col(key)).alias(key) for key in keys],
+    )
+
+
+def respond(frame: pl.DataFrame, source: list[str], keys: tuple[str, ...], **options: Any) -> Any:
+    return build_response(frame, pl.Series(source, dtype=pl.String), keys, **options)

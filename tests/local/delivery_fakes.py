@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,22 @@ def fake_runtime(folder: Path) -> list[str]:
     script = folder / "fake_runtime.py"
     script.write_text(FAKE_RUNTIME)
     return [sys.executable, str(script)]
+
+
+class Stream:
+    """Records put, with their partition keys; a body equal to ``fail`` raises, as a stream that cannot write."""
+
+    def __init__(self, fail: bytes | None = None) -> None:
+        self.records: list[tuple[bytes, str | None]] = []
+        self.fail = fail
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+
+    def put(self, data: bytes, *, arrival_ms: int | None = None, partition_key: str | None = None) -> str:
+        self.entered.set()
+        self.release.wait(10)
+        if data == self.fail:
+            raise OSError("disk full")
+        self.records.append((data, partition_key))
+        return f"{len(self.records):056d}"

@@ -12,31 +12,13 @@ from typing import Any
 
 import pytest
 
+from tests.local.delivery_fakes import Stream
 from transform_core.local.delivery import MAX_RECORD_BYTES
 from transform_core.local.delivery_records import kinesis_shard
 from transform_core.local.ingest import API_PAYLOAD_LIMIT_BYTES, KINESIS_RECORD_LIMIT_BYTES, ROUTE, IngestServer
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "template.yaml"
 RECORD = b'{"event_id": "e-1", "value": 1}'
-
-
-class Stream:
-    """Records put, with their partition keys; a body equal to ``fail`` raises, as a stream that cannot write."""
-
-    def __init__(self, fail: bytes | None = None) -> None:
-        self.records: list[tuple[bytes, str | None]] = []
-        self.fail = fail
-        self.entered = threading.Event()
-        self.release = threading.Event()
-        self.release.set()
-
-    def put(self, data: bytes, *, arrival_ms: int | None = None, partition_key: str | None = None) -> str:
-        self.entered.set()
-        self.release.wait(10)
-        if data == self.fail:
-            raise OSError("disk full")
-        self.records.append((data, partition_key))
-        return f"{len(self.records):056d}"
 
 
 @pytest.fixture

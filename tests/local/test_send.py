@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local.test_ingest import Stream
+from tests.local.delivery_fakes import Stream
 from transform_core.cli import main
 from transform_core.local.ingest import KINESIS_RECORD_LIMIT_BYTES, IngestServer
 from transform_core.local.send import ndjson_lines, send_lines
