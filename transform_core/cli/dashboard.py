@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import print_error
+from transform_core.cli.arguments import add_endpoint_option, print_error
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -35,7 +35,7 @@ def add_commands(commands: Commands) -> None:
     )
     cmd.add_argument("--measure", metavar="COLUMN", help="the numeric column charted over time (default: chosen from the spec)")
     cmd.add_argument("--by", metavar="COLUMN", help="the column grouping that chart (default: the spec's first enrichment field)")
-    cmd.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    add_endpoint_option(cmd)
     cmd.set_defaults(run=_run)
 
 

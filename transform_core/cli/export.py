@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import add_catalog_options, catalog_options, fraction, print_error
+from transform_core.cli.arguments import add_catalog_options, add_endpoint_option, catalog_options, fraction, print_error
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -71,7 +71,7 @@ def add_commands(commands: Commands) -> None:
         help="read the curated table as of a snapshot id or an ISO 8601 time (UTC unless it has an offset)",
     )
     add_catalog_options(cmd)
-    cmd.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    add_endpoint_option(cmd)
     cmd.set_defaults(run=_run_export)
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import fraction
+from transform_core.cli.arguments import fraction, non_negative_int
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -32,7 +32,7 @@ def add_commands(commands: Commands) -> None:
         ),
     )
     cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
-    cmd.add_argument("--count", type=_count, default=1000, metavar="N", help="records to write (default: 1000)")
+    cmd.add_argument("--count", type=non_negative_int, default=1000, metavar="N", help="records to write (default: 1000)")
     cmd.add_argument(
         "--invalid",
         "--invalid-fraction",
@@ -82,17 +82,6 @@ def _run(args: argparse.Namespace) -> int:
         file=report,
     )
     return 0
-
-
-def _count(text: str) -> int:
-    """An integer of at least 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be at least 0, got {value}")
-    return value
 
 
 def _instant(text: str) -> datetime:

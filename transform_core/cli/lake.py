@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from transform_core.cli.arguments import PROG, add_catalog_options, catalog_options, print_error
+from transform_core.cli.arguments import PROG, add_catalog_options, add_endpoint_option, catalog_options, print_error
 from transform_core.errors import QueryError
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _add_compact(commands: Commands) -> None:
         "year=2026/month=11/day=24 (repeatable; default: all)",
     )
     add_catalog_options(job)
-    job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    add_endpoint_option(job)
     job.set_defaults(run=_run_compact)
 
 
@@ -167,7 +167,7 @@ def _add_expire(commands: Commands) -> None:
     )
     cmd.add_argument("--dry-run", action="store_true", help="list the snapshots and files that would go; change nothing")
     add_catalog_options(cmd)
-    cmd.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    add_endpoint_option(cmd)
     cmd.set_defaults(run=_run_expire)
 
 
@@ -263,7 +263,7 @@ def _add_query(commands: Commands) -> None:
         help="read the curated table as of a snapshot id or an ISO 8601 time (UTC unless it has an offset)",
     )
     add_catalog_options(cmd)
-    cmd.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    add_endpoint_option(cmd)
     cmd.set_defaults(run=_run_query)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from transform_core.cli.arguments import PROG, print_error
+from transform_core.cli.arguments import PROG, non_negative, positive, print_error
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -99,13 +99,13 @@ def _add_local(commands: Commands) -> None:
     _add_number(cmd, "--compact-every", "S", "seconds between curated runs; one more runs at the end")
     cmd.add_argument(
         "--duration",
-        type=_non_negative,
+        type=non_negative,
         default=None,
         metavar="S",
         help=f"stop after S seconds (default: at Ctrl-C; --demo: {_DEMO_DURATION_S:g})",
     )
     cmd.add_argument(
-        "--timeout", type=_non_negative, default=300.0, metavar="S", help="the function's timeout (default: 300, the template's)"
+        "--timeout", type=non_negative, default=300.0, metavar="S", help="the function's timeout (default: 300, the template's)"
     )
     cmd.add_argument(
         "--demo",
@@ -118,7 +118,7 @@ def _add_local(commands: Commands) -> None:
 def _add_number(cmd: argparse.ArgumentParser, flag: str, metavar: str, text: str) -> None:
     template, demo = _DEFAULTS[flag[2:].replace("-", "_")]
     default = f"{template:g}" if template == demo else f"{template:g}; --demo: {demo:g}"
-    cmd.add_argument(flag, type=_non_negative, default=None, metavar=metavar, help=f"{text} (default: {default})")
+    cmd.add_argument(flag, type=non_negative, default=None, metavar=metavar, help=f"{text} (default: {default})")
 
 
 def _run_local(args: argparse.Namespace) -> int:
@@ -342,7 +342,7 @@ def _add_send(commands: Commands) -> None:
     )
     cmd.add_argument("input", metavar="FILE", help="NDJSON file, or - for stdin")
     cmd.add_argument("--url", default=DEFAULT_URL, metavar="URL", help=f"the endpoint (default: {DEFAULT_URL})")
-    cmd.add_argument("--rate", type=_rate, default=None, metavar="N", help="at most N requests a second (default: no limit)")
+    cmd.add_argument("--rate", type=positive, default=None, metavar="N", help="at most N requests a second (default: no limit)")
     cmd.set_defaults(run=_run_send)
 
 
@@ -375,24 +375,6 @@ def _run_send(args: argparse.Namespace) -> int:
 
 
 # --- argument types ---------------------------------------------------------------------------------------------------
-
-
-def _non_negative(text: str) -> float:
-    """A finite number of at least 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = _non_negative(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
 
 
 def _port(text: str) -> int:

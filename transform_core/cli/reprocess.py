@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from transform_core.cli.arguments import (
     PROG,
     add_catalog_options,
+    add_endpoint_option,
     add_job_options,
     catalog_options,
     fraction,
@@ -50,7 +51,7 @@ def _add_reprocess(commands: Commands) -> None:
         chunk_size="records per chunk, each one pipeline call (default: 50000)",
     )
     job.add_argument("--workers", type=positive_int, default=None, metavar="N", help="processes (default: one per core)")
-    job.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)")
+    add_endpoint_option(job)
     job.add_argument("--quiet", action="store_true", help="no progress line")
     job.add_argument(
         "--max-reject-rate",
