@@ -26,7 +26,6 @@ import multiprocessing
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cpus import usable_cpus
+from benchmarks.report import markdown_table, round_medians
 
 __all__ = ["Contender", "RawZone", "contenders", "format_table", "main", "measure", "medians", "old_tree", "raw_zone"]
 
@@ -226,11 +226,7 @@ TIMES = ("wall_s", "cpu_s", "run_s", "import_s", "peak_rss_mb")
 
 def medians(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per contender: the counts of its first round and the median of every timing and the peak RSS."""
-    summary: dict[str, dict[str, Any]] = {}
-    for name in rounds[0]:
-        runs = [r[name] for r in rounds]
-        summary[name] = dict(runs[0]) | {key: statistics.median(run[key] for run in runs) for key in TIMES}
-    return summary
+    return round_medians(rounds, TIMES)
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
@@ -265,13 +261,7 @@ def format_table(results: dict[str, dict[str, Any]]) -> str:
                 *ratios,
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |"
-        for row in rows
-    ]
-    rule = "|" + "|".join("-" * (w + 1) + ("-" if i == 0 else ":") for i, w in enumerate(widths)) + "|"
-    return "\n".join([lines[0], rule, *lines[1:]])
+    return markdown_table(rows)
 
 
 LEGEND = """\

@@ -6,7 +6,9 @@ import importlib.metadata
 import json
 import os
 import platform
+import statistics
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -203,3 +205,23 @@ def write_result(folder: Path, kind: str, document: dict[str, Any]) -> Path:
     path = folder / time.strftime(f"{kind}-%Y%m%dT%H%M%SZ.json", time.gmtime())
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def markdown_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of cells (the header first) as a Markdown table: the first column left-aligned, the others right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |"
+        for row in rows
+    ]
+    rule = "|" + "|".join("-" * (w + 1) + ("-" if i == 0 else ":") for i, w in enumerate(widths)) + "|"
+    return "\n".join([lines[0], rule, *lines[1:]])
+
+
+def round_medians(rounds: Sequence[Mapping[str, Mapping[str, Any]]], keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per contender: the figures of its first round, with the median over the rounds of each of ``keys`` it has."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name in rounds[0]:
+        runs = [r[name] for r in rounds]
+        summary[name] = dict(runs[0]) | {key: statistics.median(run[key] for run in runs) for key in keys if key in runs[0]}
+    return summary

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.cpus import usable_cpus
+from benchmarks.report import markdown_table, round_medians
 from benchmarks.reprocess_bench import (
     CACHE,
     FILES,
@@ -92,14 +92,7 @@ def _child(argv: list[str]) -> None:
 
 def medians(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per contender: the counts of its first round and the median of every timing and memory figure."""
-    summary: dict[str, dict[str, Any]] = {}
-    for name in rounds[0]:
-        runs = [r[name] for r in rounds]
-        summary[name] = dict(runs[0])
-        for key in ("wall_s", "run_s", "session_s", "tree_peak_rss_mb"):
-            if key in runs[0]:
-                summary[name][key] = statistics.median(run[key] for run in runs)
-    return summary
+    return round_medians(rounds, ("wall_s", "run_s", "session_s", "tree_peak_rss_mb"))
 
 
 def format_table(results: dict[str, dict[str, Any]], input_bytes: int) -> str:
@@ -132,13 +125,7 @@ def format_table(results: dict[str, dict[str, Any]], input_bytes: int) -> str:
                 f"{r['tree_peak_rss_mb']:,.0f}",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))) + " |"
-        for row in rows
-    ]
-    rule = "|" + "|".join("-" * (w + 1) + ("-" if i == 0 else ":") for i, w in enumerate(widths)) + "|"
-    return "\n".join([lines[0], rule, *lines[1:]])
+    return markdown_table(rows)
 
 
 LEGEND = """\
