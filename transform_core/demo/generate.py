@@ -25,11 +25,13 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_START_MS",
+    "RECORD_ID_PREFIX",
     "INVALID_KINDS",
     "Payload",
     "device_rows",
     "firehose_batches",
     "firehose_event",
+    "firehose_record",
     "invalid_payload",
     "iot_payloads",
     "iot_record",
@@ -57,6 +59,7 @@ EVENT_TIME_SPAN_S = 4 * 86_400
 DEFAULT_START_MS = 1_795_824_000_000
 REGION = "eu-west-1"
 DELIVERY_STREAM_ARN = f"arn:aws:firehose:{REGION}:123456789012:deliverystream/iot-telemetry"
+RECORD_ID_PREFIX = "4954698668313554"  # a recordId's (and a Kinesis sequence number's) leading digits
 KINESIS_STREAM_ARN = f"arn:aws:kinesis:{REGION}:123456789012:stream/iot-ingest"
 BATCH_INTERVAL_MS = 60_000  # Firehose's default buffer interval: consecutive events arrive a minute apart
 
@@ -216,24 +219,15 @@ def firehose_event(
     """
     records: list[dict[str, Any]] = []
     for i, payload in enumerate(payloads):
-        arrival = start_ms + i
-        sequence = f"4954698668313554{start_ms:013d}{i:027d}"
+        sequence = f"{RECORD_ID_PREFIX}{start_ms:013d}{i:027d}"
         data = base64.b64encode(payload.data).decode("ascii")
-        record: dict[str, Any] = {
-            "recordId": sequence,
-            "approximateArrivalTimestamp": arrival,
-            "data": _corrupt(data, zlib.crc32(payload.data)) if payload.corrupt_base64 else data,
-        }
+        if payload.corrupt_base64:
+            data = _corrupt(data, zlib.crc32(payload.data))
+        kinesis = None
         if kinesis_source:
             crc = zlib.crc32(payload.data)
-            record["kinesisRecordMetadata"] = {
-                "shardId": f"shardId-{crc % 4:012d}",
-                "partitionKey": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{crc}/{i}")),
-                "approximateArrivalTimestamp": _iso_ms(arrival),
-                "sequenceNumber": sequence,
-                "subsequenceNumber": "",
-            }
-        records.append(record)
+            kinesis = (f"shardId-{crc % 4:012d}", str(uuid.uuid5(uuid.NAMESPACE_OID, f"{crc}/{i}")), sequence)
+        records.append(firehose_record(sequence, data, start_ms + i, kinesis))
     event: dict[str, Any] = {
         "invocationId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"transform-core/{start_ms}/{len(payloads)}")),
         "deliveryStreamArn": DELIVERY_STREAM_ARN,
@@ -243,6 +237,22 @@ def firehose_event(
         event["sourceKinesisStreamArn"] = KINESIS_STREAM_ARN
     event["records"] = records
     return event
+
+
+def firehose_record(record_id: str, data: str, arrival_ms: int, kinesis: tuple[str, str, str] | None = None) -> dict[str, Any]:
+    """One record of a Firehose transformation event (``data`` already base64), with ``kinesisRecordMetadata`` when
+    ``kinesis`` gives its (shard id, partition key, sequence number): the keys in Firehose's order."""
+    record: dict[str, Any] = {"recordId": record_id, "approximateArrivalTimestamp": arrival_ms, "data": data}
+    if kinesis is not None:
+        shard_id, partition_key, sequence_number = kinesis
+        record["kinesisRecordMetadata"] = {
+            "shardId": shard_id,
+            "partitionKey": partition_key,
+            "approximateArrivalTimestamp": _iso_ms(arrival_ms),
+            "sequenceNumber": sequence_number,
+            "subsequenceNumber": "",
+        }
+    return record
 
 
 def _iso_ms(epoch_ms: int) -> str:

@@ -20,11 +20,11 @@ import binascii
 import uuid
 import zlib
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
 import orjson
 
+from transform_core.demo.generate import RECORD_ID_PREFIX, firehose_record
 from transform_core.local.delivery_config import DeliverySettings
 
 __all__ = [
@@ -77,7 +77,6 @@ ERROR_MESSAGES = {
     "DataFormatConversion.MalformedData": "The record does not match the Glue table's column types.",
 }
 _RESULTS = ("Ok", "Dropped", "ProcessingFailed")
-_RECORD_ID_PREFIX = "4954698668313554"  # the generator's (and a Kinesis sequence number's) leading digits
 
 
 class KinesisMetadata(NamedTuple):
@@ -119,7 +118,7 @@ def source_record(data: bytes, arrival_ms: int, sequence: int, *, kinesis: bool,
     """A received record: a 56-digit recordId (as Firehose's and the generator's) and, from a Kinesis source, the
     shard (of four, by the partition key's CRC), the partition key (a new UUID unless given) and the sequence number
     (the recordId)."""
-    record_id = f"{_RECORD_ID_PREFIX}{arrival_ms % 10**13:013d}{sequence:027d}"
+    record_id = f"{RECORD_ID_PREFIX}{arrival_ms % 10**13:013d}{sequence:027d}"
     if not kinesis:
         return SourceRecord(record_id, data, arrival_ms, None)
     key = partition_key if partition_key is not None else str(uuid.uuid4())
@@ -133,22 +132,7 @@ def kinesis_shard(partition_key: str) -> str:
 
 def transformation_event(records: Sequence[SourceRecord], settings: DeliverySettings, invocation_id: str) -> dict[str, Any]:
     """The event Firehose invokes its processor with for ``records``."""
-    entries: list[dict[str, Any]] = []
-    for record in records:
-        entry: dict[str, Any] = {
-            "recordId": record.record_id,
-            "approximateArrivalTimestamp": record.arrival_ms,
-            "data": base64.b64encode(record.data).decode("ascii"),
-        }
-        if record.kinesis is not None:
-            entry["kinesisRecordMetadata"] = {
-                "shardId": record.kinesis.shard_id,
-                "partitionKey": record.kinesis.partition_key,
-                "approximateArrivalTimestamp": _iso_ms(record.arrival_ms),
-                "sequenceNumber": record.kinesis.sequence_number,
-                "subsequenceNumber": "",
-            }
-        entries.append(entry)
+    entries = [firehose_record(r.record_id, base64.b64encode(r.data).decode("ascii"), r.arrival_ms, r.kinesis) for r in records]
     event: dict[str, Any] = {
         "invocationId": invocation_id,
         "deliveryStreamArn": settings.delivery_stream_arn,
@@ -251,8 +235,3 @@ def _outcome(entry: Any, index: int) -> RecordOutcome:
     if keys is not None and not (isinstance(keys, dict) and all(isinstance(v, str) for v in keys.values())):
         raise ResponseRejected(bad, f"record {index}'s metadata.partitionKeys is not an object of strings")
     return RecordOutcome(record_id, result, decoded, keys)
-
-
-def _iso_ms(epoch_ms: int) -> str:
-    stamp = datetime.fromtimestamp(epoch_ms / 1000, UTC)
-    return f"{stamp:%Y-%m-%dT%H:%M:%S}.{epoch_ms % 1000:03d}Z"

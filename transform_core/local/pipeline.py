@@ -326,8 +326,8 @@ def run_local(
         pipeline: not started yet.
         stop: set it (from a signal handler, say) to shut down.
         duration_s: shut down after this many seconds (None: only on ``stop``).
-        feed: traffic of one's own, run in a thread; it is told to stop (its event set) and waited for before ingest
-            stops.
+        feed: traffic of one's own, run in a thread; when the duration ends it sends the rest of what it planned, on
+            ``stop`` it is told to stop (its event set); either way it is waited for before ingest stops.
         started: called once everything runs (to say where the endpoint listens, say).
 
     Returns:
@@ -338,6 +338,7 @@ def run_local(
     feed_stop = threading.Event()
     feeder: threading.Thread | None = None
     failure: list[BaseException] = []
+    finished = False  # the duration ran out (not a stop, not an error)
     try:
         if started is not None:
             started(pipeline)
@@ -358,6 +359,7 @@ def run_local(
         while not stop.is_set():
             now = time.monotonic()
             if deadline is not None and now >= deadline:
+                finished = True
                 break
             if now >= next_compact:
                 pipeline.compact()
@@ -369,6 +371,8 @@ def run_local(
             wake = min(next_progress, next_compact, deadline if deadline is not None else next_progress)
             stop.wait(max(0.0, wake - time.monotonic()))
     finally:
+        while feeder is not None and finished and feeder.is_alive() and not stop.is_set():
+            feeder.join(0.1)  # at the duration's end the feed sends what it planned (a busy machine sends it late)
         feed_stop.set()
         if feeder is not None:
             feeder.join()
