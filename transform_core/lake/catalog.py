@@ -120,7 +120,7 @@ def athena_ddl(
     else:
         storage = "STORED AS PARQUET"
     return (
-        f"CREATE EXTERNAL TABLE IF NOT EXISTS {_quote(_plain(database, 'database'))}.{_quote(name)} (\n{cols}\n)\n"
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {_quote(plain_name(database, 'database'))}.{_quote(name)} (\n{cols}\n)\n"
         f"PARTITIONED BY ({parts})\n{storage}\nLOCATION '{root}'\nTBLPROPERTIES (\n{props}\n)"
     )
 
@@ -168,7 +168,7 @@ def create_table_request(
 
     Arguments and errors as for :func:`athena_ddl`.
     """
-    database = _plain(database, "database")
+    database = plain_name(database, "database")
     table_input = glue_table_input(spec, location, table=table, years=years, producer=producer)
     return {"DatabaseName": database, "TableInput": table_input}
 
@@ -179,7 +179,7 @@ def table_name(spec: PipelineSpec, table: str | None = None) -> str:
     Raises:
         ValueError: the name is not letters, digits and underscores.
     """
-    return _plain(table if table is not None else spec.name.replace("-", "_"), "table").lower()
+    return plain_name(table if table is not None else spec.name.replace("-", "_"), "table").lower()
 
 
 def register(
@@ -204,7 +204,7 @@ def register(
         ConfigurationEnvironmentError: boto3 is not installed (the ``aws`` extra), or Glue refused or was unreachable.
     """
     table_input = glue_table_input(spec, location, table=table, producer=producer)
-    database = _plain(database, "database")
+    database = plain_name(database, "database")
     try:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
@@ -292,14 +292,24 @@ def _table_properties(spec: PipelineSpec, root: str, years: tuple[int, int], pro
 
 
 def _table_location(spec: PipelineSpec, location: str, table: str | None) -> str:
-    if not location.startswith("s3://") or len(location) <= len("s3://") or "'" in location or "\\" in location:
-        raise ValueError(f"the lake location must be an s3://bucket[/prefix] URI without quotes, got {location!r}")
     # the folder the writer uses keeps the name's case; Glue's table name is lowercase
     folder = table if table is not None else spec.name.replace("-", "_")
-    return f"{location.rstrip('/')}/raw/{_plain(folder, 'table')}/"
+    return f"{s3_root(location)}/raw/{plain_name(folder, 'table')}/"
 
 
-def _plain(name: str, what: str) -> str:
+def s3_root(location: str) -> str:
+    """The lake location, ``s3://bucket[/prefix]`` without its trailing ``/``, checked for use in SQL and Glue.
+
+    Raises:
+        ValueError: not an ``s3://`` URI, or one holding a quote or a backslash.
+    """
+    if not location.startswith("s3://") or len(location) <= len("s3://") or "'" in location or "\\" in location:
+        raise ValueError(f"the lake location must be an s3://bucket[/prefix] URI without quotes, got {location!r}")
+    return location.rstrip("/")
+
+
+def plain_name(name: str, what: str) -> str:
+    """``name`` when it is letters, digits and underscores (what Athena and Glue take), else ValueError naming ``what``."""
     if not _NAME.fullmatch(name):
         raise ValueError(f"{what} name must be letters, digits and underscores (as Athena wants), got {name!r}")
     return name

@@ -10,12 +10,12 @@ pyiceberg are imported by :func:`register_curated` only. See ``docs/lake.md``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from transform_core.errors import ConfigurationEnvironmentError
+from transform_core.lake.catalog import plain_name, s3_root
 from transform_core.lake.curated.catalogs import (
     CatalogSettings,
     check_catalog,
@@ -31,9 +31,8 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.table import Table
 
-__all__ = ["Registration", "athena_statements", "register_curated"]
+__all__ = ["Registration", "athena_statements", "glue_names", "register_curated"]
 
-_NAME = re.compile(r"[A-Za-z0-9_]{1,255}")  # Athena: letters, digits and underscore only (lowercased by Glue)
 #: What ``UpdateTable`` takes back of what ``GetTable`` returns (the rest is Glue's own bookkeeping).
 _TABLE_INPUT_KEYS = ("Name", "Description", "Owner", "Retention", "StorageDescriptor", "PartitionKeys", "TableType")
 
@@ -72,8 +71,8 @@ def athena_statements(
         ValueError: ``location`` is not an ``s3://`` URI, or ``database``/``table`` is not a plain name.
     """
     layout = curated_layout(spec, namespace)
-    db, name = _names(layout, database, table)
-    where = table_location(_location(location), layout)
+    db, name = glue_names(layout, database, table)
+    where = table_location(s3_root(location), layout)
     start = datetime.combine(day or datetime.now(UTC).date(), datetime.min.time(), tzinfo=UTC)
     first, last = _timestamp(start), _timestamp(start + timedelta(days=1))
     quoted, column = f'"{db}"."{name}"', f'"{layout.event_time}"'
@@ -158,8 +157,8 @@ def register_curated(
     if settings.kind == "glue":
         raise ValueError("the curated table's catalog is Glue: compact --catalog glue registers it; nothing to register")
     layout = curated_layout(spec, settings.namespace)
-    db, name = _names(layout, database, table)
-    root = _location(location)
+    db, name = glue_names(layout, database, table)
+    root = s3_root(location)
     try:
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError as err:
@@ -241,20 +240,9 @@ def _table_input(name: str, current: dict[str, Any], source: Table, previous: st
     return {**kept, **built}
 
 
-def _names(layout: CuratedLayout, database: str, table: str | None) -> tuple[str, str]:
-    return _plain(database, "database").lower(), _plain(table if table is not None else layout.table, "table").lower()
-
-
-def _plain(name: str, what: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise ValueError(f"{what} name must be letters, digits and underscores (as Athena wants), got {name!r}")
-    return name
-
-
-def _location(location: str) -> str:
-    if not location.startswith("s3://") or len(location) <= len("s3://") or "'" in location or "\\" in location:
-        raise ValueError(f"the lake location must be an s3://bucket[/prefix] URI without quotes, got {location!r}")
-    return location.rstrip("/")
+def glue_names(layout: CuratedLayout, database: str, table: str | None) -> tuple[str, str]:
+    """The Glue database and table names, checked and lowercased; ``table`` defaults to the curated table's own."""
+    return plain_name(database, "database").lower(), plain_name(table if table is not None else layout.table, "table").lower()
 
 
 def _timestamp(moment: datetime) -> str:

@@ -21,8 +21,9 @@ from typing import Literal, NamedTuple
 import polars as pl
 
 from transform_core.lake.curated.catalogs import CatalogSettings
-from transform_core.lake.curated.read import scan_curated
+from transform_core.lake.curated.read import iso_instant, scan_curated
 from transform_core.lake.curated.schema import curated_layout
+from transform_core.lake.storage import is_s3
 from transform_core.spec import PipelineSpec
 
 __all__ = ["CHANNELS", "TrainingSet", "TrainingSetSummary", "parse_instant", "write_training_set"]
@@ -115,7 +116,7 @@ def write_training_set(
             empty, an ``as_of`` naming no snapshot, or a channel folder holding other files.
         ConfigurationEnvironmentError: the ``lake`` extra is missing.
     """
-    if str(output).startswith("s3://"):
+    if is_s3(str(output)):
         raise ValueError("--output: a local folder (copy it to S3 afterwards, e.g. aws s3 sync)")
     frame = scan_curated(spec, root, as_of=as_of, catalog=catalog)
     if frame is None:
@@ -174,10 +175,9 @@ def parse_instant(text: str) -> datetime:
         ValueError: not an ISO 8601 date or time.
     """
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        return iso_instant(text.strip())
     except ValueError:
         raise ValueError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-27T00:00:00Z)") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _columns(schema: pl.Schema, training: TrainingSet) -> list[str]:

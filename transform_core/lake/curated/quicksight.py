@@ -13,7 +13,7 @@ import polars as pl
 from polars.datatypes import DataTypeClass
 
 from transform_core.lake.columns import UTC_MICROS
-from transform_core.lake.curated.athena import _names
+from transform_core.lake.curated.athena import glue_names
 from transform_core.lake.curated.schema import curated_layout
 from transform_core.spec import PipelineSpec
 
@@ -47,7 +47,7 @@ def quicksight_sql(spec: PipelineSpec, *, database: str, table: str | None = Non
         ValueError: ``database`` or ``table`` is not a plain name.
     """
     layout = curated_layout(spec)
-    db, name = _names(layout, database, table)
+    db, name = glue_names(layout, database, table)
     columns = [_select(column, dtype) for column, dtype in layout.columns.items()]
     return "\n".join(["SELECT", ",\n".join(f"  {c}" for c in columns), f'FROM "{db}"."{name}"'])
 

@@ -21,7 +21,7 @@ from transform_core.spec import PipelineSpec
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
-__all__ = ["curated_table", "scan_curated", "snapshot_as_of"]
+__all__ = ["curated_table", "iso_instant", "scan_curated", "snapshot_as_of"]
 
 _PLANNER = "POLARS_ICEBERG_PLANNER"
 
@@ -84,11 +84,20 @@ def snapshot_as_of(table: Table, as_of: str) -> int:
             raise ValueError(f"--as-of {as_of}: no such snapshot (the latest: {ids})")
         return int(as_of)
     try:
-        moment = datetime.fromisoformat(as_of.replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = iso_instant(as_of)
     except ValueError:
         raise ValueError(f"--as-of {as_of!r}: neither a snapshot id nor an ISO 8601 time") from None
-    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
     snapshot = table.snapshot_as_of_timestamp(int(moment.timestamp() * 1000))
     if snapshot is None:
         raise ValueError(f"--as-of {as_of}: the curated table has no snapshot that early")
     return snapshot.snapshot_id
+
+
+def iso_instant(text: str) -> datetime:
+    """An ISO 8601 date or time (``Z`` or ``z`` for UTC) as a timezone-aware instant, UTC unless it has an offset.
+
+    Raises:
+        ValueError: not an ISO 8601 date or time (``datetime.fromisoformat``'s error).
+    """
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

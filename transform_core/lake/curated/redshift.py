@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from transform_core.lake.curated.athena import _location, _names
+from transform_core.lake.catalog import s3_root
+from transform_core.lake.curated.athena import glue_names
 from transform_core.lake.curated.catalogs import table_location
 from transform_core.lake.curated.schema import curated_layout
 from transform_core.spec import PipelineSpec
@@ -78,9 +79,9 @@ def redshift_statements(
         ValueError: ``location`` is not an ``s3://`` URI, or a name, role or region Redshift would not take.
     """
     layout = curated_layout(spec, namespace)
-    db, name = _names(layout, database, table)
+    db, name = glue_names(layout, database, table)
     create = external_schema_statement(db, iam_role=iam_role, region=region)
-    where = table_location(_location(location), layout)
+    where = table_location(s3_root(location), layout)
     start = datetime.combine(day or datetime.now(UTC).date(), datetime.min.time(), tzinfo=UTC)
     quoted, time = f'"{db}"."{name}"', f'"{layout.event_time.lower()}"'
     one_day = f"{time} >= {_timestamptz(start)} AND {time} < {_timestamptz(start + timedelta(days=1))}"
