@@ -11,7 +11,7 @@ from benchmarks.peers import CONTENDERS, Handler, call
 from benchmarks.run import Contenders
 from benchmarks.workloads import NAMES, Workload, assert_fits, build
 
-ROUNDS = {"buffer": 5, "small": 15, "wide": 5, "kinesis": 5}
+ROUNDS = {"buffer": 5, "small": 15, "wide": 5, "kinesis": 5, "spaced": 5}
 
 
 def _setup(name: str, contender: str, smoke: bool, contenders: Contenders) -> tuple[Workload, Handler]:

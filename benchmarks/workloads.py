@@ -5,6 +5,8 @@
   under Lambda's 6 MB limit, so nothing is shed.
 - ``500``: a 500-record IoT event.
 - ``wide``: 60-field records (``benchmarks/wide.py``) filling a 3 MB buffer.
+- ``spaced``: a full 3 MB buffer of IoT records every one written by ``json.dumps``' defaults, as a Python producer
+  (boto3) sends them.
 - ``kinesis``: the template's default buffer (2 MiB of IoT records) in the shape Firehose sends from a Kinesis data
   stream, the template's source: ``sourceKinesisStreamArn`` and each record's ``kinesisRecordMetadata``, a 5.3 MB
   request.
@@ -45,6 +47,7 @@ NAMES: dict[str, tuple[str, float]] = {
     "500 50% bad": ("small", 0.5),
     "wide clean": ("wide", 0.0),
     "kinesis clean": ("kinesis", 0.0),
+    "5MB spaced": ("spaced", 0.0),
 }
 
 
@@ -84,6 +87,8 @@ def _build(name: str, smoke: bool) -> Workload:
         payloads = fill_buffer(lambda n: iot_payloads(n, fraction, seed=1), buffer)
     elif kind == "kinesis":
         payloads = fill_buffer(lambda n: iot_payloads(n, fraction, seed=4), SMOKE_BUFFER_BYTES if smoke else KINESIS_BUFFER_BYTES)
+    elif kind == "spaced":
+        payloads = fill_buffer(lambda n: [_spaced(p) for p in iot_payloads(n, fraction, seed=5)], buffer)
     elif kind == "small":
         payloads = iot_payloads(100 if smoke else 500, fraction, seed=2)
     else:
@@ -91,7 +96,7 @@ def _build(name: str, smoke: bool) -> Workload:
     event = firehose_event(payloads, kinesis_source=kind == "kinesis")
     event_bytes = json.dumps(event).encode()
     size = sum(len(p.data) for p in payloads)
-    if kind in ("buffer", "wide") and not smoke:
+    if kind in ("buffer", "wide", "spaced") and not smoke:
         assert 2_900_000 < size < BUFFER_BYTES, size
     if kind == "kinesis" and not smoke:
         assert 5_000_000 < len(event_bytes) < RESPONSE_LIMIT, f"the Kinesis-source event has {len(event_bytes):,} bytes"
@@ -99,6 +104,11 @@ def _build(name: str, smoke: bool) -> Workload:
         assert 4_500_000 < len(event_bytes) < 5_500_000, f"the 5 MB event has {len(event_bytes):,} bytes"
     spec = WIDE_SPEC if kind == "wide" else IOT_SPEC
     return Workload(name, str(spec), event, event_bytes, len(payloads), size, fraction)
+
+
+def _spaced(payload: Payload) -> Payload:
+    """The record as Python's ``json.dumps`` writes it by default (``", "``, ``": "``, ASCII escapes): boto3 producers."""
+    return Payload(json.dumps(json.loads(payload.data)).encode(), payload.kind)
 
 
 def fill_buffer(make: Callable[[int], list[Payload]], limit: int) -> list[Payload]:

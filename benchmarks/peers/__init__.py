@@ -35,6 +35,7 @@ CONTENDERS: dict[str, str] = {
     "blueprint": "blueprint",  # the AWS blueprint style: stdlib json, jsonschema
     "reference": "reference",  # the engine's per-record reference implementation (the differential tests' oracle)
     "msgspec": "msgspec",  # a tuned per-record handler: msgspec Structs, orjson
+    "msgspec-lean": "msgspec_lean",  # the leanest exact per-record handler: a Struct decoded and encoded by msgspec
 }
 
 
