@@ -9,6 +9,8 @@ import queue
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,12 +162,89 @@ def test_a_connection_the_server_dropped_is_reopened(api: LocalRuntimeApi, clien
     assert len(set(api.clients)) > 1
 
 
-def test_the_trace_header_goes_to_the_environment(api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline) -> None:
+def test_the_trace_header_goes_to_the_environment_for_its_invocation_only(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline
+) -> None:
     trace = "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1"
     api.queue_event(event_bodies()[0], {"Lambda-Runtime-Trace-Id": trace})
-    environ: dict[str, str] = {}
-    serve(pipeline, client, max_invocations=1, out=io.StringIO(), environ=environ)
-    assert environ == {"_X_AMZN_TRACE_ID": trace}
+    api.queue_event(event_bodies()[1])  # no trace header: the previous trace must not stay (awslambdaric clears it)
+    environ: dict[str, str] = {"OTHER": "kept"}
+    seen: list[str | None] = []
+
+    def read_batch(body: bytes) -> RecordBatch:
+        seen.append(environ.get("_X_AMZN_TRACE_ID"))
+        return RecordBatch.from_event_bytes(body)
+
+    serve(pipeline, client, max_invocations=2, out=io.StringIO(), environ=environ, read_batch=read_batch)
+    assert seen == [trace, None]
+    assert environ == {"OTHER": "kept"}
+
+
+def test_a_batch_still_running_at_its_deadline_is_given_up(
+    api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline
+) -> None:
+    """The error is posted while the batch still runs; the loop answers nothing more, and the process would end."""
+    deadline_ms = int(time.time() * 1000) - 1
+    body = event_bodies()[0]
+    late = api.queue_event(body, {"Lambda-Runtime-Deadline-Ms": str(deadline_ms)})
+    api.queue_event(event_bodies()[1])
+    ended = threading.Event()
+
+    def outlives_its_deadline(body: bytes) -> RecordBatch:
+        assert ended.wait(WAIT_S), "the deadline passed, but nothing ended the process"
+        return RecordBatch.from_event_bytes(body)
+
+    out = io.StringIO()
+    assert serve(pipeline, client, max_invocations=2, out=out, read_batch=outlives_its_deadline, exit=ended.set) == 0
+    (error,) = take(api.errors, 1)
+    document = json.loads(error.body)
+    assert (error.request_id, document["errorType"], document["requestId"]) == (late, "Runtime.DeadlineExceeded", late)
+    assert error.headers["Lambda-Runtime-Function-Error-Type"] == "Runtime.DeadlineExceeded"
+    assert document["errorMessage"] == (
+        f"RequestId: {late} Error: the batch was still running 0.2 s before the invocation's deadline "
+        f"(Lambda-Runtime-Deadline-Ms {deadline_ms}): raise the function's timeout, or lower the Lambda buffer size"
+    )
+    assert api.responses.empty() and api.events.qsize() == 1
+    (line,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (line["level"], line["message"], line["invocationId"]) == (
+        "ERROR",
+        "batch timed out",
+        json.loads(body)["invocationId"],
+    )
+
+
+def test_a_batch_done_before_its_deadline_is_answered(api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline) -> None:
+    deadline_ms = int(time.time() * 1000) + 600_000
+    body = event_bodies()[0]
+    request_id = api.queue_event(body, {"Lambda-Runtime-Deadline-Ms": str(deadline_ms)})
+    ended: list[bool] = []
+    assert serve(pipeline, client, max_invocations=1, out=io.StringIO(), exit=lambda: ended.append(True)) == 1
+    (response,) = take(api.responses, 1)
+    assert (response.request_id, response.body) == (request_id, pipeline.process_firehose(json.loads(body)).body)
+    assert ended == [] and api.errors.empty()
+
+
+class Panic(BaseException):
+    """What a panic in a compiled library raises (pyo3's PanicException is a BaseException)."""
+
+
+def test_a_panic_is_posted_before_it_ends_the_loop(api: LocalRuntimeApi, client: RuntimeApiClient, pipeline: Pipeline) -> None:
+    request_id = api.queue_event(event_bodies()[0])
+
+    def panics(body: bytes) -> RecordBatch:
+        raise Panic("called `Option::unwrap()` on a `None` value: «données» ✓")
+
+    out = io.StringIO()
+    with pytest.raises(Panic):
+        serve(pipeline, client, max_invocations=1, out=out, read_batch=panics)
+    (error,) = take(api.errors, 1)
+    document = json.loads(error.body)
+    assert (error.request_id, document["errorType"]) == (request_id, "Panic")
+    assert document["errorMessage"] == "called `Option::unwrap()` on a `None` value: «données» ✓"
+    cause = json.loads(error.headers["Lambda-Runtime-Function-XRay-Error-Cause"])  # escaped to ASCII in the header
+    assert (cause["exceptions"][0]["type"], cause["exceptions"][0]["message"]) == ("Panic", document["errorMessage"])
+    assert cause["exceptions"][0]["stack"][-1]["label"] == "panics"
+    assert json.loads(out.getvalue())["message"] == "batch failed"
 
 
 def test_a_refused_response_is_logged_and_the_loop_goes_on(

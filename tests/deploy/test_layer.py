@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.runtime_api_server import local_runtime_api
 from transform_core.adapters.layer_check import MARKER, running_on
 from transform_core.demo.generate import firehose_event, iot_payloads
-from transform_core.deploy.layer import MB, LayerBudgetError, LayerReport, build_layer, glibc
+from transform_core.deploy.layer import MB, WRAPPER, LayerBudgetError, LayerReport, build_layer, glibc
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "template.yaml"
@@ -83,10 +84,12 @@ def layer(tmp_path_factory: pytest.TempPathFactory, target: tuple[str, str]) -> 
 
 @pytest.fixture(scope="module")
 def unpacked(layer: LayerReport, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The layer as Lambda lays it out: ``<opt>/python``."""
+    """The layer as Lambda lays it out: ``<opt>/python``, and ``<opt>/transform-core-runtime`` with the zip's modes."""
     opt = tmp_path_factory.mktemp("opt")
     with zipfile.ZipFile(layer.path) as archive:
         archive.extractall(opt)
+        for info in archive.infolist():  # extractall drops the modes; Lambda keeps them
+            (opt / info.filename).chmod((info.external_attr >> 16) & 0o777)
     return opt / "python"
 
 
@@ -146,14 +149,24 @@ def test_layer_zip_layout_and_size(layer: LayerReport) -> None:
         names = archive.namelist()
         assert archive.testzip() is None
         assert sum(i.file_size for i in archive.infolist()) == layer.unzipped_bytes
-    assert names and all(n.startswith("python/") for n in names)
-    tops = {n.split("/")[1] for n in names}
+    assert names[0] == WRAPPER and names[1:] and all(n.startswith("python/") for n in names[1:])
+    tops = {n.split("/")[1] for n in names[1:]}
     assert {"transform_core", "polars", "orjson", "msgspec", "fastjsonschema", "yaml", MARKER} <= tops
     assert not any(t == "pyarrow" or t.startswith("pyarrow") for t in tops), sorted(tops)
     assert not any("__pycache__" in n or n.endswith((".pyc", ".pyi")) for n in names)
     assert not any(n.endswith(("/RECORD", "/INSTALLER", "/REQUESTED")) for n in names)
     assert not any(n.startswith("python/bin/") for n in names)
     assert any(n.endswith(".dist-info/METADATA") and "/transform_core-" in n for n in names)
+
+
+def test_the_exec_wrapper_is_at_the_layers_root_and_executable(layer: LayerReport) -> None:
+    """``/opt/transform-core-runtime``, the template's AWS_LAMBDA_EXEC_WRAPPER: a regular file, mode 755."""
+    with zipfile.ZipFile(layer.path) as archive:
+        info = archive.getinfo(WRAPPER)
+        script = archive.read(info)
+    assert info.external_attr >> 16 == 0o100755
+    assert script == (ROOT / "transform_core" / "adapters" / "exec_wrapper.sh").read_bytes()
+    assert script.startswith(b"#!/bin/sh\n") and b"\r" not in script
 
 
 def test_layer_holds_exactly_the_locked_versions(layer: LayerReport, target: tuple[str, str]) -> None:
@@ -242,6 +255,43 @@ def test_handler_runs_from_the_unpacked_layer_alone(unpacked: Path, target: tupl
     results = {r["result"] for r in records}
     assert results <= {"Ok", "ProcessingFailed", "Dropped"} and "Ok" in results and "ProcessingFailed" in results
     assert "batch transformed" in done.stdout  # the handler's log line
+
+
+def test_the_exec_wrapper_runs_the_loop_from_the_unpacked_layer(unpacked: Path, target: tuple[str, str], tmp_path: Path) -> None:
+    """The wrapper as Lambda starts it, given the layer's Python as the interpreter: the loop answers from the layer."""
+    python, arch = target
+    interpreter = find_python(python)
+    if interpreter is None or running_on()[1] != arch:
+        pytest.skip(f"no python{python} on {arch} here (none is downloaded)")
+    probe = [interpreter, "-I", "-c", "import sys; print(sys.executable)"]
+    real = subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip()  # not pyenv's shim
+    with local_runtime_api() as api:
+        body = json.dumps(firehose_event(iot_payloads(50, invalid_fraction=0.1, seed=12))).encode()
+        request_id = api.queue_event(body)
+        api.next_wait_s = 0.2  # then nothing is queued: the server answers 500 and the loop exits, as the API asks
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "_HANDLER": "transform_core.adapters.firehose.handler",
+            "AWS_LAMBDA_RUNTIME_API": api.address,
+            "LAMBDA_TASK_ROOT": str(tmp_path),
+            "TRANSFORM_CORE_SPEC": str(SPEC),
+        }
+        done = subprocess.run(
+            [str(unpacked.parent / WRAPPER), real, "/var/runtime/bootstrap.py"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        response = api.responses.get(timeout=10)
+    assert response.request_id == request_id, done.stderr
+    assert [r["recordId"] for r in json.loads(response.body)["records"]] == [r["recordId"] for r in json.loads(body)["records"]]
+    assert json.loads(done.stdout.splitlines()[0])["message"] == "batch transformed"
+    assert "ConfigurationEnvironmentError: Runtime API answered 500 to GET next" in done.stderr
+    assert f"{unpacked}/transform_core/adapters/runtime_api.py" in done.stderr  # the layer's loop, not this checkout's
 
 
 def test_another_python_is_refused_with_one_line(unpacked: Path, target: tuple[str, str], tmp_path: Path) -> None:

@@ -158,6 +158,23 @@ def test_runtime_parameters_are_what_the_layer_is_built_for(template: dict[str, 
     assert arch["AllowedValues"] == list(ARCHES)
 
 
+def test_the_raw_bytes_runtime_is_the_default_and_managed_one_parameter_away(template: dict[str, Any]) -> None:
+    """FunctionRuntime=raw-bytes sets AWS_LAMBDA_EXEC_WRAPPER to the layer's wrapper, which runs the Runtime API loop
+    for the template's handler; managed leaves it unset, and the managed runtime calls the same handler."""
+    from transform_core.adapters.runtime_api import EXEC_WRAPPER
+    from transform_core.deploy.layer import WRAPPER
+
+    parameter = template["Parameters"]["FunctionRuntime"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("raw-bytes", ["raw-bytes", "managed"])
+    assert template["Conditions"]["UseRawBytesRuntime"] == {"Fn::Equals": [{"Ref": "FunctionRuntime"}, "raw-bytes"]}
+    (function,) = resources(template, "AWS::Serverless::Function").values()
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == {"Fn::If": ["UseRawBytesRuntime", EXEC_WRAPPER, {"Ref": "AWS::NoValue"}]}
+    assert f"/opt/{WRAPPER}" == EXEC_WRAPPER  # where Lambda unpacks the layer's root
+    script = (ROOT / "transform_core" / "adapters" / "exec_wrapper.sh").read_text()
+    assert f'"${{_HANDLER:-}}" != "{function["Properties"]["Handler"]}"' in script
+
+
 def test_glue_table_projects_the_raw_partitions(template: dict[str, Any]) -> None:
     (table,) = resources(template, "AWS::Glue::Table").values()
     table_input = table["Properties"]["TableInput"]

@@ -23,6 +23,7 @@ def add_commands(commands: Commands) -> None:
         "layer",
         help="package transform-core as an AWS Lambda layer",
         description="Package transform-core and its runtime dependencies as an AWS Lambda layer.",
+        epilog="example:\n  transform-core layer build --arch arm64 --python 3.12",
     )
     actions = layer.add_subparsers(title="layer commands", metavar="ACTION", required=True)
     build = actions.add_parser(
@@ -34,8 +35,15 @@ def add_commands(commands: Commands) -> None:
             "fastjsonschema and pyyaml that uv.lock pins (never pyarrow). Shared libraries are stripped when the "
             "machine's architecture matches; caches, tests, stubs and installer records are dropped; "
             "python/transform_core_layer.json records the Python, architecture and versions, and the handler refuses "
-            "to start on another Python or architecture. Prints the unzipped and zipped sizes; exits 1 (writing "
+            "to start on another Python or architecture. At the zip's root, transform-core-runtime is the exec wrapper "
+            "that runs the raw-bytes Runtime API loop (AWS_LAMBDA_EXEC_WRAPPER=/opt/transform-core-runtime). "
+            "Prints the unzipped and zipped sizes; exits 1 (writing "
             "nothing) when the unzipped size is over --budget-mb."
+        ),
+        epilog=(
+            "examples:\n"
+            "  transform-core layer build              # transform-core-layer-x86_64-py3.13.zip, as the template runs\n"
+            "  transform-core layer build --arch arm64 --python 3.12 --output dist/layer-arm64.zip"
         ),
     )
     build.add_argument(

@@ -7,7 +7,9 @@ folder Lambda puts on ``sys.path`` (``/opt/python``), so the layer ships the ver
 are stripped (when the build machine has ``strip`` and the same architecture), and caches, test folders, type stubs
 and installer records are dropped before zipping. ``python/transform_core_layer.json`` records the Python, the
 architecture and the package versions; the handler refuses, at init, to run on another Python or architecture
-(:mod:`transform_core.adapters.layer_check`).
+(:mod:`transform_core.adapters.layer_check`). Beside ``python/`` the zip holds :data:`WRAPPER`, executable: the exec
+wrapper (``/opt/transform-core-runtime``) that the template's ``AWS_LAMBDA_EXEC_WRAPPER`` names, which starts the
+raw-bytes Runtime API loop in place of the managed runtime (:mod:`transform_core.adapters.runtime_api`).
 
 The unzipped size is what Lambda counts: function code plus all its layers must stay under 250 MB unzipped, so the
 default budget (200 MB) leaves room for the function code and one more layer. A layer over budget is not written.
@@ -39,6 +41,7 @@ __all__ = [
     "DEFAULT_PYTHON",
     "MARKER",
     "PYTHONS",
+    "WRAPPER",
     "LayerBudgetError",
     "LayerReport",
     "build_layer",
@@ -53,6 +56,9 @@ DEFAULT_PYTHON = "3.13"
 DEFAULT_ARCH = "x86_64"
 PYTHONS = ("3.12", "3.13")  # the template's PythonRuntime allows exactly these
 ARCHES = ("x86_64", "arm64")
+#: The exec wrapper at the layer's root (``/opt/transform-core-runtime``), from the package's ``exec_wrapper.sh``.
+WRAPPER = "transform-core-runtime"
+_WRAPPER_SOURCE = Path("transform_core", "adapters", "exec_wrapper.sh")  # in the installed package
 MB = 1024 * 1024  # Lambda's "250 MB" is 262,144,000 bytes: mebibytes
 
 # The newest manylinux tag each Lambda runtime's glibc accepts: Amazon Linux 2023 has glibc 2.34.
@@ -143,12 +149,15 @@ def build_layer(
         _drop_clutter(site)
         marker = {"python": python, "arch": arch, "platform": _platform_tag(python, arch), "packages": packages}
         (site / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        unzipped = _tree_size(site)
+        wrapper = site / _WRAPPER_SOURCE
+        if not wrapper.is_file():
+            raise ConfigurationEnvironmentError(f"{wrapper.name} is missing from {wheel.name}: the layer needs its exec wrapper")
+        unzipped = _tree_size(site) + wrapper.stat().st_size
         if unzipped > budget_mb * MB:
             raise LayerBudgetError(unzipped, budget_mb, _largest(site))
         output.parent.mkdir(parents=True, exist_ok=True)
         partial = output.with_name(output.name + ".partial")
-        _zip(site, partial)
+        _zip(site, partial, wrapper)
         os.replace(partial, output)
     for note in notes:
         say(note)
@@ -341,14 +350,16 @@ def _largest(site: Path, count: int = 5) -> list[tuple[str, int]]:
     return sorted(sizes, key=lambda item: -item[1])[:count]
 
 
-def _zip(site: Path, target: Path) -> None:
-    """Zip ``site`` as ``python/…`` (the layer layout), reproducibly: sorted entries, fixed timestamps and modes."""
-    files = sorted(p for p in site.rglob("*") if p.is_file())
+def _zip(site: Path, target: Path, wrapper: Path) -> None:
+    """Zip ``site`` as ``python/…`` (the layer layout) and ``wrapper`` as :data:`WRAPPER`, reproducibly: sorted
+    entries, fixed timestamps and modes."""
+    files = [(f"python/{p.relative_to(site).as_posix()}", p) for p in sorted(site.rglob("*")) if p.is_file()]
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for path in files:
-            info = zipfile.ZipInfo(f"python/{path.relative_to(site).as_posix()}", date_time=(1980, 1, 1, 0, 0, 0))
+        for name, path in [(WRAPPER, wrapper), *files]:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            # Lambda unpacks the layer keeping these modes: the wrapper must stay executable whatever the checkout
+            mode = 0o755 if path == wrapper or os.access(path, os.X_OK) else 0o644
             info.external_attr = (0o100000 | mode) << 16
             with path.open("rb") as source, archive.open(info, "w") as sink:
                 shutil.copyfileobj(source, sink, 1024 * 1024)
