@@ -12,7 +12,9 @@ start to exit, while a sampler thread watches the process tree's memory:
   only counted); on one process, and with a process pool over files, one worker per core.
 
 Every contender's ok / failed / dropped counts must agree before anything is reported. The table goes to stdout, the
-JSON to ``benchmarks/results/reprocess-<UTC time>.json``. See docs/benchmarks.md.
+JSON to ``benchmarks/results/reprocess-<UTC time>.json``. ``--spread-days N`` spreads the records' event times over N
+days (an archive that touches many partitions: the lake's small-files case); ``--only`` runs some contenders. See
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import base64
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -29,6 +32,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,8 @@ INVALID_FRACTION = 0.02
 DATASET_VERSION = 1  # bump when the way records are written changes, so stale caches are rebuilt
 COUNTS = ("records", "ok", "failed", "dropped")
 SAMPLE_S = 0.05
+_EVENT_DAY = re.compile(rb'"event_time":"[0-9]{4}-[0-9]{2}-[0-9]{2}')
+_FIRST_DAY = date(2024, 1, 1)
 
 
 def contenders() -> tuple[str, ...]:
@@ -57,32 +64,44 @@ def contenders() -> tuple[str, ...]:
 # --- the input -------------------------------------------------------------------------------------------------------
 
 
-def dataset(records: int, files: int = FILES, folder: Path = CACHE) -> list[Path]:
-    """``files`` NDJSON files holding ``records`` records between them; generated once, then reused from ``folder``."""
-    target = folder / f"iot-{records}x{files}"
+def dataset(records: int, files: int = FILES, folder: Path = CACHE, *, spread_days: int = 0) -> list[Path]:
+    """``files`` NDJSON files holding ``records`` records between them; generated once, then reused from ``folder``.
+
+    ``spread_days``: each record's event date is replaced by one of that many days from 2024-01-01 (0: as generated,
+    a few days).
+    """
+    target = folder / (f"iot-{records}x{files}" + (f"-{spread_days}d" if spread_days else ""))
     manifest = target / "manifest.json"
     sizes = [records // files + (i < records % files) for i in range(files)]
     paths = [target / f"part-{i}.ndjson" for i in range(files)]
     expected = {"version": DATASET_VERSION, "records": records, "files": files, "invalid_fraction": INVALID_FRACTION}
+    if spread_days:
+        expected["spread_days"] = spread_days
     if manifest.exists() and json.loads(manifest.read_text(encoding="utf-8")) == expected and all(p.exists() for p in paths):
         return paths
     target.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")  # the caller may have Polars' threads running; never fork it
     with ProcessPoolExecutor(max_workers=min(files, usable_cpus()), mp_context=context) as pool:
-        list(pool.map(_write_part, paths, sizes, range(files)))
+        list(pool.map(partial(_write_part, spread_days=spread_days), paths, sizes, range(files)))
     manifest.write_text(json.dumps(expected) + "\n", encoding="utf-8")
     return paths
 
 
-def _write_part(path: Path, records: int, seed: int) -> None:
+def _write_part(path: Path, records: int, seed: int, *, spread_days: int = 0) -> None:
+    import random
+
     from transform_core.demo.generate import iot_payloads
 
+    days = random.Random(seed)
     lines = []
     for payload in iot_payloads(records, INVALID_FRACTION, seed=seed):
         data = payload.data
         if payload.corrupt_base64:
             # NDJSON carries raw bytes, not base64: the archive's equivalent of a corrupted record is a byte that is not UTF-8
             data = data[: len(data) // 2] + b"\xff" + data[len(data) // 2 + 1 :]
+        if spread_days:
+            day = (_FIRST_DAY + timedelta(days=days.randrange(spread_days))).isoformat().encode()
+            data = _EVENT_DAY.sub(b'"event_time":"' + day, data, count=1)
         lines.append(data)
     partial = path.with_suffix(".partial")
     partial.write_bytes(b"\n".join(lines) + b"\n")
@@ -104,6 +123,7 @@ def run_reprocess(files: Sequence[Path], out: Path, *, dry_run: bool, workers: i
         "failed": summary.failed,
         "dropped": summary.dropped,
         "files_written": len(summary.written),
+        "cores": min(workers or usable_cpus(), len(files)),
     }
 
 
@@ -116,7 +136,7 @@ def run_reference(files: Sequence[Path], out: Path, *, workers: int = 1) -> dict
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = list(pool.map(_reference_file, files, outputs))
-    return {key: sum(part[key] for part in parts) for key in parts[0]}
+    return {key: sum(part[key] for part in parts) for key in parts[0]} | {"cores": min(workers, len(files))}
 
 
 _REFERENCE: list[Any] = []  # per process: the reference pipeline, built once
@@ -266,6 +286,7 @@ def measure(name: str, files: Sequence[Path], out: Path, *, module: str = "bench
         "largest_process_hwm_mb": sampler.largest_mb,
         "processes": sampler.processes,
         "ru_maxrss_mb": usage.ru_maxrss / 1024,
+        "cpu_s": usage.ru_utime + usage.ru_stime,  # of the tree: steadier than wall time on a busy machine
     }
 
 
@@ -287,29 +308,30 @@ def check_counts(results: dict[str, dict[str, Any]]) -> None:
 
 
 def format_table(results: dict[str, dict[str, Any]], input_bytes: int) -> str:
-    """A Markdown table: wall time, throughput, ratios against both reference rows, memory."""
+    """A Markdown table: wall time, throughput (in all and per core used), ratios against the reference rows and
+    the dry run, memory."""
     refs = [n for n in results if n.startswith("reference")]
-    header = (
-        "contender",
-        "records",
-        "wall s",
-        "run s",
-        "rec/s",
-        "MB/s",
-        *(f"vs {r.removeprefix('reference ')} ref" for r in refs),
-    )
+    dry = "reprocess dry run" if "reprocess dry run" in results else None
+    header = ("contender", "records", "files out", "wall s", "run s", "cpu s", "rec/s", "MB/s", "rec/s/core", "MB/s/core")
+    header += (*(f"vs {r.removeprefix('reference ')} ref" for r in refs), *(("vs dry run",) if dry else ()))
     header += ("tree peak RSS MB", "largest proc MB")
     rows = [header]
     for name, r in results.items():
+        cores = r.get("cores") or 1
         rows.append(
             (
                 name,
                 f"{r['records']:,}",
+                f"{r['files_written']:,}",
                 f"{r['wall_s']:.2f}",
                 f"{r['run_s']:.2f}",
+                f"{r['cpu_s']:.2f}",
                 f"{r['records'] / r['wall_s']:,.0f}",
                 f"{input_bytes / 1e6 / r['wall_s']:.1f}",
+                f"{r['records'] / r['wall_s'] / cores:,.0f}",
+                f"{input_bytes / 1e6 / r['wall_s'] / cores:.1f}",
                 *(f"{results[ref]['wall_s'] / r['wall_s']:.2f}×" for ref in refs),
+                *((f"{r['wall_s'] / results[dry]['wall_s']:.2f}×",) if dry else ()),
                 f"{r['tree_peak_rss_mb']:.0f}",
                 f"{r['largest_process_hwm_mb']:.0f}",
             )
@@ -328,8 +350,11 @@ def format_table(results: dict[str, dict[str, Any]], input_bytes: int) -> str:
 
 
 LEGEND = """\
-wall s: process start to exit (interpreter start-up and imports included); run s: inside the process. rec/s and MB/s
-use wall s and the input files' bytes. vs … ref: that reference row's wall time divided by this row's (same run).
+wall s: process start to exit (interpreter start-up and imports included); run s: inside the process; cpu s: user and
+system time of the process and its workers (other work on the machine inflates it less than wall s). rec/s and MB/s
+use wall s and the input files' bytes; /core divides them by the worker processes the contender ran (one per core, at
+most one per file). files out: the files the run wrote. vs … ref: that reference row's wall time divided by this
+row's (same run); vs dry run: this row's wall time over the dry run's.
 tree peak RSS: the largest sum of VmRSS over the process and its descendants at one {sample} ms sample;
 largest proc: the largest VmHWM of any one process in the tree. (ru_maxrss of children is in the JSON only: on Linux
 a process started with fork/vfork + exec keeps its parent's peak in it, so it overstates a worker.)
@@ -366,15 +391,22 @@ def main(argv: list[str] | None = None) -> int:
         "--smoke", action="store_true", help=f"{SMOKE_RECORDS:,} records: checks the machinery, times nothing useful"
     )
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON results")
+    parser.add_argument(
+        "--spread-days", type=int, default=0, metavar="N", help="spread the event times over N days (many partitions)"
+    )
+    parser.add_argument(
+        "--only", action="append", choices=contenders(), metavar="NAME", help="run this contender only (repeatable)"
+    )
     args = parser.parse_args(argv)
     records = args.records or (SMOKE_RECORDS if args.smoke else RECORDS)
-    _log(f"input: {records:,} records over {args.files} files (generated once, cached under {CACHE})")
-    files = dataset(records, args.files)
+    spread = f", event times over {args.spread_days:,} days" if args.spread_days else ""
+    _log(f"input: {records:,} records over {args.files} files{spread} (generated once, cached under {CACHE})")
+    files = dataset(records, args.files, spread_days=args.spread_days)
     input_bytes = sum(f.stat().st_size for f in files)
     results: dict[str, dict[str, Any]] = {}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="reprocess-bench-") as scratch:
-        for i, name in enumerate(contenders()):
+        for i, name in enumerate(args.only or contenders()):
             _log(f"{name} …")
             results[name] = measure(name, files, Path(scratch) / f"out-{i}")
             _log(f"{name}: {results[name]['wall_s']:.2f} s")
@@ -384,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(input_line(records, input_bytes, len(files), next(iter(results.values())), load))
     print(LEGEND.format(sample=int(SAMPLE_S * 1000)))
-    path = _write_json(args.results, results, records, files, input_bytes, smoke=args.smoke, load=load)
+    path = _write_json(args.results, results, records, files, input_bytes, smoke=args.smoke, load=load, spread=args.spread_days)
     _log(f"results: {path}")
     return 0
 
@@ -398,17 +430,30 @@ def _write_json(
     *,
     smoke: bool,
     load: dict[str, Any],
+    spread: int = 0,
 ) -> Path:
     from benchmarks.report import machine, write_result
 
     document = {
         "machine": machine(),
         "smoke": smoke,
-        "input": {"records": records, "files": len(files), "bytes": input_bytes, "invalid_fraction": INVALID_FRACTION},
+        "input": {
+            "records": records,
+            "files": len(files),
+            "bytes": input_bytes,
+            "invalid_fraction": INVALID_FRACTION,
+            "spread_days": spread,
+        },
         "sample_interval_s": SAMPLE_S,
         "load_average": load,
         "contenders": {
-            name: {**r, "records_per_s": r["records"] / r["wall_s"], "mb_per_s": input_bytes / 1e6 / r["wall_s"]}
+            name: {
+                **r,
+                "records_per_s": r["records"] / r["wall_s"],
+                "mb_per_s": input_bytes / 1e6 / r["wall_s"],
+                "records_per_s_per_core": r["records"] / r["wall_s"] / (r.get("cores") or 1),
+                "mb_per_s_per_core": input_bytes / 1e6 / r["wall_s"] / (r.get("cores") or 1),
+            }
             for name, r in results.items()
         },
     }

@@ -10,6 +10,9 @@ the contenders, and the table shows medians:
   writing a lake (raw zone, Parquet with ``partitionBy``, then the run's files moved in);
 - ``spark local[N] dry run``: the same, counting only.
 
+Besides wall time, each contender reports the CPU seconds its processes used (for Spark, the JVM's apart from the
+Python processes'): on a shared machine they move far less with the load than wall time does.
+
 Every contender's ok / failed / dropped counts must agree. The table goes to stdout, the JSON to
 ``benchmarks/results/spark-<UTC time>.json``. See docs/spark.md.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -65,19 +69,61 @@ def run_spark(files: Sequence[Path], out: Path, *, dry_run: bool, master: str) -
     spark = spark_session(master, conf)
     spark.sparkContext.setLogLevel("ERROR")
     session_s = time.perf_counter() - started
+    session_cpu = tree_cpu(os.getpid())
     try:
         options = SparkReprocessOptions(spec=str(SPEC), lake=str(out / "lake"), run_id="bench", dry_run=dry_run)
         summary = spark_reprocess(spark, [str(f) for f in files], options).summary
+        cpu = tree_cpu(os.getpid())  # before stop: the JVM and its Python workers are still there to be read
     finally:
         spark.stop()
     counts = {"records": summary.records, "ok": summary.ok, "failed": summary.failed, "dropped": summary.dropped}
-    return {**counts, "files_written": len(summary.written), "session_s": session_s}
+    return {
+        **counts,
+        "files_written": len(summary.written),
+        "session_s": session_s,
+        "session_jvm_cpu_s": session_cpu["java"],
+        "jvm_cpu_s": cpu["java"],
+        "python_cpu_s": cpu["python"] + time.process_time(),  # the Python workers and this driver
+    }
+
+
+def run_reprocess_cpu(files: Sequence[Path], out: Path) -> dict[str, Any]:
+    """``run_reprocess`` writing a lake, with the CPU seconds of this process and its (reaped) worker processes."""
+    counts = run_reprocess(files, out, dry_run=False)
+    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return {**counts, "cpu_s": sum(u.ru_utime + u.ru_stime for u in used)}
+
+
+def tree_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of the processes below ``pid`` (Linux ``/proc``), summed by kind: ``java`` and ``python``; each
+    process's own and that of the children it has reaped (Spark's Python workers that have exited)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    stats: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        stats[int(entry.name)] = (name, sum(int(f) for f in fields[11:15]) / tick)  # utime, stime, cutime, cstime
+    used = {"java": 0.0, "python": 0.0}
+    below = list(children.get(pid, []))
+    while below:
+        child = below.pop()
+        name, seconds = stats[child]
+        used["java" if name == "java" else "python"] += seconds
+        below += children.get(child, [])
+    return used
 
 
 def run_contender(name: str, files: Sequence[Path], out: Path) -> dict[str, Any]:
     """Run one contender by its table name."""
     if name == "reprocess":
-        return run_reprocess(files, out, dry_run=False)
+        return run_reprocess_cpu(files, out)
     return run_spark(files, out, dry_run=name.endswith("dry run"), master=name.split()[1])
 
 
@@ -92,11 +138,12 @@ def _child(argv: list[str]) -> None:
 
 def medians(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Per contender: the counts of its first round and the median of every timing and memory figure."""
-    return round_medians(rounds, ("wall_s", "run_s", "session_s", "tree_peak_rss_mb"))
+    keys = ("wall_s", "run_s", "session_s", "cpu_s", "jvm_cpu_s", "python_cpu_s", "session_jvm_cpu_s", "tree_peak_rss_mb")
+    return round_medians(rounds, keys)
 
 
 def format_table(results: dict[str, dict[str, Any]], input_bytes: int) -> str:
-    """A Markdown table of medians: wall and in-process time, Spark's session start, throughput, ratio, memory."""
+    """A Markdown table of medians: wall and in-process time, Spark's session start, throughput, ratio, CPU, memory."""
     base = results["reprocess"]["wall_s"]
     header = (
         "contender",
@@ -107,11 +154,16 @@ def format_table(results: dict[str, dict[str, Any]], input_bytes: int) -> str:
         "rec/s",
         "MB/s",
         "wall vs reprocess",
+        "CPU s",
+        "JVM CPU s",
         "tree peak RSS MB",
     )
     rows = [header]
     for name, r in results.items():
         session = f"{r['session_s']:.1f}" if "session_s" in r else "–"
+        # Spark's JVM is no reaped child of the contender's process, so its CPU is read from /proc (run_spark)
+        cpu = f"{r['jvm_cpu_s'] + r['python_cpu_s']:.1f}" if "jvm_cpu_s" in r else f"{r['cpu_s']:.1f}" if "cpu_s" in r else "–"
+        jvm = f"{r['jvm_cpu_s']:.1f} ({r['session_jvm_cpu_s']:.1f} at start)" if "jvm_cpu_s" in r else "–"
         rows.append(
             (
                 name,
@@ -122,6 +174,8 @@ def format_table(results: dict[str, dict[str, Any]], input_bytes: int) -> str:
                 f"{r['records'] / r['wall_s']:,.0f}",
                 f"{input_bytes / 1e6 / r['wall_s']:.1f}",
                 f"{r['wall_s'] / base:.2f}×",
+                cpu,
+                jvm,
                 f"{r['tree_peak_rss_mb']:,.0f}",
             )
         )
@@ -132,7 +186,8 @@ LEGEND = """\
 Medians over {rounds} interleaved round(s). wall s: process start to exit (interpreter, imports and for Spark the JVM
 included); run s: inside the process; session start s: building the SparkSession (JVM start), part of run s.
 rec/s and MB/s use wall s and the input files' bytes. wall vs reprocess: this row's wall time over reprocess's (>1:
-slower). tree peak RSS: the largest sum of VmRSS over the process tree at one sample (Spark's JVM included)."""
+slower). CPU s: the contender's processes' CPU seconds, load-proof where wall s is not; JVM CPU s: the JVM's part of
+it, and its part while the session started. tree peak RSS: the largest sum of VmRSS over the process tree at one sample (Spark's JVM included)."""
 
 
 def main(argv: list[str] | None = None) -> int:

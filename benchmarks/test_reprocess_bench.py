@@ -54,3 +54,12 @@ def test_differing_counts_are_refused() -> None:
     check_counts({"a": same, "b": dict(same)})
     with pytest.raises(AssertionError, match="b counts"):
         check_counts({"a": same, "b": {**same, "ok": 1, "dropped": 1}})
+
+
+def test_spread_days_spreads_the_event_dates(tmp_path: Path) -> None:
+    import re
+
+    spread = dataset(400, files=2, folder=tmp_path, spread_days=30)
+    assert spread[0].parent.name == "iot-400x2-30d"
+    days = {m for f in spread for m in re.findall(rb'"event_time":"([0-9-]{10})', f.read_bytes())}
+    assert 20 <= len(days) <= 30 and min(days) >= b"2024-01-01" and max(days) <= b"2024-01-30"

@@ -5,7 +5,9 @@ exact path for the few records its vectorized path cannot judge alone. Per recor
 base64 → UTF-8 → JSON (orjson: no NaN, no 1e400; the values as the json module reads them, every integer
 exact) → no duplicate keys → an object → JSON Schema
 (fastjsonschema, with transform-core's format checks and integers within int64) → drop rule →
-event time → enrichment (dict lookups) → output: the record's JSON with insignificant whitespace
+event time → enrichment (dict lookups). :meth:`ReferencePipeline.failures` lists every rule a record breaks in that
+order (the schema's rules named by :class:`~transform_core.schema.failures.SchemaFailures`); the first is the
+record's reason, for the engine too. Output: the record's JSON with insignificant whitespace
 removed, enrichment fields replacing same-named properties or appended, plus a newline. The Firehose response is
 written record by record too (:meth:`ReferencePipeline.respond`): each Ok record with its partition keys, or with
 an Iceberg destination its table (``otfMetadata``).
@@ -19,7 +21,9 @@ import copy
 import json
 import math
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -28,7 +32,8 @@ import orjson
 
 from transform_core.firehose.batch import RecordBatch
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK, Result, outcome_schema
-from transform_core.schema import compile_schema, format_reason, show_value
+from transform_core.schema import child_path, compile_schema, format_reason, show_value
+from transform_core.schema.failures import SchemaFailures
 from transform_core.schema.formats import FORMAT_CHECKS, ecma_pattern, parse_date_time
 from transform_core.schema.nesting import DEPTH_MESSAGE, MAX_DEPTH, may_nest_too_deep, nesting_depth
 from transform_core.spec import PipelineSpec
@@ -41,6 +46,7 @@ __all__ = ["Outcome", "ReferencePipeline"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WHITESPACE = re.compile(r"[ \t\n\r]")
 _INT64 = (-(2**63), 2**63 - 1)
+_FLOAT64_MAX = int(sys.float_info.max)  # an integer beyond it may round to infinity as a 64-bit float
 
 
 class Outcome(NamedTuple):
@@ -50,11 +56,25 @@ class Outcome(NamedTuple):
     data: str
     reason: str | None
     partition: tuple[str, ...] | None
+    missed: tuple[str, ...] = ()  # an Ok record's tables with ``on_missing: keep`` that hold no row for its key
 
 
 class _Reject(Exception):
     def __init__(self, path: str, message: str, rule: str) -> None:
         super().__init__(format_reason(path, message, rule))
+
+
+@dataclass(slots=True)
+class _Judged:
+    """One record judged: every rule it breaks, or (none broken) whether it is dropped, else what its output needs."""
+
+    reasons: list[str]
+    dropped: bool = False
+    text: str = ""
+    value: dict[str, Any] = field(default_factory=dict)
+    partition: tuple[str, ...] = ()
+    enrichment: dict[str, str] = field(default_factory=dict)
+    missed: tuple[str, ...] = ()  # the tables with ``on_missing: keep`` that hold no row for its key
 
 
 class ReferencePipeline:
@@ -63,16 +83,14 @@ class ReferencePipeline:
     def __init__(
         self, spec: PipelineSpec, tables: tuple[ReferenceTable, ...] | None = None, bindings: Bindings | None = None
     ) -> None:
-        import fastjsonschema  # imported here: only the reference pays for compiling validators
-
         self.spec = spec
         self.bindings = bindings or bind_fields(spec, compile_schema(spec.schema, file=spec.schema_file))
         if tables is None:
             cache = TableCache()
             tables = tuple(cache.get(t, k) for t, k in zip(spec.enrich, self.bindings.key_types, strict=True))
         self.tables = tables
-        schema = {k: v for k, v in _for_fastjsonschema(spec.schema).items() if k != "$schema"}
-        self._validate = fastjsonschema.compile(schema, formats=FORMAT_CHECKS)
+        self._validator: Callable[[Any], Any] | None = None  # compiled on first use (see _validate)
+        self._schema_failures = SchemaFailures(spec.schema, file=spec.schema_file)
         self._drop = {(_kind(v), v) for v in spec.drop.values} if spec.drop else set()
         self._keys = spec.partitioning.keys
         self._enrich_names = [name for t in tables for name in t.spec.fields]
@@ -99,6 +117,14 @@ class ReferencePipeline:
         }
         return pl.DataFrame(columns, schema=outcome_schema(self._keys))
 
+    def enrich_missed(self, batch: RecordBatch) -> dict[str, int]:
+        """Per table with ``on_missing: keep``, in spec order: the batch's Ok records it holds no row for."""
+        counts = dict.fromkeys((t.spec.name for t in self.tables if t.spec.on_missing == "keep"), 0)
+        for data, arrival in zip(batch.data, batch.arrival_ms, strict=True):
+            for name in self.process_record(data, arrival).missed:
+                counts[name] += 1
+        return counts
+
     def respond(self, batch: RecordBatch) -> bytes:
         """The Firehose response to a batch, as compact JSON bytes, one entry per record in order.
 
@@ -119,51 +145,81 @@ class ReferencePipeline:
     def process_record(self, data: str, arrival_ms: int | None) -> Outcome:
         """Judge one record; never raises for bad data."""
         try:
-            return self._process(data, arrival_ms)
+            payload = _decode_base64(data)
         except _Reject as rejection:
             return Outcome(FAILED, data, str(rejection), None)
-
-    def _process(self, data: str, arrival_ms: int | None) -> Outcome:
-        payload = _decode_base64(data)
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise _Reject("$", f"not valid UTF-8 at byte {err.start}", "utf8") from None
-        try:
-            orjson.loads(payload)  # strict RFC 8259
-        except orjson.JSONDecodeError as err:
-            raise _Reject("$", f"not valid JSON: {err}", "json") from None
-        if may_nest_too_deep(payload) and nesting_depth(payload) > MAX_DEPTH:  # before a parse that recurses
-            raise _Reject("$", DEPTH_MESSAGE, "depth")
-        # the values as json reads them: orjson reads an integer beyond 64 bits (-2**63-1, 10**20+1) as the nearest
-        # float, which may pass a bound the integer fails (int64, maximum: 1e20)
-        value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-        if not isinstance(value, dict):
-            raise _Reject("$", f"expected object, got {_json_type(value)}", "type")
-        self._check_schema(value)
-        if self.spec.drop and _scalar(v := _get(value, self.spec.drop.field)) and (_kind(v), v) in self._drop:
+        judged = self._judge(payload, arrival_ms, validate=True)
+        if judged.reasons:
+            return Outcome(FAILED, data, judged.reasons[0], None)
+        if judged.dropped:
             return Outcome(DROPPED, data, None, None)
-        partition = self._partition(value, arrival_ms)
+        out = _output(_minify(judged.text), judged.value, judged.enrichment)
+        return Outcome(OK, base64.b64encode(out.encode()).decode(), None, judged.partition, judged.missed)
+
+    def failures(self, payload: bytes, arrival_ms: int | None = None) -> list[str]:
+        """Every rule the record ``payload`` (its bytes, base64 decoded) breaks, as reasons, in the order of
+        docs/spec.md: the first is the record's reason. Empty for a record that passes (``Ok`` or ``Dropped``).
+
+        A record that is not UTF-8, not JSON, too deep, with a duplicate key or not an object breaks that one rule
+        (nothing after it can be read); otherwise every failing schema rule is listed, then, unless the drop rule
+        drops it, a bad event time and each reference table that rejects its key.
+        """
+        return self._judge(payload, arrival_ms, validate=False).reasons
+
+    def _judge(self, payload: bytes, arrival_ms: int | None, *, validate: bool) -> _Judged:
+        """``validate``: the validator decides whether the schema passes (the record's outcome); else the listing
+        alone does (a record the engine rejected, whose rules are wanted: fastjsonschema is not imported)."""
+        try:
+            text, value = _parse(payload)
+        except _Reject as rejection:
+            return _Judged([str(rejection)])
+        reasons = self._check_schema(value) if validate else self._schema_failures.failures(value)
+        if self.spec.drop and _scalar(v := _get(value, self.spec.drop.field)) and (_kind(v), v) in self._drop:
+            return _Judged(reasons, dropped=not reasons)
+        partition: tuple[str, ...] = ()
+        try:
+            partition = self._partition(value, arrival_ms)
+        except _Reject as rejection:
+            reasons.append(str(rejection))
         enrichment: dict[str, str] = {}
+        missed: list[str] = []
         for table, key_info in zip(self.tables, self.bindings.enrich_keys, strict=True):
             key = _get(value, table.spec.record_key)
             wanted = str if table.key_type == "string" else int
             texts = table.values.get(key) if type(key) is wanted else None
             if texts is None and table.spec.on_missing == "reject":
-                raise _Reject(key_info.path, f"{show_value(key)} is not in reference table {table.spec.name!r}", "enrich")
+                message = f"{show_value(key)} is not in reference table {table.spec.name!r}"
+                reasons.append(format_reason(key_info.path, message, "enrich"))
+            elif texts is None:
+                missed.append(table.spec.name)
             enrichment.update(zip(table.spec.fields, texts or ("null",) * len(table.spec.fields), strict=True))
-        out = _output(_minify(text), value, enrichment)
-        return Outcome(OK, base64.b64encode(out.encode()).decode(), None, partition)
+        return _Judged(reasons, text=text, value=value, partition=partition, enrichment=enrichment, missed=tuple(missed))
 
-    def _check_schema(self, value: dict[str, Any]) -> None:
+    def _check_schema(self, value: dict[str, Any]) -> list[str]:
+        """Every schema rule ``value`` breaks: the validator decides whether any does, the failures list them."""
         import fastjsonschema
 
         try:
             self._validate(value)
         except fastjsonschema.JsonSchemaValueException as err:
+            listed = self._schema_failures.failures(value)
+            if listed:
+                return listed
+            # the validator names a failure the list does not: its own reason, so the record still fails
             path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in (err.path or ["data"])[1:])
             message = err.message.removeprefix((err.name or "data") + " ")
-            raise _Reject(path, message, err.rule or "schema") from None
+            return [format_reason(path, message, err.rule or "schema")]
+        return []
+
+    def _validate(self, value: dict[str, Any]) -> None:
+        """fastjsonschema's validator of the schema, compiled on first use: listing a rejected record's rules does
+        not need it, so an engine that only lists them never imports it."""
+        if self._validator is None:
+            import fastjsonschema
+
+            schema = {k: v for k, v in _for_fastjsonschema(self.spec.schema).items() if k != "$schema"}
+            self._validator = fastjsonschema.compile(schema, formats=FORMAT_CHECKS)
+        self._validator(value)
 
     def _partition(self, value: dict[str, Any], arrival_ms: int | None) -> tuple[str, ...]:
         spec = self.spec.event_time
@@ -191,6 +247,66 @@ class ReferencePipeline:
         return (f"{utc.year:04d}", f"{utc.month:02d}", f"{utc.day:02d}", f"{utc.hour:02d}")[: len(self._keys)]
 
 
+def _parse(payload: bytes) -> tuple[str, dict[str, Any]]:
+    """The record's text and its value: UTF-8, JSON, depth, duplicate keys and an object, in that order."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _Reject("$", f"not valid UTF-8 at byte {err.start}", "utf8") from None
+    try:
+        orjson.loads(payload)  # strict RFC 8259
+    except orjson.JSONDecodeError as err:
+        if str(err).startswith("depth limit exceeded"):  # orjson stops at 1,024 levels: past the nesting limit
+            raise _Reject("$", DEPTH_MESSAGE, "depth") from None
+        if str(err).startswith("number is infinity") and (path := _beyond_float64(text)) is not None:
+            raise _Reject(path, "number does not fit in a 64-bit float", "float64") from None
+        raise _Reject("$", f"not valid JSON: {err}", "json") from None
+    if may_nest_too_deep(payload) and nesting_depth(payload) > MAX_DEPTH:  # before a parse that recurses
+        raise _Reject("$", DEPTH_MESSAGE, "depth")
+    # the values as json reads them: orjson reads an integer beyond 64 bits (-2**63-1, 10**20+1) as the nearest
+    # float, which may pass a bound the integer fails (int64, maximum: 1e20)
+    value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    if not isinstance(value, dict):
+        raise _Reject("$", f"expected object, got {_json_type(value)}", "type")
+    return text, value
+
+
+def _beyond_float64(text: str) -> str | None:
+    """The path of the first number in ``text`` beyond a 64-bit float (``1e400``, ``-1e400``, 10**400), if the text
+    is JSON but for such numbers; else None."""
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(name)  # NaN, Infinity: not JSON
+
+    try:
+        value = json.loads(text, parse_constant=no_constants)
+    except (ValueError, RecursionError):
+        return None
+    pending: list[tuple[str, Any]] = [("$", value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(reversed([(child_path(path, k), v) for k, v in item.items()]))
+        elif isinstance(item, list):
+            pending.extend(reversed([(f"{path}[{i}]", v) for i, v in enumerate(item)]))
+        elif _infinite(item):
+            return path
+    return None
+
+
+def _infinite(item: Any) -> bool:
+    """A number a 64-bit float reads as infinity."""
+    if isinstance(item, float):
+        return math.isinf(item)
+    if not isinstance(item, int) or isinstance(item, bool) or abs(item) <= _FLOAT64_MAX:
+        return False
+    try:
+        float(item)
+    except OverflowError:
+        return True
+    return False
+
+
 def _decode_base64(data: str) -> bytes:
     """Canonical standard base64 only (RFC 4648 §4: padded, no whitespace, zero trailing bits)."""
     try:
@@ -204,12 +320,15 @@ def _decode_base64(data: str) -> bytes:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
+    members = dict(pairs)  # in C; the key is looked for only when there is one
+    if len(members) == len(pairs):
+        return members
+    seen: set[str] = set()
+    for key, _ in pairs:
         if key in seen:
             raise _Reject("$", f"duplicate key {key!r} (parsers disagree on which one wins)", "duplicate_key")
-        seen[key] = value
-    return seen
+        seen.add(key)
+    raise AssertionError("unreachable: fewer members than pairs means a repeated key")
 
 
 def _minify(text: str) -> str:

@@ -185,14 +185,16 @@ def _check_keys(keys: pl.Series, file: str, from_csv: bool) -> None:
         nulls |= keys == ""
     if nulls.any():
         kind = "empty" if from_csv else "null"
-        raise SpecError(f"{nulls.sum()} {kind} key(s), first in row {nulls.arg_true()[0] + 1}", file=file, key=keys.name)
+        n = nulls.sum()
+        raise SpecError(f"{n} {kind} key{'s' * (n != 1)}, first in row {nulls.arg_true()[0] + 1}", file=file, key=keys.name)
     duplicated = keys.is_duplicated()
     if duplicated.any():
         values = keys.filter(duplicated).unique(maintain_order=True)
         examples = ", ".join(repr(value) for value in values.head(_EXAMPLES).to_list())
         more = ", ..." if values.len() > _EXAMPLES else ""
         raise SpecError(
-            f"{values.len()} key(s) appear more than once ({duplicated.sum()} rows): {examples}{more}",
+            f"{values.len()} {'key appears' if values.len() == 1 else 'keys appear'} more than once "
+            f"({duplicated.sum()} rows): {examples}{more}",
             file=file,
             key=keys.name,
         )

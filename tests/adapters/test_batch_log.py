@@ -86,6 +86,7 @@ def test_a_rejected_record_logs_its_id_rule_path_and_message(
         "rule": "$.value|maximum",
         "path": "$.value",
         "error": "must be at most 1000",
+        "reasons": ["$.value: must be at most 1000 (maximum)"],
     }
 
 

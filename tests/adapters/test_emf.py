@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -19,6 +20,7 @@ from transform_core import SpecError, load_pipeline, load_spec
 from transform_core.adapters import firehose
 from transform_core.firehose.batch import RecordBatch
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
+from transform_core.reference import ReferencePipeline
 from transform_core.spec import MetricsSpec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +37,8 @@ METRICS = {
     "ResponseBytes": "Bytes",
     "BatchLatency": "Milliseconds",
 }
+# the example spec's devices table keeps misses: their total and the table's own count
+MISSES = {"EnrichmentMisses": "Count", "EnrichmentMisses.devices": "Count"}
 # CloudWatch's units (the MetricDatum Unit enumeration): EMF rejects any other.
 CLOUDWATCH_UNITS = {
     "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes", "Bits",
@@ -127,8 +131,8 @@ def test_each_batch_writes_one_line_that_is_valid_emf_and_adds_up(
     directive = check_emf(entry)
     assert directive["Namespace"] == "TransformCore"
     assert directive["Dimensions"] == [["pipeline"]]
-    assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == METRICS
-    assert [m["Name"] for m in directive["Metrics"]] == list(METRICS)
+    assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == METRICS | MISSES
+    assert [m["Name"] for m in directive["Metrics"]] == list(METRICS | MISSES)
     assert entry["pipeline"] == "iot-telemetry"
     assert entry["invocationId"] == event["invocationId"]
     assert entry["requestId"] == "req-1"
@@ -143,6 +147,44 @@ def test_each_batch_writes_one_line_that_is_valid_emf_and_adds_up(
     assert entry["ResponseBytes"] == entry["response_bytes"] == len(body)
     assert entry["InputBytes"] == decoded_size(event)
     assert entry["BatchLatency"] == entry["elapsed_ms"] >= 0
+    missed = ReferencePipeline(firehose.loaded_pipeline().spec).enrich_missed(RecordBatch.from_firehose_event(event))
+    assert entry["enrich_missed"] == missed
+    assert entry["EnrichmentMisses"] == entry["EnrichmentMisses.devices"] == missed["devices"]
+
+
+def test_enrichment_misses_are_counted_per_table_and_in_total() -> None:
+    raw = spec_with({"emf": True})
+    devices = raw["enrich"][0]
+    raw["enrich"] = [{**devices, "fields": ["site"]}, {**devices, "name": "Zürich", "fields": ["model"]}]
+    pipeline = load_pipeline(raw)
+    known = base64.b64decode(load_event("direct_put.json")["records"][0]["data"])
+    unknown, found = re.subn(rb'"device_id":"dev-\d{4}"', b'"device_id":"dev-9999"', known)  # the table ends at dev-9899
+    assert found == 1
+    records = [{"recordId": str(i), "data": base64.b64encode(unknown).decode()} for i in range(3)]
+    event = firehose_event(records)
+    result = pipeline.process_firehose(event)
+
+    entry = json.loads(firehose.log_line(result, "inv-1", 1.0, "iot-telemetry", metrics=pipeline.spec.metrics))
+
+    assert entry["enrich_missed"] == {"devices": 3, "Zürich": 3}
+    names = [m["Name"] for m in check_emf(entry)["Metrics"]]
+    # a table name CloudWatch cannot take as a metric name (non-ASCII) is in the total and the log field only
+    assert names == [*METRICS, "EnrichmentMisses", "EnrichmentMisses.devices"]
+    assert (entry["EnrichmentMisses"], entry["EnrichmentMisses.devices"]) == (6, 3)
+    assert "EnrichmentMisses.Zürich" not in entry
+
+
+def test_a_spec_without_a_table_that_keeps_misses_has_no_miss_metric() -> None:
+    raw = spec_with({"emf": True})
+    raw["enrich"][0]["on_missing"] = "reject"
+    pipeline = load_pipeline(raw)
+    result = pipeline.process_firehose(load_event("direct_put.json"))
+
+    entry = json.loads(firehose.log_line(result, "inv-1", 1.0, "iot-telemetry", metrics=pipeline.spec.metrics))
+
+    assert entry["enrich_missed"] == {}
+    assert [m["Name"] for m in check_emf(entry)["Metrics"]] == list(METRICS)
+    assert not any(key.startswith("EnrichmentMisses") for key in entry)
 
 
 def test_metrics_off_keeps_the_plain_log_line(use_spec: Any, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,12 +17,12 @@ from typing import Any
 import polars as pl
 import pytest
 
-import transform_core.engine
 from tests.helpers.not_firehose import REFUSALS, Refusal
 from tests.helpers.responses import check_shed_response
 from transform_core import SpecError, TransformCoreError, load_pipeline
 from transform_core.adapters import firehose
 from transform_core.demo.generate import firehose_event, iot_payloads
+from transform_core.engine import Pipeline
 from transform_core.errors import ConfigurationEnvironmentError
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.firehose.response import build_response
@@ -324,7 +324,7 @@ def test_handler_sheds_enriched_records_that_would_not_fit(
     shed_everything = build_response(unlimited.outcomes, pl.Series([r["data"] for r in event["records"]]), DAY_KEYS, limit=1)
     assert len(shed_everything.body) < len(unlimited.body)
     limit = (len(shed_everything.body) + len(unlimited.body)) // 2
-    monkeypatch.setattr(transform_core.engine.pipeline, "build_response", functools.partial(build_response, limit=limit))
+    monkeypatch.setattr(Pipeline, "process", functools.partialmethod(Pipeline.process, limit=limit))
 
     body = firehose.handler(event, None)
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 
+from transform_core import RecordBatch, load_spec
 from transform_core.cli import main
 from transform_core.demo import run as demo_run
+from transform_core.demo.generate import iot_payloads
+from transform_core.reference import ReferencePipeline
 
 EXAMPLE_SPEC = Path(__file__).resolve().parents[2] / "examples" / "iot" / "pipeline.yaml"
 
@@ -18,6 +22,11 @@ def test_the_default_spec_runs_and_matches_the_generator(capsys: pytest.CaptureF
     assert out.startswith(f"transform-core demo: {EXAMPLE_SPEC} (loaded in ")
     assert "generator expected ok 255 / failed 30 / dropped 15: as generated" in out
     assert "top rejection reasons" in out and "partitions hit" in out and "throughput: 300 records" in out
+    # the generator's unknown devices: as many as the reference counts on the same records
+    payloads = iot_payloads(300, 0.1, 0)
+    batch = RecordBatch([str(i) for i in range(300)], [base64.b64encode(p.data).decode() for p in payloads], [None] * 300)
+    missed = ReferencePipeline(load_spec(EXAMPLE_SPEC)).enrich_missed(batch)["devices"]
+    assert missed > 0 and f"(of the Ok, {missed:,} had no row in reference table 'devices': its fields are null)" in out
 
 
 def test_options_reach_the_run(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,6 +55,6 @@ def test_another_spec_gets_records_drawn_from_its_schema(tmp_path: Path, capsys:
     spec.write_text(yaml.safe_dump(SPECS["exotic"]))
     assert main(["demo", "--spec", str(spec), "--records", "400", "--invalid-fraction", "0.25"]) == 0
     out = capsys.readouterr().out
-    assert "generated 400 records (100 invalid, " in out and " to drop) in 1 Firehose events" in out
+    assert "generated 400 records (100 invalid, " in out and " to drop) in 1 Firehose event, " in out
     assert "generator expected ok " in out and ": as generated" in out
     assert "partitions hit" in out and "year=2026/month=11/day=2" in out and "/hour=" in out  # the default window, hourly

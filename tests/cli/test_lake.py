@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -58,7 +59,7 @@ def test_compact_reports_each_partition_then_nothing_to_do(raw_twice: Path, caps
     assert code == 0
     (line, total, table) = out.splitlines()
     assert re.fullmatch(r"unchanged  year=2026/month=11/day=24  [0-9]+ raw files", line)
-    assert total == "1 partitions, 0 compacted, 1 unchanged, 0 rows written, 0 duplicates removed"
+    assert total == "1 partition, 0 compacted, 1 unchanged, 0 rows written, 0 duplicates removed"
     assert table == f"transform_core.iot_telemetry snapshot {snapshot} (nothing to commit)"
 
 
@@ -181,6 +182,8 @@ def test_default_format_prints_a_readable_table(
         ("SELEC day FROM iot_telemetry", "sql parser error"),
         ("SELECT * FROM nowhere", f"relation 'nowhere' was not found (tables: errors_{TABLE}, {TABLE}, raw_{TABLE})"),
         (f"SELECT no_such_column FROM {TABLE}", 'unable to find column "no_such_column"'),
+        (f"SELECT tags.nope FROM {TABLE}", 'unable to find struct field "nope"; struct fields: tags.fw, tags.zone (tables: '),
+        (f"SELECT user.country FROM {TABLE}", "a struct's field is column.field, and the struct columns are tags"),
     ],
 )
 def test_bad_sql_is_one_clear_error(
@@ -190,6 +193,53 @@ def test_bad_sql_is_one_clear_error(
     assert (code, out) == (1, "")
     assert err.startswith("transform-core: error: query failed: ") and message in err
     assert err.count("\n") == 1  # one line, no traceback, no plan dump
+
+
+def test_default_format_prints_full_values_and_struct_field_names(
+    pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lake_args = ["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake)]
+    sql = f"SELECT rawData, tags, tags.zone FROM errors_{TABLE} CROSS JOIN (SELECT tags FROM {TABLE} WHERE tags.fw IS NOT NULL LIMIT 1) AS one"
+    expected = query(pipeline.spec, sql, root=str(lake))
+    code, out, _ = run([*lake_args, sql], capsys)
+    assert code == 0 and max(expected["rawData"].str.len_chars()) > 100
+    assert all(f"│ {raw} " in out for raw in expected["rawData"])  # every value in full
+    tags = expected["tags"][0]
+    assert f'┆ {{fw: "{tags["fw"]}", zone: "{tags["zone"]}"}} ┆ {tags["zone"]} ' in out
+    assert "│ rawData " in out and "┆ tags.zone " in out and "┆ struct[2] " in out
+    code, cut, _ = run([*lake_args, "--max-width", "12", sql], capsys)
+    assert code == 0 and f"│ {expected['rawData'][0][:12]}… " in cut and f'┆ {{fw: "{tags["fw"]}'[:14] + "… ┆" in cut
+
+
+def test_describe_prints_columns_and_types(pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lake_args = ["query", "--spec", pipeline.spec.spec_file, "--lake", str(lake)]
+    code, out, _ = run([*lake_args, "--describe", TABLE], capsys)
+    assert code == 0 and "│ column " in out
+    assert "│ tags.zone " in out and "┆ struct<fw:string,zone:string> │" in out
+    code, out, _ = run([*lake_args, "--describe", f"errors_{TABLE}", "--format", "csv"], capsys)
+    assert code == 0 and out.startswith("column,type,athena\nrecordId,str,\n")
+    code, out, err = run([*lake_args, "--describe", "nowhere"], capsys)
+    assert (code, out) == (
+        1,
+        "",
+    ) and err == f"transform-core: error: no table 'nowhere' in the lake (tables: errors_{TABLE}, {TABLE}, raw_{TABLE})\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--describe", TABLE, "SELECT 1"], "query takes one of SQL, --describe TABLE and -i, not SQL and --describe"),
+        (["-i", "SELECT 1"], "query takes one of SQL, --describe TABLE and -i, not SQL and -i"),
+        ([], "query needs SQL, --describe TABLE or -i (to read statements from stdin)"),  # stdin is no terminal
+        (["-i", "--format", "csv"], "the prompt prints tables: --format and --output go with SQL or --describe TABLE"),
+    ],
+)
+def test_query_needs_exactly_one_thing_to_do(
+    argv: list[str], message: str, lake: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("SELECT 1;\n"))
+    code, out, err = run(["query", "--spec", str(EXAMPLE), "--lake", str(lake), *argv], capsys)
+    assert (code, out, err) == (1, "", f"transform-core: error: {message}\n")
 
 
 def test_parquet_needs_output(pipeline: Pipeline, lake: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,8 @@ SURFACE: dict[str, tuple[tuple[str, ...], ...]] = {
     "": (("--version",),),
     "demo": (("--records",), ("--invalid-fraction",), ("--spec",), ("--seed",), ("--batch-records",)),
     "generate": (("--spec",), ("--count",), ("--invalid", "--invalid-fraction"), ("--seed",), ("--end",), ("--output",)),
+    "init": (("folder",), ("--name",), ("--force",)),
+    "explain": (("record",), ("--spec",), ("--line",), ("--base64",), ("--format",)),
     "dashboard": (("--spec",), ("--lake",), ("--output",), ("--measure",), ("--by",), ("--endpoint-url",)),
     "local": (
         ("--spec",),
@@ -51,6 +53,8 @@ SURFACE: dict[str, tuple[tuple[str, ...], ...]] = {
         ("--endpoint-url",),
         ("--quiet",),
         ("--max-reject-rate",),
+        ("--report",),
+        ("--report-format",),
     ),
     "spark-reprocess": (
         ("inputs",),
@@ -69,6 +73,7 @@ SURFACE: dict[str, tuple[tuple[str, ...], ...]] = {
         ("--repartition",),
         ("--master",),
         ("--conf",),
+        ("--max-reject-rate",),
     ),
     "compact": (
         ("--spec",),
@@ -114,6 +119,9 @@ SURFACE: dict[str, tuple[tuple[str, ...], ...]] = {
         ("--lake",),
         ("--format",),
         ("--output",),
+        ("--max-width",),
+        ("--describe",),
+        ("-i", "--interactive"),
         ("--as-of",),
         ("--catalog",),
         ("--catalog-file",),
@@ -158,6 +166,7 @@ SURFACE: dict[str, tuple[tuple[str, ...], ...]] = {
     "layer": (),
     "layer build": (("--arch",), ("--python",), ("--output",), ("--budget-mb",), ("--project-root",)),
 }
+SURFACE = {name: (*options, ("--debug",)) for name, options in SURFACE.items()}  # every command's last: the traceback
 
 
 def commands(parser: argparse.ArgumentParser, path: str = "") -> Iterator[tuple[str, tuple[tuple[str, ...], ...]]]:
@@ -203,7 +212,7 @@ def test_help_imports_neither_polars_nor_the_engine() -> None:
 def test_python_m_runs_the_command_line() -> None:
     child = subprocess.run([sys.executable, "-m", "transform_core.cli", "--help"], cwd=ROOT, capture_output=True, text=True)
     assert child.returncode == 0, child.stderr
-    assert child.stdout.startswith("usage: transform-core [-h] [--version] COMMAND ...")
+    assert child.stdout.startswith("usage: transform-core [-h] [--version] [--debug] COMMAND ...")
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,6 +52,8 @@ def test_the_summary_agrees_with_the_job(inputs: Path, tmp_path: Path, capsys: p
     top = out.split("top rejection rules\n", 1)[1].splitlines()
     assert 0 < len(top) <= 10 and sum(int(line.split()[0].replace(",", "")) for line in top) <= again.failed
     assert any(lake.rglob("*.parquet"))
+    missed = again.enrich_missed["devices"]
+    assert missed > 0 and f"\nunenriched {missed:>12,} of the ok records, their fields null: devices {missed:,}\n" in out
 
 
 def test_dry_run_writes_nothing_and_says_so(inputs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -288,7 +288,7 @@ TABLE_ERRORS: list[Any] = [
     pytest.param(
         "device_id,site,model\ndev-0001,a,X\ndev-0002,b,Y\ndev-0001,c,Z\n",
         "device_id",
-        "1 key(s) appear more than once (2 rows): 'dev-0001'",
+        "1 key appears more than once (2 rows): 'dev-0001'",
         id="duplicate-key",
     ),
     pytest.param(

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 from tests.helpers.specs import SPECS
 from transform_core import RecordBatch, load_spec
-from transform_core.engine import Pipeline
+from transform_core.engine import BatchResult, Pipeline
 from transform_core.reference import ReferencePipeline
 from transform_core.tuning import Tuning
 
@@ -30,9 +30,13 @@ def batch_of(texts: Sequence[bytes], arrival_ms: Sequence[int | None] | None = N
 
 
 def agreed_outcomes(engine: Pipeline, reference: ReferencePipeline, batch: RecordBatch) -> pl.DataFrame:
-    """The engine's outcome frame for ``batch``, once checked equal to the reference's (reasons aside)."""
-    got = engine.process(batch).outcomes
-    assert_frame_equal(got.drop("reason"), reference.process(batch).drop("reason"))
+    """The engine's outcome frame for ``batch``, once checked equal to the reference's, reasons and every failing
+    rule included."""
+    result = engine.process(batch)
+    got = result.outcomes
+    assert_frame_equal(got, reference.process(batch))
+    assert_same_failures(result, reference, batch)
+    assert result.enrich_missed == reference.enrich_missed(batch)
     return got
 
 
@@ -48,14 +52,41 @@ def pipelines(name: str, tuning: Tuning | None = None) -> tuple[Pipeline, Refere
 
 
 def assert_agree(name: str, batch: RecordBatch, tuning: Tuning | None = None) -> pl.DataFrame:
-    """The engine's outcome frame equals the reference's, reasons aside; reasons are well-formed."""
+    """The engine's outcome frame equals the reference's, reasons included, and so do every rejected record's
+    failing rules; reasons are well-formed."""
     engine, reference = pipelines(name, tuning)
     got = engine.process(batch)
     expected = reference.process(batch)
-    assert_frame_equal(got.outcomes.drop("reason"), expected.drop("reason"))
+    assert_frame_equal(got.outcomes, expected)
+    assert_same_failures(got, reference, batch)
+    assert got.enrich_missed == reference.enrich_missed(batch)
     failed = got.outcomes.filter(pl.col("result") == "ProcessingFailed")
     assert failed["reason"].null_count() == 0
     for reason in failed["reason"].to_list():
         assert REASON.match(reason), reason
     assert got.outcomes.filter(pl.col("result") != "ProcessingFailed")["reason"].null_count() == got.ok + got.dropped
     return got.outcomes
+
+
+def assert_same_failures(result: BatchResult, reference: ReferencePipeline, batch: RecordBatch) -> None:
+    """Each rejected record's failing rules (:meth:`BatchResult.all_reasons`) are the reference's, its reason first;
+    a record that is not rejected has none, from either (the listing and the validator agree on the verdict)."""
+    for row, (outcome, reason) in enumerate(result.outcomes.select("result", "reason").iter_rows()):
+        listed = result.all_reasons(row)
+        payload = _payload(batch.data[row])
+        if outcome != "ProcessingFailed":
+            assert listed == [], (row, listed)
+            if payload is not None:
+                assert reference.failures(payload, batch.arrival_ms[row]) == [], row
+            continue
+        assert listed[0] == reason, (row, listed)
+        if payload is not None:
+            assert listed == reference.failures(payload, batch.arrival_ms[row]), row
+
+
+def _payload(data: str) -> bytes | None:
+    try:
+        payload = base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
+    return payload if base64.b64encode(payload).decode() == data else None

@@ -102,7 +102,7 @@ def _valid_members(draw: st.DrawFn) -> list[tuple[str, str]]:
 def payload_texts(draw: st.DrawFn) -> bytes:
     """One record's payload bytes: valid, or broken in one or more adversarial ways."""
     members = _valid_members(draw)
-    for _ in range(draw(st.integers(0, 3))):
+    for _ in range(draw(st.integers(0, 5))):  # several, so that a record may break several rules
         action = draw(st.sampled_from(["replace", "remove", "duplicate", "extra"]))
         if action == "replace" and members:
             i = draw(st.integers(0, len(members) - 1))

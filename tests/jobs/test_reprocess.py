@@ -50,6 +50,9 @@ def test_every_record_is_accounted_for_and_a_rerun_changes_nothing(tmp_path: Pat
     again = reprocess([str(tmp_path / "in")], options)
     assert (again.ok, again.failed) == (summary.ok, summary.failed)
     assert lake_files(lake) == files  # same names: overwritten, not duplicated
+    # enrichment misses: as many as the lake's rows without the table's fields, the same on any number of workers
+    assert summary.enrich_missed == {"devices": parquet["site"].null_count()} == again.enrich_missed
+    assert summary.enrich_missed["devices"] > 0
 
 
 def test_replaying_the_errors_output_rejects_them_again_unless_fixed(tmp_path: Path) -> None:
@@ -125,3 +128,21 @@ def test_a_lake_that_cannot_be_written_fails_the_run_before_any_file(tmp_path: P
     with pytest.raises(NotADirectoryError) as refused:
         reprocess([str(tmp_path / "in")], ReprocessOptions(spec=SPEC, out=str(tmp_path / "lake" / "sub"), workers=1))
     assert refused.value.filename == str(tmp_path / "lake")
+
+
+def test_a_record_the_lake_refuses_is_no_longer_counted_as_unenriched() -> None:
+    from tests.helpers.agreement import batch_of
+    from transform_core import load_pipeline
+    from transform_core.jobs.reprocess import _enrich_missed
+
+    known, unknown = (
+        json.dumps(
+            {"event_id": "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "device_id": device, "seq": 1}
+            | {"event_time": "2026-11-27T10:00:00Z", "event_type": "telemetry", "value": 1.5}
+        ).encode()
+        for device in ("dev-0001", "dev-9999")  # the table ends at dev-9899
+    )
+    result = load_pipeline(SPEC).process(batch_of([unknown, known, unknown, unknown]), respond=False)
+    assert result.enrich_missed == {"devices": 3}
+    assert _enrich_missed(result, []) == {"devices": 3}
+    assert _enrich_missed(result, [(1, "refused"), (3, "refused")]) == {"devices": 2}  # row 1 was no miss

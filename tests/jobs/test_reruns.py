@@ -126,8 +126,14 @@ def test_a_crashed_run_then_a_rerun_under_another_chunk_size_stores_each_record_
             raise OSError("No space left on device")
         return write(self, *args, **kwargs)
 
+    hold = writer_module.HeldRows.__init__
+
+    def holds_nothing(self: Any, **kwargs: Any) -> None:  # as under memory pressure: each chunk's rows go out at once
+        hold(self, **{**kwargs, "max_bytes": 0})
+
     with monkeypatch.context() as patch:
         patch.setattr(writer_module.LakeWriter, "write", dies_on_the_fourth_chunk)
+        patch.setattr(writer_module.HeldRows, "__init__", holds_nothing)
         crashed = run([source], spec_path, lake, chunk_size=100)
     assert crashed.problems == [(str(source), "OSError: No space left on device")]
     assert sum(stored(lake)[0].values()) > 0  # three chunks are in

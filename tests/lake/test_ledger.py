@@ -66,3 +66,13 @@ def test_a_folder_outside_the_root_is_refused(tmp_path: Path) -> None:
     ledger = InputLedger(str(tmp_path / "lake"), "t", INPUT)
     with pytest.raises(ValueError, match="not under the lake root"):
         ledger.record([str(tmp_path / "elsewhere")])
+
+
+def test_a_root_written_with_dot_slash_or_doubled_slashes_names_the_same_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for root in ("./lake", "lake//", "lake"):
+        ledger = InputLedger(root, "t", INPUT)
+        ledger.record([str(Path("lake", "raw", "t", "year=2026", "month=01", "day=01"))])
+        assert InputLedger("lake", "t", INPUT).folders == {"raw/t/year=2026/month=01/day=01"}

@@ -1,4 +1,5 @@
-"""query: SQL over a lake written by LakeWriter, table names, partition pruning, S3 (the command: tests/cli/test_lake.py)."""
+"""query: SQL over a lake written by LakeWriter, table names, partition pruning, S3, struct fields, describe and the text
+table (the command: tests/cli/test_lake.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from transform_core.engine import Pipeline
 from transform_core.errors import QueryError
 from transform_core.lake import LakeWriter
 from transform_core.lake.curated import compact, curated_table
-from transform_core.lake.query import lake_tables, partition_hint, query
+from transform_core.lake.query import describe, lake_tables, partition_hint, query
+from transform_core.lake.query_format import text_table
+from transform_core.lake.query_sql import dotted_fields
 from transform_core.spec import PartitioningSpec
 
 REFERENCE = Path(__file__).parents[2] / "reference_data" / "devices.csv"
@@ -213,3 +216,125 @@ def test_partition_hint(sql: str, empty: bool, shown: str | None) -> None:
     assert (hint is None) == (shown is None)
     if shown is not None:
         assert hint == f"year, month, day and hour are text, as in the folder names: compare them with zero-padded text ({shown})"
+
+
+# --- struct fields, describe and the text table ---------------------------------------------------------------------
+
+USERS = pl.DataFrame(
+    {
+        "user": [{"country": "DE", "geo": {"city": "Köln"}}, {"country": "FR", "geo": None}, {"country": "DE", "geo": None}],
+        "tags": [["a", "b"], [], None],
+    }
+)
+
+
+@pytest.fixture
+def user_lake(tmp_path: Path) -> Path:
+    """A raw zone whose one file has a struct column named like an SQL function (``user``)."""
+    folder = tmp_path / "raw" / TABLE / "year=2026" / "month=11" / "day=27"
+    folder.mkdir(parents=True)
+    USERS.write_parquet(folder / "part-u-0.parquet")
+    return tmp_path
+
+
+STRUCTS = {"t": {"user": pl.Struct({"country": pl.String, "geo": pl.Struct({"city": pl.String})}), "x": pl.Int64}}
+
+
+@pytest.mark.parametrize(
+    ("sql", "rewritten"),
+    [
+        ("SELECT user.country FROM t", 'SELECT "user"."country" AS "user.country" FROM t'),
+        ("SELECT DISTINCT user.geo.city, x FROM t", 'SELECT DISTINCT "user"."geo"."city" AS "user.geo.city", x FROM t'),
+        ("SELECT user.country AS c FROM t", 'SELECT "user"."country" AS c FROM t'),
+        (
+            "SELECT t.user.country FROM t WHERE user.country = 'DE' GROUP BY user.country",
+            """SELECT t."user"."country" AS "user.country" FROM t WHERE "user"."country" = 'DE' GROUP BY "user"."country\"""",
+        ),
+        ("SELECT a.user.country FROM t AS a", 'SELECT a."user"."country" AS "user.country" FROM t AS a'),
+        ("SELECT upper(user.country) FROM t", 'SELECT upper("user"."country") FROM t'),
+        ("SELECT user.* FROM t", 'SELECT "user".* FROM t'),
+        ("SELECT a.x, t.x FROM t a", "SELECT a.x, t.x FROM t a"),  # a table and its alias qualify plain columns
+        ("SELECT 'user.country' -- user.country\nFROM t", "SELECT 'user.country' -- user.country\nFROM t"),
+        ('SELECT "user.country" FROM t', 'SELECT "user.country" FROM t'),  # one quoted name: left alone
+        ("WITH user AS (SELECT x FROM t) SELECT user.x FROM user", "WITH user AS (SELECT x FROM t) SELECT user.x FROM user"),
+        ("SELECT (SELECT max(user.country) FROM t) AS m", 'SELECT (SELECT max("user"."country") FROM t) AS m'),
+    ],
+)
+def test_dotted_struct_fields_are_rewritten(sql: str, rewritten: str) -> None:
+    assert dotted_fields(sql, STRUCTS) == rewritten
+
+
+def test_a_struct_field_by_its_dotted_name(pipeline: Pipeline, lake: Path) -> None:
+    zones = query(pipeline.spec, f"SELECT tags.zone, count(*) AS n FROM {TABLE} GROUP BY tags.zone", root=str(lake))
+    tags = query(pipeline.spec, f"SELECT tags FROM {TABLE}", root=str(lake))
+    expected = tags.select(pl.col("tags").struct.field("zone").alias("tags.zone")).group_by("tags.zone").len("n")
+    assert zones.columns == ["tags.zone", "n"] and zones["n"].sum() == tags.height
+    assert_frame_equal(zones, expected.with_columns(pl.col("n").cast(pl.Int64)), check_row_order=False)
+    zone, n = expected.drop_nulls().sort("n", "tags.zone").row(-1)
+    where = query(pipeline.spec, f"SELECT count(*) AS n FROM {TABLE} WHERE tags.zone = '{zone}'", root=str(lake))
+    assert where["n"].to_list() == [n] and n > 0
+
+
+def test_a_struct_column_named_like_an_sql_function(pipeline: Pipeline, user_lake: Path) -> None:
+    sql = f"SELECT user.country, count(*) AS n FROM {TABLE} GROUP BY user.country ORDER BY user.country"
+    assert query(pipeline.spec, sql, root=str(user_lake)).rows(named=True) == [
+        {"user.country": "DE", "n": 2},
+        {"user.country": "FR", "n": 1},
+    ]
+    deep = query(pipeline.spec, f"SELECT user.geo.city FROM {TABLE} WHERE user.geo.city IS NOT NULL", root=str(user_lake))
+    assert deep.rows(named=True) == [{"user.geo.city": "Köln"}]
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (f"SELECT user.town FROM {TABLE}", 'unable to find struct field "town"; struct fields: user.country, user.geo, '),
+        (
+            f"SELECT person.town FROM {TABLE}",
+            "named 'person' found: a struct's field is column.field, and the struct columns are user",
+        ),
+        (f"SELECT x FROM {TABLE} WHERE person.town = 1", "a struct's field is column.field, and the struct columns are user"),
+        (f"SELECT user FROM {TABLE}", '"user" is a column: quote a column named like an SQL function or keyword'),
+    ],
+)
+def test_struct_field_errors_are_one_line(sql: str, message: str, pipeline: Pipeline, user_lake: Path) -> None:
+    with pytest.raises(QueryError) as caught:
+        query(pipeline.spec, sql, root=str(user_lake))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert "Ident {" not in str(caught.value) and "Resolved plan" not in str(caught.value)
+
+
+def test_describe_lists_columns_and_struct_fields_with_athena_types(pipeline: Pipeline, lake: Path) -> None:
+    columns = describe(pipeline.spec, TABLE, root=str(lake))
+    rows = {row["column"]: (row["type"], row["athena"]) for row in columns.iter_rows(named=True)}
+    assert rows["tags"] == ("struct[2]", "struct<fw:string,zone:string>")
+    assert rows["tags.fw"] == rows["tags.zone"] == ("str", "string")
+    assert rows["event_time"] == ("datetime[μs, UTC]", "timestamp") and rows["seq"] == ("i64", "bigint")
+    assert rows["day"] == ("str", "string")
+    top = [name for name in rows if "." not in name]
+    assert top == query(pipeline.spec, f"SELECT * FROM {TABLE} LIMIT 0", root=str(lake)).columns
+    errors = describe(pipeline.spec, f"errors_{TABLE}", root=str(lake))
+    assert errors["athena"].null_count() == errors.height and "reasons" in errors["column"].to_list()
+    with pytest.raises(QueryError, match=rf"no table 'nowhere' in the lake \(tables: errors_{TABLE}, {TABLE}, raw_{TABLE}\)"):
+        describe(pipeline.spec, "nowhere", root=str(lake))
+
+
+def test_text_table_prints_full_values_and_struct_field_names() -> None:
+    long = "x" * 300
+    frame = pl.DataFrame({"text": [long, "short"], "user": USERS["user"][:2], "tags": USERS["tags"][:2]})
+    text = text_table(frame, rows=100)
+    assert f"│ {long} " in text
+    assert '{country: "DE", geo: {city: "Köln"}}' in text and '{country: "FR", geo: null}' in text
+    assert '["a", "b"]' in text and "struct[2]" in text and "list[str]" in text  # the columns' own types
+    cut = text_table(frame, rows=100, max_width=12)
+    assert long not in cut and "xxxxxxxxxxxx…" in cut and '{country: "D…' in cut
+    many = pl.DataFrame({"n": range(150)})
+    assert text_table(many, rows=100).endswith("\n100 of 150 rows shown; --format csv or json gives them all\n")
+    assert text_table(many.head(2), rows=100) == str(many.head(2)) + "\n"  # plain columns: Polars' own table
+
+
+def test_text_table_keeps_a_row_within_the_widest_table_polars_draws() -> None:
+    frame = pl.DataFrame({"a": ["a" * 50_000], "b": ["b" * 50_000]})
+    lines = text_table(frame, rows=10).splitlines()
+    assert len(lines) == 8 and all(len(line) <= 65_535 for line in lines)  # one line a row, cells cut to fit
+    assert "a" * 20_000 in lines[6] and "b" * 20_000 in lines[6]

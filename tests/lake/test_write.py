@@ -77,10 +77,12 @@ def test_errors_hold_every_failed_record(pipeline: Pipeline, processed: Processe
     assert summary.error_rows == failed.height == len(rows) > 0
     original = dict(zip(processed.batch.record_ids, processed.batch.data, strict=True))
     expected = {r["record_id"]: r for r in failed.iter_rows(named=True)}
+    index = {record_id: i for i, record_id in enumerate(processed.batch.record_ids)}
     for row in rows:
         outcome = expected.pop(row["recordId"])
         assert row["rawData"] == original[row["recordId"]] == outcome["data"]
-        assert row["reason"] == outcome["reason"] and row["reasons"] == [outcome["reason"]]
+        assert row["reason"] == outcome["reason"] == row["reasons"][0]
+        assert row["reasons"] == processed.result.all_reasons(index[row["recordId"]])
         assert (row["specName"], row["specVersion"], row["batchId"]) == ("iot-telemetry", 1, "e1")
         assert datetime.fromisoformat(row["errorTimestamp"]).tzinfo is not None
     assert not expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import os
 import queue
@@ -18,13 +19,14 @@ from typing import IO
 import pytest
 
 from tests.helpers.lake import EXAMPLE
-from transform_core import PipelineSpec, load_spec
+from transform_core import PipelineSpec, RecordBatch, load_spec
 from transform_core.cli import main
 from transform_core.demo.generate import Payload, iot_payloads
 from transform_core.lake.columns import lake_columns, table_dtypes
 from transform_core.lake.raw import read_raw
 from transform_core.lake.storage import TEMP_PREFIX, list_files
 from transform_core.local.send import send_lines
+from transform_core.reference import ReferencePipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--processor-buffer-mb", "0.2", "--processor-interval", "0.5", "--s3-interval", "1", "--compact-every", "1"]
@@ -128,6 +130,11 @@ def test_a_signal_delivers_every_record_then_the_curated_table_and_query_agree(
     assert not raw.problems and not raw.refused
     assert raw.frame.height == ok and error_lines(lake) == failed  # records in = raw rows + error lines + dropped
     assert raw.frame.height + error_lines(lake) + dropped == 600
+    # enrichment misses: as the reference counts them, and as many rows of the raw zone without the table's fields
+    batch = RecordBatch([str(i) for i in range(600)], [base64.b64encode(p.data).decode() for p in payloads], [None] * 600)
+    missed = ReferencePipeline(spec).enrich_missed(batch)["devices"]
+    assert missed > 0 and f"unenriched {missed:,} of the Ok records, their fields null: devices {missed:,}" in out
+    assert raw.frame["site"].null_count() == missed
 
     from transform_core.lake.curated import scan_curated
 

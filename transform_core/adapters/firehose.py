@@ -7,7 +7,7 @@ response as JSON **bytes**: the Python runtime posts bytes unchanged, which save
 multi-megabyte dict again. Each batch logs one JSON line: counts and the top rejection rules. With
 ``metrics: {emf: true}`` in the spec that same line is also a CloudWatch Embedded Metric Format document
 (``_aws`` plus the metric values), so CloudWatch extracts the metrics from the log with no API call and no
-extra line. Then each rejected record logs a line of its own (record id, rule, path, message), at most
+extra line. Then each rejected record logs a line of its own (record id, rule, path, message, every rule it breaks), at most
 ``TRANSFORM_CORE_REJECTION_LINES`` (default 50) a batch and one line counting the rest. An event that is not a
 Firehose transformation event raises ``ValueError``: the invocation fails, never answers an empty batch. The fields,
 the Logs Insights queries and the alarms are in ``docs/operations.md``.
@@ -16,6 +16,7 @@ the Logs Insights queries and the alarms are in ``docs/operations.md``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,8 @@ from transform_core.spec import MetricsSpec, PipelineSpec, load_spec  # noqa: E4
 __all__ = [
     "DEFAULT_REJECTION_LINES",
     "EMF_METRICS",
+    "ENRICHMENT_MISSES",
+    "REASONS_PER_LINE",
     "REJECTION_LINES_ENV",
     "SPEC_ENV",
     "batch_log",
@@ -59,6 +62,7 @@ __all__ = [
 SPEC_ENV = "TRANSFORM_CORE_SPEC"
 REJECTION_LINES_ENV = "TRANSFORM_CORE_REJECTION_LINES"
 DEFAULT_REJECTION_LINES = 50  # a batch's rejected records logged one by one; the rest are counted in one line
+REASONS_PER_LINE = 10  # a rejected record's failing rules in its line; a record breaking more says how many more
 
 # The EMF metrics of a batch, name -> CloudWatch unit. RecordsOk + RecordsFailed + RecordsDropped is the batch's
 # record count; RecordsShed is the part of RecordsFailed returned failed only to keep the response under 6 MB.
@@ -71,6 +75,10 @@ EMF_METRICS: dict[str, str] = {
     "ResponseBytes": "Bytes",
     "BatchLatency": "Milliseconds",
 }
+# With a reference table that keeps misses (``on_missing: keep``): the batch's Ok records left without its fields,
+# all such tables together, and ``EnrichmentMisses.<table>`` per table (a name CloudWatch takes: ASCII, not too long).
+ENRICHMENT_MISSES = "EnrichmentMisses"
+_METRIC_NAME = re.compile(r"[!-~][ -~]{0,254}")
 
 
 def pipeline_from_env(environ: Mapping[str, str] = os.environ) -> Pipeline:
@@ -213,6 +221,7 @@ def log_line(
         "response_bytes": len(result.body),
         "elapsed_ms": round(elapsed_ms, 3),
         "top_rejections": dict(result.top_reasons()),
+        "enrich_missed": result.enrich_missed,
     }
     if request_id is not None:
         entry["requestId"] = request_id
@@ -232,6 +241,12 @@ def _emf(result: BatchResult, elapsed_ms: float, pipeline: str, metrics: Metrics
         "ResponseBytes": len(result.body),
         "BatchLatency": round(elapsed_ms, 3),
     }
+    units = dict(EMF_METRICS)
+    if missed := result.enrich_missed:
+        per_table = {f"{ENRICHMENT_MISSES}.{table}": n for table, n in missed.items()}
+        misses = {ENRICHMENT_MISSES: sum(missed.values())} | {k: n for k, n in per_table.items() if _METRIC_NAME.fullmatch(k)}
+        values |= misses
+        units |= dict.fromkeys(misses, "Count")
     dimension_values = {"pipeline": pipeline}  # every name spec.METRIC_DIMENSIONS allows
     return {
         "_aws": {
@@ -240,7 +255,7 @@ def _emf(result: BatchResult, elapsed_ms: float, pipeline: str, metrics: Metrics
                 {
                     "Namespace": metrics.namespace,
                     "Dimensions": [list(metrics.dimensions)],
-                    "Metrics": [{"Name": name, "Unit": unit} for name, unit in EMF_METRICS.items()],
+                    "Metrics": [{"Name": name, "Unit": unit} for name, unit in units.items()],
                 }
             ],
         },
@@ -255,17 +270,22 @@ def rejection_log_lines(result: BatchResult, limit: int, context: Mapping[str, A
 
     A record's line holds ``context`` (pipeline, invocationId, requestId), its ``recordId``, ``rule`` (the rule id of
     ``top_rejections``: ``$.readings[*].value|maximum``), ``path`` (``$.readings[2].value``) and ``error`` (``must be
-    at most 1000``).
+    at most 1000``) of its first failing rule, then ``reasons``: every rule it breaks, that one first, at most
+    :data:`REASONS_PER_LINE` (``reasons_not_logged`` counts the others).
     """
     if not result.failed or limit <= 0:
         return []
     # an outcome frame's reason is set exactly where the result is ProcessingFailed: one filter finds the records
-    shown = result.outcomes.select(pl.col("record_id", "reason").filter(pl.col("reason").is_not_null()).head(limit))
+    rejected = pl.col("reason").is_not_null()
+    shown = result.outcomes.select(pl.int_range(pl.len()).alias("row"), "record_id", "reason").filter(rejected).head(limit)
     lines = []
-    for record_id, reason in zip(shown["record_id"].to_list(), shown["reason"].to_list(), strict=True):
+    for row, record_id, reason in shown.iter_rows():
         path, error, _ = split_reason(reason)
+        reasons = result.all_reasons(row)
         entry = {"level": "WARNING", "message": "record rejected", **context, "recordId": record_id}
-        entry |= {"rule": rule_id(reason), "path": path, "error": error}
+        entry |= {"rule": rule_id(reason), "path": path, "error": error, "reasons": reasons[:REASONS_PER_LINE]}
+        if len(reasons) > REASONS_PER_LINE:
+            entry["reasons_not_logged"] = len(reasons) - REASONS_PER_LINE
         lines.append(orjson.dumps(entry).decode())
     if result.failed > len(shown):
         more = {"level": "WARNING", "message": "more records rejected", **context, "logged": len(shown)}

@@ -1,36 +1,115 @@
-"""What the subcommands share: argument types, the reprocess jobs' common options, the one-line error report."""
+"""What the subcommands share: argument types, the reprocess jobs' common options, the one-line error report, counts
+with their nouns, and the parser each subcommand gets (its own usage on a bad flag, paths normalised, ``--debug``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, TypeAlias
+import traceback
+from contextvars import ContextVar
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from transform_core.lake.curated import CatalogSettings
 
-    Commands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+    Commands: TypeAlias = argparse._SubParsersAction["CommandParser"]
 
 __all__ = [
+    "DEBUG",
     "PROG",
+    "CommandParser",
     "add_catalog_options",
+    "add_debug_option",
     "add_job_options",
     "catalog_options",
     "fraction",
+    "normalise_paths",
+    "plural",
     "positive_int",
     "print_error",
     "setting",
 ]
 
 PROG = "transform-core"
+# --debug of the command running: an error printed in one line then shows its traceback first
+DEBUG: ContextVar[bool] = ContextVar("transform_core_cli_debug", default=False)
+# the options that name local files or folders (as their dest); URIs and "-" (stdin, stdout) are left as given
+_PATHS = ("spec", "out", "lake", "output", "catalog_file", "warehouse", "inputs", "input", "template", "project_root", "report")
 
 
 def print_error(err: Exception | str, *, command: str | None = None) -> int:
-    """Print ``transform-core[ COMMAND]: error: ERR`` on stderr, on one line; returns the exit status 1."""
+    """Print ``transform-core[ COMMAND]: error: ERR`` on stderr, on one line; returns the exit status 1.
+
+    With ``--debug``, an exception's traceback comes first."""
+    if isinstance(err, BaseException) and DEBUG.get():
+        traceback.print_exception(err, file=sys.stderr)
     prog = PROG if command is None else f"{PROG} {command}"
     text = " ".join(str(err).split())  # a library's message may span lines (a YAML parser's, say)
     print(f"{prog}: error: {text}", file=sys.stderr)
     return 1
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``n`` with its noun, singular for one: ``1 file``, ``2 files``, ``1,200 entries`` (``many`` when not +s)."""
+    return f"{n:,} {noun if n == 1 else many or noun + 's'}"
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps a description to the terminal, and keeps an epilog's lines (its examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an option it does not know is its error, shown with its usage, not the top level's
+    (argparse hands a subcommand's unknown arguments up to ``transform-core``, whose usage names no option)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"formatter_class": HelpFormatter, **kwargs})
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Any = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` on ``parser`` and on every subcommand under it, so it goes before or after the command."""
+    top = parser.prog == PROG
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,  # a subcommand's must not undo the top level's
+        help="on an error, print its traceback too (for a bug report)",
+    )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in {id(sub): sub for sub in action.choices.values()}.values():  # an alias shares its parser
+                add_debug_option(sub)
+
+
+def normalise_paths(args: argparse.Namespace) -> None:
+    """Write the local paths among ``args`` the one way messages show them and the lake compares them: ``./lake/``
+    and ``lake//`` are ``lake``. URIs (``s3://…``, ``file:``) and ``-`` are kept as given."""
+
+    def normal(value: Any) -> Any:
+        if not isinstance(value, str) or not value or value == "-" or "://" in value or value.startswith("file:"):
+            return value
+        return str(PurePath(value))
+
+    for name in _PATHS:
+        value = getattr(args, name, None)
+        if isinstance(value, list):
+            setattr(args, name, [normal(v) for v in value])
+        elif value is not None:
+            setattr(args, name, normal(value))
 
 
 def add_job_options(job: argparse.ArgumentParser, *, inputs: str, spec: str, lake: str, chunk_size: str) -> None:

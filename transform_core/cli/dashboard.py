@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import add_endpoint_option, print_error
+from transform_core.cli.arguments import add_endpoint_option, plural, print_error
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -26,6 +26,12 @@ def add_commands(commands: Commands) -> None:
             "partitions and file sizes, and the spec's measure over event time by a grouping field (default: the "
             "schema's first number property, else its first integer one, by the first enrichment field). Needs the "
             "dashboard extra."
+        ),
+        epilog=(
+            "examples:\n"
+            "  transform-core dashboard --spec examples/iot/pipeline.yaml                # writes dashboard.html\n"
+            "  transform-core dashboard --spec pipeline.yaml --measure battery --by model --output battery.html\n"
+            "  transform-core dashboard --spec pipeline.yaml --lake s3://my-lake --output lake.html"
         ),
     )
     cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
@@ -56,9 +62,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     zone = {"raw": "raw zone", "curated": "curated table"}.get(data.ok_zone or "", "no Ok zone")
     chart = f"{data.measure.column} by {data.measure.by or 'time'}" if data.measure else f"no measure chart: {data.measure_note}"
-    skipped = f"; {len(data.problems):,} files or records not counted (listed on the page)" if data.problems else ""
+    problems = plural(len(data.problems), "file or record", "files or records")
+    skipped = f"; {problems} not counted (listed on the page)" if data.problems else ""
     print(
-        f"{args.output} ({size / 1e6:.1f} MB): {data.ok_records:,} Ok records ({zone}), {data.rejected_records:,} rejected, "
-        f"{data.files.height:,} files; {chart}{skipped}"
+        f"{args.output} ({size / 1e6:.1f} MB): {plural(data.ok_records, 'Ok record')} ({zone}), "
+        f"{data.rejected_records:,} rejected, {plural(data.files.height, 'file')}; {chart}{skipped}"
     )
     return 0

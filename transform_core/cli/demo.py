@@ -27,6 +27,12 @@ def add_commands(commands: Commands) -> None:
             "what the generator meant, the top rejection reasons, the date partitions hit and the throughput (generation "
             "excluded)."
         ),
+        epilog=(
+            "examples:\n"
+            "  transform-core demo                                  # 5000 IoT records through examples/iot/pipeline.yaml\n"
+            "  transform-core demo --records 100000 --invalid-fraction 0.2 --seed 7\n"
+            "  transform-core demo --spec my-pipeline/pipeline.yaml  # records drawn from that spec's schema"
+        ),
     )
     demo.add_argument("--records", type=positive_int, default=5000, metavar="N", help="records to generate (default: 5000)")
     demo.add_argument(

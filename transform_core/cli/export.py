@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import add_catalog_options, add_endpoint_option, catalog_options, fraction, print_error
+from transform_core.cli.arguments import (
+    add_catalog_options,
+    add_endpoint_option,
+    catalog_options,
+    fraction,
+    plural,
+    print_error,
+)
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -36,7 +43,6 @@ def add_commands(commands: Commands) -> None:
             "  transform-core export --spec pipeline.yaml --lake s3://my-lake --catalog glue --target value \\\n"
             "      --format parquet --as-of 2026-11-27T08:00:00Z --output training"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
     cmd.add_argument("--lake", metavar="ROOT", help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)")
@@ -98,8 +104,9 @@ def _run_export(args: argparse.Namespace) -> int:
     split_at = summary.split_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     print(f"columns: {target} (target), {', '.join(features_written)}")
     print(
-        f"train {summary.train_rows:,} rows (event time before {split_at}), validation {summary.validation_rows:,} rows "
-        f"(from it on), {summary.left_out:,} left out ({summary.no_target:,} without {target}, "
-        f"{summary.no_event_time:,} without an event time); {len(summary.files)} files: {', '.join(summary.files)}"
+        f"train {plural(summary.train_rows, 'row')} (event time before {split_at}), validation "
+        f"{plural(summary.validation_rows, 'row')} (from it on), {summary.left_out:,} left out ({summary.no_target:,} "
+        f"without {target}, {summary.no_event_time:,} without an event time); {plural(len(summary.files), 'file')}: "
+        f"{', '.join(summary.files)}"
     )
     return 0

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import fraction, non_negative_int
+from transform_core.cli.arguments import fraction, non_negative_int, plural
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -29,6 +29,12 @@ def add_commands(commands: Commands) -> None:
             "missing_required, out_of_range, enum_violation, bad_format, not_json (drawn evenly among the kinds the schema "
             "has a place for). Each record is checked against the spec before it is written. The same --seed and --end "
             "give the same records. Feed them to reprocess, or to a Firehose stream."
+        ),
+        epilog=(
+            "examples:\n"
+            "  transform-core generate --spec examples/iot/pipeline.yaml --count 10 | head -3\n"
+            "  transform-core generate --spec my-pipeline/pipeline.yaml --count 10000 --invalid 0.05 --output records.ndjson\n"
+            "  transform-core generate --spec pipeline.yaml --count 500 --seed 1 --end 2026-11-27T00:00:00Z --output day.ndjson"
         ),
     )
     cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
@@ -77,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     invalid = ", ".join(f"{kind} {count:,}" for kind, count in sorted(kinds.items()))
     window = f"{_utc(end - WINDOW)} to {_utc(end)}"
     print(
-        f"{len(payloads):,} records for {spec.name} to {where}, event times from {window}: {valid:,} valid, "
+        f"{plural(len(payloads), 'record')} for {spec.name} to {where}, event times from {window}: {valid:,} valid, "
         f"{dropped:,} to drop, {sum(kinds.values()):,} invalid" + (f" ({invalid})" if invalid else ""),
         file=report,
     )

@@ -1,4 +1,5 @@
-"""``transform-core compact``, ``query`` and ``catalog``: the lake's curated Iceberg table, SQL over it, its Glue table."""
+"""``transform-core compact``, ``expire`` and ``catalog``: the lake's curated Iceberg table and its Glue table; ``query``
+(SQL over the lake) is registered with them, from :mod:`.query`."""
 
 from __future__ import annotations
 
@@ -7,27 +8,31 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import PROG, add_catalog_options, add_endpoint_option, catalog_options, print_error
-from transform_core.errors import QueryError
+from transform_core.cli import query
+from transform_core.cli.arguments import (
+    PROG,
+    add_catalog_options,
+    add_endpoint_option,
+    catalog_options,
+    plural,
+    print_error,
+)
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from transform_core.cli.arguments import Commands
 
 __all__ = ["add_commands"]
 
 _SHOWN = 20  # refused records compact names one by one
-_TABLE_ROWS = 100  # rows the query's table format prints; csv/json/parquet give them all
 
 
 def add_commands(commands: Commands) -> None:
     """Register ``compact``, ``expire``, ``query`` and ``catalog``."""
     _add_compact(commands)
     _add_expire(commands)
-    _add_query(commands)
+    query.add_command(commands)
     _add_catalog(commands)
 
 
@@ -45,13 +50,19 @@ def _add_compact(commands: Commands) -> None:
             "sorted by event time and replaced. Re-running with nothing new commits nothing; raw files arriving during a "
             "run go into the next one."
         ),
+        epilog=(
+            "examples:\n"
+            "  transform-core compact --spec examples/iot/pipeline.yaml\n"
+            "  transform-core compact --spec pipeline.yaml --partition year=2026/month=11/day=24 --key event_id\n"
+            "  transform-core compact --spec pipeline.yaml --lake s3://my-lake --catalog glue --namespace telemetry"
+        ),
     )
     job.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
     job.add_argument("--lake", metavar="ROOT", help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)")
     job.add_argument(
         "--key",
         metavar="COLUMNS",
-        help="column(s) naming a record, comma-separated (default: the spec's curated.key, else event_id or id if "
+        help="the columns naming a record, comma-separated (default: the spec's curated.key, else event_id or id if "
         "declared, else the record's content)",
     )
     job.add_argument("--target-rows", type=int, default=1_000_000, metavar="N", help="most rows per data file (default: 1000000)")
@@ -81,36 +92,35 @@ def _run_compact(args: argparse.Namespace) -> int:
     except ValueError as err:
         return print_error(err, command="compact")
     for p in summary.partitions:
-        line = f"{p.status:<10} {p.partition}  {p.raw_files:,} raw files"
+        line = f"{p.status:<10} {p.partition}  {plural(p.raw_files, 'raw file')}"
         if p.status == "compacted":
-            line += f", {p.raw_rows or 0:,} → {p.rows or 0:,} rows, {p.files or 0:,} data files"
+            line += f", {p.raw_rows or 0:,} → {plural(p.rows or 0, 'row')}, {plural(p.files or 0, 'data file')}"
         if p.refused:
-            line += f", {len(p.refused):,} records refused"
+            line += f", {plural(len(p.refused), 'record')} refused"
         print(line)
     unchanged = sum(p.status == "unchanged" for p in summary.partitions)
     snapshot = f"snapshot {summary.snapshot_id}" if summary.snapshot_id is not None else "no snapshot yet"
     state = "committed" if summary.committed else "nothing to commit"
     problems = sum(p.status == "problem" for p in summary.partitions)
     print(
-        f"{len(summary.partitions):,} partitions, {summary.compacted:,} compacted, {unchanged:,} unchanged"
+        f"{plural(len(summary.partitions), 'partition')}, {summary.compacted:,} compacted, {unchanged:,} unchanged"
         + (f", {problems:,} left out by a problem" if problems else "")
-        + f", {summary.rows:,} rows written, {summary.duplicates:,} duplicates removed"
-        + (f", {len(summary.refused):,} records refused" if summary.refused else "")
+        + f", {plural(summary.rows, 'row')} written, {plural(summary.duplicates, 'duplicate')} removed"
+        + (f", {plural(len(summary.refused), 'record')} refused" if summary.refused else "")
     )
     print(f"{summary.table} {snapshot} ({state})")
     for refusal in summary.refused[:_SHOWN]:  # kept in the raw zone, as delivered; never in the table
         print(f"refused {refusal.record_id}: {refusal.reason}", file=sys.stderr)
     if len(summary.refused) > _SHOWN:
-        print(f"refused: {len(summary.refused) - _SHOWN:,} more records", file=sys.stderr)
+        print(f"refused: {plural(len(summary.refused) - _SHOWN, 'more record')}", file=sys.stderr)
     for problem in summary.problems:
         print(f"{PROG} compact: {problem.file}: {problem.reason}", file=sys.stderr)
     if summary.problems:
-        print(
-            f"{PROG} compact: {problems:,} of {len(summary.partitions):,} partitions not compacted (the table keeps what it "
-            "had for them): fix the files named above, or move them out of raw/, and run again",
-            file=sys.stderr,
+        return print_error(
+            f"{problems:,} of {plural(len(summary.partitions), 'partition')} not compacted (the table keeps what it had "
+            "for them): fix the files named above, or move them out of raw/, and run again",
+            command="compact",
         )
-        return 1
     return 0
 
 
@@ -138,7 +148,6 @@ def _add_expire(commands: Commands) -> None:
             "  transform-core expire --spec pipeline.yaml --older-than 36h --retain-last 5\n"
             "  transform-core expire --spec pipeline.yaml --lake s3://my-lake --catalog glue --namespace telemetry"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
     cmd.add_argument("--lake", metavar="ROOT", help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)")
@@ -193,9 +202,9 @@ def _run_expire(args: argparse.Namespace) -> int:
             print(f"would delete {uri} ({size:,} bytes)")
     would = "would be " if summary.dry_run else ""
     current = f"current snapshot {summary.snapshot_id}" if summary.snapshot_id is not None else "no snapshot"
-    print(f"{summary.table}: {len(summary.expired):,} snapshots {would}expired, {len(summary.kept):,} kept ({current})")
+    print(f"{summary.table}: {plural(len(summary.expired), 'snapshot')} {would}expired, {len(summary.kept):,} kept ({current})")
     print(
-        f"{len(summary.orphans):,} unreferenced files {would}deleted ({summary.orphan_bytes:,} bytes), "
+        f"{plural(len(summary.orphans), 'unreferenced file')} {would}deleted ({summary.orphan_bytes:,} bytes), "
         f"{summary.young:,} younger than {_span(args.orphans_older_than)} kept"
     )
     if summary.dry_run:
@@ -221,124 +230,6 @@ def _span(age: timedelta) -> str:
     seconds = int(age.total_seconds())
     unit = next((unit for unit, size in _UNITS.items() if seconds % size == 0), "s") if seconds else "s"
     return f"{seconds // _UNITS[unit]}{unit}"
-
-
-# --- query ------------------------------------------------------------------------------------------------------------
-
-
-def _add_query(commands: Commands) -> None:
-    cmd = commands.add_parser(
-        "query",
-        help="run SQL over the lake (Polars SQL, partition pruning)",
-        description=(
-            "Run one SQL query over a pipeline's lake. Tables are named after the spec (name with '-' -> '_'): "
-            "<table> (the curated Iceberg table if compacted, else raw), raw_<table>, curated_<table> and errors_<table>. "
-            "year, month, day (and hour) are zero-padded text columns (day = '07'; a query comparing them with numbers "
-            "gets a hint on stderr); on raw_<table> filtering on them reads only the matching partitions, on the curated "
-            "table a filter on the event time does."
-        ),
-        epilog=(
-            "examples:\n"
-            "  transform-core query --spec examples/iot/pipeline.yaml \\\n"
-            "      \"SELECT day, count(*) AS n FROM iot_telemetry WHERE year = '2026' AND month = '11' GROUP BY day\"\n"
-            "  transform-core query --spec pipeline.yaml --lake s3://my-lake --format csv --output sites.csv \\\n"
-            '      "SELECT site, avg(value) AS mean FROM raw_iot_telemetry GROUP BY site"\n'
-            '  transform-core query --spec pipeline.yaml "SELECT reason, count(*) FROM errors_iot_telemetry GROUP BY reason"'
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    cmd.add_argument("sql", metavar="SQL", help="one SQL query (Polars SQL dialect); quote it for the shell")
-    cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON); names the tables")
-    cmd.add_argument("--lake", metavar="DEST", help="lake root, a folder or s3://bucket/prefix (default: the spec's output.lake)")
-    cmd.add_argument(
-        "--format",
-        choices=["table", "csv", "json", "parquet"],
-        default="table",
-        help=f"output format (default: table, the first {_TABLE_ROWS} rows; json is an array of row objects)",
-    )
-    cmd.add_argument("--output", metavar="FILE", help="write the result to FILE instead of stdout (required for parquet)")
-    cmd.add_argument(
-        "--as-of",
-        metavar="SNAPSHOT",
-        help="read the curated table as of a snapshot id or an ISO 8601 time (UTC unless it has an offset)",
-    )
-    add_catalog_options(cmd)
-    add_endpoint_option(cmd)
-    cmd.set_defaults(run=_run_query)
-
-
-def _run_query(args: argparse.Namespace) -> int:
-    from transform_core.lake.query import partition_hint, query
-    from transform_core.spec import load_spec
-
-    if args.format == "parquet" and not args.output:
-        raise QueryError("--format parquet needs --output FILE", sql=args.sql)
-    options = {"root": args.lake, "endpoint_url": args.endpoint_url, "as_of": args.as_of}
-    frame = query(load_spec(args.spec), args.sql, catalog=catalog_options(args), **options)
-    _write(frame, args.format, args.output)
-    if (hint := partition_hint(args.sql, empty=frame.height == 0)) is not None:
-        print(f"{PROG} query: hint: {hint}", file=sys.stderr)
-    return 0
-
-
-def _write(frame: pl.DataFrame, fmt: str, output: str | None) -> None:
-    import os
-    import re
-
-    import polars as pl
-
-    text = ""  # parquet: written by Polars, never to stdout (--output is required)
-    if fmt == "csv":
-        text = _flat(frame).write_csv()
-    elif fmt == "json":
-        text = frame.write_json() + "\n"
-    elif fmt == "table":
-        text = _table(frame)
-    if not output:
-        sys.stdout.write(text)
-        return
-    try:
-        if fmt == "parquet":
-            frame.write_parquet(output, compression="zstd")
-        else:
-            Path(output).write_text(text, encoding="utf-8")
-    except OSError as err:
-        if err.filename is not None:
-            raise
-        raise OSError(err.errno, err.strerror or str(err), output) from err  # a failed write names no file: say which
-    except pl.exceptions.ComputeError as err:  # Polars' Parquet writer wraps the system's error
-        if (io := re.search(r"\(os error (\d+)\)", str(err))) is None:
-            raise
-        raise OSError(int(io[1]), os.strerror(int(io[1])), output) from err
-
-
-def _table(frame: pl.DataFrame) -> str:
-    """The frame as a readable text table: every column, the first rows, long text cut, one line a row."""
-    import polars as pl
-
-    # a wide width keeps each row on one line (read wide results with `less -S`) instead of wrapping every cell
-    config: dict[str, Any] = {"tbl_rows": _TABLE_ROWS, "tbl_cols": -1, "fmt_str_lengths": 40, "tbl_width_chars": 65_535}
-    with pl.Config(**config):
-        text = str(frame)
-    if frame.height > _TABLE_ROWS:
-        text += f"\n{_TABLE_ROWS} of {frame.height:,} rows shown; --format csv or json gives them all"
-    return text + "\n"
-
-
-def _flat(frame: pl.DataFrame) -> pl.DataFrame:
-    """Nested columns (structs, lists) as JSON text, which CSV cannot hold otherwise."""
-    import polars as pl
-
-    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
-    # json_encode works on structs only: wrap the value as {"v": …} and cut the wrapper off
-    encode = [
-        pl.when(pl.col(name).is_null())
-        .then(None)
-        .otherwise(pl.struct(pl.col(name).alias("v")).struct.json_encode().str.slice(5).str.head(-1))
-        .alias(name)
-        for name in nested
-    ]
-    return frame.with_columns(encode) if encode else frame
 
 
 # --- catalog ----------------------------------------------------------------------------------------------------------
@@ -371,7 +262,6 @@ def _add_catalog(commands: Commands) -> None:
             "  transform-core catalog --spec deploy/function/pipeline.yaml --format cloudformation \\\n"
             "      --template deploy/template.yaml"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("--spec", required=True, metavar="PATH", help="pipeline spec (YAML or JSON)")
     # not required with --format cloudformation, whose table takes its bucket and database from the template

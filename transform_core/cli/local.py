@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from transform_core.cli.arguments import PROG, non_negative, positive, print_error
+from transform_core.cli.arguments import PROG, non_negative, plural, positive, print_error
 
 if TYPE_CHECKING:
     from transform_core.cli.arguments import Commands
@@ -61,7 +61,6 @@ def _add_local(commands: Commands) -> None:
             "  transform-core send records.ndjson          # in another terminal\n"
             "  transform-core local --demo                 # generated traffic; what `make demo` runs"
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cmd.add_argument("--spec", type=Path, metavar="PATH", help="pipeline spec (required, except with --demo: the example's)")
     cmd.add_argument(
@@ -134,6 +133,11 @@ def _run_local(args: argparse.Namespace) -> int:
     spec = load_spec(spec_path)
     if args.lake is None and not args.demo and spec.output.lake is None:
         return print_error(ValueError(f"--lake is required: {spec_path} has no output.lake"), command="local")
+    if args.lake is None and not args.demo and isinstance(spec.output.lake, str):  # an s3:// URI
+        return print_error(
+            ValueError(f"--lake is required: {spec_path}'s output.lake is {spec.output.lake}; local writes to a folder"),
+            command="local",
+        )
     lake = args.lake or (_demo_lake() if args.demo else str(spec.output.lake))
     value = {name: _pick(getattr(args, name), *defaults, demo=args.demo) for name, defaults in _DEFAULTS.items()}
     try:
@@ -239,17 +243,20 @@ def _announce(args: argparse.Namespace, duration: float | None) -> Any:
 def _print_summary(summary: LocalSummary, spec: PipelineSpec, spec_path: Path, out: TextIO) -> None:
     d = summary.delivery
     paths = summary.paths
-    print(f"\n{PROG} local: {summary.elapsed_s:.1f} s, {d.records_in:,} records in", file=out)
+    print(f"\n{PROG} local: {summary.elapsed_s:.1f} s, {plural(d.records_in, 'record')} in", file=out)
     print(
-        f"  ingest   {summary.ingest.accepted:,} over HTTP ({summary.ingest.requests:,} requests, "
+        f"  ingest   {summary.ingest.accepted:,} over HTTP ({plural(summary.ingest.requests, 'request')}, "
         f"{summary.ingest.refused:,} refused{_statuses(summary.ingest.statuses)}), {summary.direct_puts:,} put directly",
         file=out,
     )
     print(f"  results  Ok {d.ok:,}, failed {d.failed:,}, dropped {d.dropped:,}", file=out)
+    if summary.enrich_missed:
+        tables = ", ".join(f"{table} {n:,}" for table, n in summary.enrich_missed.items())
+        print(f"  unenriched {sum(summary.enrich_missed.values()):,} of the Ok records, their fields null: {tables}", file=out)
     print(
-        f"  Firehose {d.invocations:,} invocations ({d.retries:,} retries, {summary.cold_starts:,} cold start"
-        f"{'' if summary.cold_starts == 1 else 's'}), "
-        f"{d.delivered:,} Ok records to raw/, {d.undeliverable:,} undeliverable to the error prefix",
+        f"  Firehose {plural(d.invocations, 'invocation')} ({plural(d.retries, 'retry', 'retries')}, "
+        f"{plural(summary.cold_starts, 'cold start')}), "
+        f"{plural(d.delivered, 'Ok record')} to raw/, {d.undeliverable:,} undeliverable to the error prefix",
         file=out,
     )
     for error in d.invocation_errors[:3]:
@@ -260,8 +267,9 @@ def _print_summary(summary: LocalSummary, spec: PipelineSpec, spec_path: Path, o
     c = summary.curated
     if c.snapshot_id is not None:
         print(
-            f"curated  {c.table} snapshot {c.snapshot_id}: {c.rows or 0:,} rows (curated runs {c.runs:,}, commits {c.commits:,}"
-            + (f", {c.refused:,} records refused" if c.refused else "")
+            f"curated  {c.table} snapshot {c.snapshot_id}: {plural(c.rows or 0, 'row')} (curated runs {c.runs:,}, "
+            f"commits {c.commits:,}"
+            + (f", {plural(c.refused, 'record')} refused" if c.refused else "")
             + f")\n  table    {paths.curated}/\n  catalog  {paths.catalog}",
             file=out,
         )
@@ -339,6 +347,12 @@ def _add_send(commands: Commands) -> None:
             "connections, and print how many were sent and how they were answered. Blank lines are skipped. Exits 1 "
             "when any request is not answered 200."
         ),
+        epilog=(
+            "examples:\n"
+            "  transform-core send records.ndjson                  # to a running transform-core local\n"
+            "  transform-core generate --spec pipeline.yaml --count 1000 | transform-core send - --rate 100\n"
+            "  transform-core send records.ndjson --url http://127.0.0.1:9000/events"
+        ),
     )
     cmd.add_argument("input", metavar="FILE", help="NDJSON file, or - for stdin")
     cmd.add_argument("--url", default=DEFAULT_URL, metavar="URL", help=f"the endpoint (default: {DEFAULT_URL})")
@@ -362,7 +376,7 @@ def _run_send(args: argparse.Namespace) -> int:
             stream.close()
     seconds = max(summary.elapsed_s, 1e-9)
     print(
-        f"sent {summary.sent:,} records to {args.url} in {summary.elapsed_s:.2f} s ({summary.sent / seconds:,.0f}/s): "
+        f"sent {plural(summary.sent, 'record')} to {args.url} in {summary.elapsed_s:.2f} s ({summary.sent / seconds:,.0f}/s): "
         f"{summary.ok:,} answered 200, {summary.client_errors:,} 4xx, {summary.server_errors:,} 5xx, "
         f"{sum(summary.errors.values()):,} unanswered"
     )

@@ -42,6 +42,12 @@ def _add_reprocess(commands: Commands) -> None:
             "Output file names come from each input's identity, so running the same command again overwrites instead of "
             "duplicating."
         ),
+        epilog=(
+            "examples:\n"
+            "  transform-core reprocess --spec examples/iot/pipeline.yaml --dry-run records.ndjson\n"
+            "  transform-core reprocess --spec pipeline.yaml --lake my-lake 'archive/2026/11/*.gz' --max-reject-rate 0.05\n"
+            "  transform-core reprocess --spec pipeline.yaml --lake s3://my-lake s3://my-bucket/processing-failed/2026/11/"
+        ),
     )
     add_job_options(
         job,
@@ -53,18 +59,29 @@ def _add_reprocess(commands: Commands) -> None:
     job.add_argument("--workers", type=positive_int, default=None, metavar="N", help="processes (default: one per core)")
     add_endpoint_option(job)
     job.add_argument("--quiet", action="store_true", help="no progress line")
+    _add_max_reject_rate(job)
     job.add_argument(
-        "--max-reject-rate",
-        type=fraction,
-        metavar="FRACTION",
-        help="exit with status 1 when more than this share of the records read is rejected, e.g. 0.05 (default: any)",
+        "--report",
+        metavar="FILE",
+        help="list every rejected record in FILE, one row each: source, line, record_id, rule, path, message and all the "
+        "rules it fails; NDJSON (.ndjson, .jsonl) or CSV (.csv), a local path or s3:// URI; dropped records are not "
+        "listed. Works with --dry-run",
     )
+    job.add_argument("--report-format", choices=["ndjson", "csv"], help="the report's format (default: from its extension)")
     job.set_defaults(run=_run_reprocess)
 
 
 def _run_reprocess(args: argparse.Namespace) -> int:
     from transform_core.jobs.reprocess import ReprocessOptions, reprocess
 
+    report = None
+    if args.report is not None:
+        from transform_core.jobs.report import ReportTarget, check_destination, report_format
+
+        check_destination(args.report)  # before the run, not after it
+        report = ReportTarget(args.report, report_format(args.report, args.report_format))
+    elif args.report_format is not None:
+        return print_error("--report-format needs --report FILE", command="reprocess")
     options = ReprocessOptions(
         spec=args.spec,
         out=args.out,
@@ -73,18 +90,23 @@ def _run_reprocess(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         kind=args.kind,
         endpoint_url=args.endpoint_url,
+        report=report,
     )
     show = None if args.quiet or not sys.stderr.isatty() else _progress_line
     summary = reprocess(args.inputs, options, show)
     if show is not None:
         print(file=sys.stderr)
     _print_summary(summary, dry_run=args.dry_run)
+    if report is not None:
+        print(
+            f"report     {summary.reported:>12,} rejected {'record' if summary.reported == 1 else 'records'} listed in {report.dest}"
+        )
     return _verdict(summary, args.max_reject_rate)
 
 
-def _verdict(summary: ReprocessSummary, max_reject_rate: float | None) -> int:
+def _verdict(summary: ReprocessSummary, max_reject_rate: float | None, command: str = "reprocess") -> int:
     """Say on stderr, one line each, what the counts alone may hide; returns the exit status."""
-    warning = f"{PROG} reprocess: warning:"
+    warning = f"{PROG} {command}: warning:"
     if summary.empty:
         print(
             f"{warning} {_count(summary.empty)} held no records (nothing, or blank lines only): {_names(summary.empty)}",
@@ -108,7 +130,7 @@ def _verdict(summary: ReprocessSummary, max_reject_rate: float | None) -> int:
             f"{rate:.1%} of the records were rejected ({summary.failed:,} of {summary.records:,}), more than "
             f"--max-reject-rate {max_reject_rate:g}"
         )
-    return print_error("; ".join(errors), command="reprocess") if errors else 0
+    return print_error("; ".join(errors), command=command) if errors else 0
 
 
 def _count(files: list[str]) -> str:
@@ -133,6 +155,12 @@ def _add_spark_reprocess(commands: Commands) -> None:
             "the same run id replaces that run's files (and removes those it no longer writes), other runs' files are "
             "never touched. Needs the spark extra (pip install 'transform-core[spark]') and Java 17. Run it directly "
             "(--master, default local[*]) or through spark-submit. See docs/spark.md."
+        ),
+        epilog=(
+            "examples:\n"
+            "  transform-core spark-reprocess --spec examples/iot/pipeline.yaml --master 'local[2]' --dry-run records.ndjson\n"
+            "  transform-core spark-reprocess --spec pipeline.yaml --lake s3://my-lake --zone curated \\\n"
+            "      --catalog-file iceberg.db s3://my-bucket/backup/2026/"
         ),
     )
     add_job_options(
@@ -177,7 +205,17 @@ def _add_spark_reprocess(commands: Commands) -> None:
         type=setting,
         help="a Spark setting for the session (repeatable), e.g. spark.driver.memory=4g",
     )
+    _add_max_reject_rate(job)
     job.set_defaults(run=_run_spark_reprocess)
+
+
+def _add_max_reject_rate(job: argparse.ArgumentParser) -> None:
+    job.add_argument(
+        "--max-reject-rate",
+        type=fraction,
+        metavar="FRACTION",
+        help="exit with status 1 when more than this share of the records read is rejected, e.g. 0.05 (default: any)",
+    )
 
 
 def _run_spark_reprocess(args: argparse.Namespace) -> int:
@@ -208,8 +246,9 @@ def _run_spark_reprocess(args: argparse.Namespace) -> int:
     _print_summary(run.summary, dry_run=args.dry_run)
     if run.curated:
         compacted = sum(p.status == "compacted" for p in run.curated)
-        print(f"curated    {len(run.curated):>12,} partitions ({compacted:,} compacted), snapshot {run.curated_snapshot}")
-    return 0
+        partitions = "partition" if len(run.curated) == 1 else "partitions"
+        print(f"curated    {len(run.curated):>12,} {partitions} ({compacted:,} compacted), snapshot {run.curated_snapshot}")
+    return _verdict(run.summary, args.max_reject_rate, "spark-reprocess")
 
 
 def _check_local_inputs(inputs: list[str]) -> None:
@@ -239,6 +278,9 @@ def _print_summary(summary: ReprocessSummary, *, dry_run: bool) -> None:
     print(f"dropped    {summary.dropped:>12,}")
     if summary.blank:
         print(f"blank      {summary.blank:>12,} {'line' if summary.blank == 1 else 'lines'} skipped (whitespace only)")
+    if summary.enrich_missed:
+        tables = ", ".join(f"{table} {n:,}" for table, n in summary.enrich_missed.items())
+        print(f"unenriched {summary.enrich_missed.total():>12,} of the ok records, their fields null: {tables}")
     print(
         f"written    {len(summary.written):>12,} {_files(len(summary.written))}{'  (dry run: nothing written)' if dry_run else ''}"
     )

@@ -38,6 +38,7 @@ class DemoSummary(NamedTuple):
     dropped: int
     shed: int
     elapsed_s: float
+    enrich_missed: dict[str, int]  # per table that keeps misses: the Ok records it held no row for
 
 
 def example_spec() -> Path:
@@ -78,7 +79,7 @@ def run_demo(spec: Path, *, records: int, invalid_fraction: float, seed: int, ba
     invalid = records - kinds["valid"] - dropped
     print(
         f"generated {records:,} records ({invalid:,} invalid, {dropped:,} {'heartbeats' if iot else 'to drop'}) in "
-        f"{len(events):,} Firehose events, {event_bytes / 1e6:.2f} MB of event JSON [{generated_s:.2f} s, not timed below]",
+        f"{len(events):,} Firehose event{'s' * (len(events) != 1)}, {event_bytes / 1e6:.2f} MB of event JSON [{generated_s:.2f} s, not timed below]",
         file=out,
     )
 
@@ -93,6 +94,9 @@ def run_demo(spec: Path, *, records: int, invalid_fraction: float, seed: int, ba
         dropped=sum(r.dropped for r in results),
         shed=sum(r.shed for r in results),
         elapsed_s=elapsed,
+        enrich_missed={
+            t.name: sum(r.enrich_missed[t.name] for r in results) for t in pipeline.spec.enrich if t.on_missing == "keep"
+        },
     )
     outcomes = pl.concat([r.outcomes for r in results], how="vertical_relaxed") if results else None
     # each generator knows what the spec should make of each record
@@ -102,7 +106,7 @@ def run_demo(spec: Path, *, records: int, invalid_fraction: float, seed: int, ba
         _print_partitions(outcomes, out)
     seconds = max(elapsed, 1e-9)
     print(
-        f"\nthroughput: {records:,} records in {elapsed:.3f} s over {len(events):,} invocations = "
+        f"\nthroughput: {records:,} records in {elapsed:.3f} s over {len(events):,} invocation{'s' * (len(events) != 1)} = "
         f"{records / seconds:,.0f} records/s, {event_bytes / 1e6 / seconds:.1f} MB/s of event JSON",
         file=out,
     )
@@ -115,6 +119,8 @@ def _print_counts(summary: DemoSummary, *, expected: tuple[int, int, int], out: 
         print(f"  {label:<17}{count:>9,}", file=out)
     if summary.shed:
         print(f"  (of the failed, {summary.shed:,} were shed to keep a response under Lambda's 6 MB)", file=out)
+    for table, count in summary.enrich_missed.items():
+        print(f"  (of the Ok, {count:,} had no row in reference table {table!r}: its fields are null)", file=out)
     ok, failed, dropped = expected
     verdict = (
         "as generated" if (summary.ok + summary.shed, summary.failed - summary.shed, summary.dropped) == expected else "DIFFERS"

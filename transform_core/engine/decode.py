@@ -26,7 +26,7 @@ from transform_core.schema.extras import PlainExtras
 from transform_core.schema.nesting import DEPTH_REASON, MAX_DEPTH, nesting_depth
 from transform_core.tuning import Tuning
 
-__all__ = ["DecodeState", "Decoded", "decode_batch", "extract"]
+__all__ = ["DecodeState", "Decoded", "decode_batch", "decode_payloads", "extract"]
 
 _UNSET = msgspec.UNSET
 _BASE64_REASON = format_reason("$", "record data is not valid base64", "base64")
@@ -73,6 +73,18 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, state: DecodeState, tu
         tuning: the thresholds that choose how the work is done.
     """
     raw, text = _base64_decode(data, tuning)
+    return _decode(raw, text, schema, state, tuning)
+
+
+def decode_payloads(payloads: pl.Series, schema: CompiledSchema, state: DecodeState, tuning: Tuning) -> Decoded:
+    """Decode every record of a batch given as its payloads' bytes (Binary, no null): :func:`decode_batch` after
+    its base64 decode, record for record."""
+    return _decode(payloads.alias("_source"), _text(payloads.alias("_source")), schema, state, tuning)
+
+
+def _decode(raw: pl.Series, text: pl.Series | None, schema: CompiledSchema, state: DecodeState, tuning: Tuning) -> Decoded:
+    """The records of the payloads ``raw`` (Binary, null where the data is not base64); ``text``: ``raw`` as
+    text, or None where some payload is not UTF-8."""
     payloads: list[bytes | None] = raw.to_list()
     not_utf8: dict[int, int] = {}
     if text is None:  # some payload is not UTF-8
@@ -198,10 +210,15 @@ def _base64_decode(data: pl.Series, tuning: Tuning) -> tuple[pl.Series, pl.Serie
         raw = pl.concat([_decode_base64_strings(data.slice(0, half)), second.result()], rechunk=False)
     else:
         raw = _decode_base64_strings(data)
+    return raw, _text(raw)
+
+
+def _text(raw: pl.Series) -> pl.Series | None:
+    """The payloads as text, or None if one is not UTF-8."""
     try:
-        return raw, raw.cast(pl.String)
+        return raw.cast(pl.String)
     except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
-        return raw, None
+        return None
 
 
 def _decode_base64_strings(data: pl.Series) -> pl.Series:

@@ -61,6 +61,8 @@ class OutcomePlan:
         self._rule_columns = [column for column, _ in rules]
         self._fails_a_check = _fails_a_check(self._before_drop, self._kept_only)
         self._outcome = _outcome_exprs(planned.enrichments, tables, self._rule_columns)
+        # per table that keeps misses (table name -> column): the Ok records it has no row for, counted, not rejected
+        self.missed = {table.spec.name: _missed(t) for t, table in enumerate(tables) if table.spec.on_missing == "keep"}
         self._partition_keys = partition_exprs(pl.col("_stamp"), spec.partitioning.keys)
         self.columns = ["record_id", "result", "data", "reason", *spec.partitioning.keys]  # the outcome frame
 
@@ -89,7 +91,8 @@ class OutcomePlan:
         also: Sequence[pl.Expr] = (),
     ) -> pl.DataFrame:
         """The outcome frame of a batch (see :mod:`transform_core.firehose.outcomes`), its checks begun by
-        :meth:`start`; ``text`` is each decoded record's minified JSON.
+        :meth:`start`; ``text`` is each decoded record's minified JSON. The columns of :attr:`missed` follow the
+        outcome's (a Boolean each: an Ok record the table has no row for).
 
         ``also``: expressions over the outcome frame computed by the same query, their columns after the outcome's
         (the response's entries: the query of a large batch runs on every core, the response on one).
@@ -113,7 +116,7 @@ class OutcomePlan:
             for i, row in zip(rows, frame[rows, [*self._rule_columns, DROP]].iter_rows(named=True), strict=True):
                 reasons[i] = self._first_failure(row, i, values)
             frame.replace_column(frame.get_column_index("reason"), pl.Series("reason", reasons, dtype=pl.String))
-        return frame[[*self.columns, *(e.meta.output_name() for e in also)]]
+        return frame[[*self.columns, *self.missed.values(), *(e.meta.output_name() for e in also)]]
 
     def _first_failure(self, row: dict[str, Any], i: int, values: RecordValues) -> str | None:
         """The reason of the first rule the record fails, in the reference's order (None: the drop rule drops it)."""
@@ -142,6 +145,11 @@ def _outcome_exprs(suffixes: list[Check], tables: tuple[ReferenceTable, ...], ru
     ok = ~failed & ~pl.col(DROP)
     texts = [pl.col(check.column).fill_null(table.missing_suffix) for check, table in zip(suffixes, tables, strict=True)]
     enriched = pl.concat_str(pl.col("_text").str.head(-1), *texts, pl.lit("}\n"))
+    missed = [
+        (ok & pl.col(check.column).is_null()).alias(_missed(t))
+        for t, (check, table) in enumerate(zip(suffixes, tables, strict=True))
+        if table.spec.on_missing == "keep"
+    ]
     return [
         pl.col("record_id"),
         pl.col("reason"),
@@ -151,7 +159,12 @@ def _outcome_exprs(suffixes: list[Check], tables: tuple[ReferenceTable, ...], ru
         fails_a_check,
         pl.col(DROP),
         *(pl.col(column) for column in rule_columns),
+        *missed,
     ]
+
+
+def _missed(t: int) -> str:
+    return f"_missed{t}"
 
 
 def _run_steps(

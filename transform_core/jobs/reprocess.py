@@ -23,10 +23,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transform_core.jobs.report import ReportTarget
 
 __all__ = ["Progress", "ReprocessOptions", "ReprocessSummary", "reprocess"]
 
@@ -39,9 +42,10 @@ class ReprocessOptions:
     out: str | None = None  # lake root; default: the spec's output.lake
     dry_run: bool = False  # validate only, write nothing
     workers: int = 0  # processes; 0 = one per core
-    chunk_size: int = 50_000  # larger chunks, fewer (and larger) Parquet files per partition
+    chunk_size: int = 50_000  # records per engine call (raw files hold rows of several chunks: lake.writer.HeldRows)
     kind: str | None = None  # force the input kind (ndjson, firehose-backup, processing-failed, errors)
     endpoint_url: str | None = None  # S3 endpoint override
+    report: ReportTarget | None = None  # where each rejected record is listed (transform_core.jobs.report)
 
 
 @dataclass(slots=True)
@@ -78,6 +82,10 @@ class ReprocessSummary:
     blank: int = 0  # lines of whitespace only: skipped, not records
     empty: list[str] = field(default_factory=list)  # files read to the end that held no record
     all_rejected: list[str] = field(default_factory=list)  # files whose every record was rejected
+    # per reference table with on_missing: keep, the Ok records it holds no row for (their fields null)
+    enrich_missed: Counter[str] = field(default_factory=Counter)
+    reported: int = 0  # rows of the report: one per rejected record
+    listed: list[str] = field(default_factory=list)  # files whose report rows are ready; their counts are these
 
     def add(self, other: ReprocessSummary) -> None:
         self.files += other.files
@@ -93,6 +101,8 @@ class ReprocessSummary:
         self.blank += other.blank
         self.empty += other.empty
         self.all_rejected += other.all_rejected
+        self.listed += other.listed
+        self.enrich_missed.update(other.enrich_missed)
 
 
 def reprocess(
@@ -119,6 +129,10 @@ def reprocess(
     summary = ReprocessSummary()
     workers = min(options.workers or os.cpu_count() or 1, len(files)) or 1
     report = on_progress or (lambda _: None)
+    if options.report is not None:
+        from transform_core.jobs.report import new_parts_folder
+
+        options = replace(options, report=replace(options.report, parts=new_parts_folder()))
     if workers == 1:
         for file in files:
             summary.add(_run_file(file, options, lambda chunk: _update(progress, chunk, report)))
@@ -127,6 +141,11 @@ def reprocess(
     else:
         summary = _run_parallel(files, options, workers, progress, report)
     summary.problems[:0] = skipped
+    if options.report is not None:
+        from transform_core.jobs.report import join_parts
+
+        listed = set(summary.listed)  # a file whose worker died is counted nowhere, so listed nowhere
+        summary.reported = join_parts(options.report, [f for f in files if f in listed], endpoint_url=options.endpoint_url)
     summary.seconds = progress.seconds
     return summary
 
@@ -207,6 +226,7 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
     pipeline, writer, rows = _loaded(options)
     summary = ReprocessSummary(files=1)
     output = _Output(writer, rows, options.endpoint_url)
+    listed = _report_part(options, file)
     complete = False
 
     def count_blank(_: str, lines: int) -> None:
@@ -223,6 +243,9 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
             summary.nbytes += chunk.nbytes
             summary.reasons.update(dict(result.top_reasons(50)))
             summary.reasons.update(rule_id(reason) for _, reason in refused)
+            summary.enrich_missed.update(_enrich_missed(result, refused))
+            if listed is not None:
+                listed.add(chunk, result, refused)
             on_chunk((len(chunk.batch), chunk.nbytes, result.failed + len(refused)))
         complete = True
     except InputError as err:  # damaged past some point: what was read before is written, and stands for the input
@@ -230,14 +253,45 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
     except Exception as err:  # the file's output stays as far as it got, until a run over it completes
         summary.problems.append((file, f"{type(err).__name__}: {err}"))
         summary.written += output.written
+        _finish(listed, summary, file)
+        return summary
+    _finish(listed, summary, file)
+    try:
+        summary.replaced += output.finish(file, complete=complete)  # the rows held across chunks are written first
+    except Exception as err:  # as a failure midway: what is written stays, until a run over the input completes
+        summary.problems.append((file, f"{type(err).__name__}: {err}"))
+        summary.written += output.written
         return summary
     summary.written += output.written
-    summary.replaced += output.finish(file, complete=complete)
     if complete and not summary.records:
         summary.empty.append(file)
     elif summary.records and summary.failed == summary.records:
         summary.all_rejected.append(file)
     return summary
+
+
+def _enrich_missed(result: Any, refused: list[tuple[int, str]]) -> dict[str, int]:
+    """The batch's enrichment misses among the Ok records the lake took (a refused record is rejected)."""
+    missed: dict[str, int] = result.enrich_missed
+    if refused and missed:
+        gone = result.missed[[row for row, _ in refused]]
+        missed = {table: n - int(gone[table].sum()) for table, n in missed.items()}
+    return missed
+
+
+def _report_part(options: ReprocessOptions, file: str) -> Any:
+    """Where the file's rejected records are listed, when the run has a report."""
+    if options.report is None:
+        return None
+    from transform_core.jobs.report import ReportPart
+
+    return ReportPart(options.report, file, options.spec)
+
+
+def _finish(listed: Any, summary: ReprocessSummary, file: str) -> None:
+    if listed is not None:
+        listed.finish()
+        summary.listed.append(file)
 
 
 class _Output:
@@ -247,6 +301,7 @@ class _Output:
         self.writer, self.rows, self.endpoint_url = writer, rows, endpoint_url
         self.files: dict[str, list[str]] = {}  # owner -> files written
         self.ledgers: dict[str, Any] = {}
+        self.held: dict[str, Any] = {}  # owner -> its Ok rows held across chunks (lake.writer.HeldRows)
         self.input_id: str | None = None
 
     @property
@@ -259,13 +314,16 @@ class _Output:
         if self.writer is None:
             return self._refused(chunk, result)
         from transform_core.lake.ledger import InputLedger
+        from transform_core.lake.writer import HeldRows
 
         owner = chunk.owner
         if owner not in self.ledgers:
             self.ledgers[owner] = InputLedger(self.writer.root, self.writer.table, owner, endpoint_url=self.endpoint_url)
+            self.held[owner] = HeldRows(ledger=self.ledgers[owner])
         # the chunk's id is <input id>-<its first record's label>: unique within the input, the same on every run
         batch_id = chunk.batch_id if owner == chunk.input_id else f"{owner}-r{chunk.batch_id}"
-        written = self.writer.write(result, chunk.batch, batch_id=batch_id, input_id=owner, ledger=self.ledgers[owner])
+        ledger, held = self.ledgers[owner], self.held[owner]
+        written = self.writer.write(result, chunk.batch, batch_id=batch_id, input_id=owner, ledger=ledger, held=held)
         self.files.setdefault(owner, []).extend(written.files)
         return list(written.refused)
 
@@ -283,10 +341,12 @@ class _Output:
         return list(split.refused)
 
     def finish(self, file: str, *, complete: bool) -> list[str]:
-        """Delete what earlier runs over the same input wrote and this one did not; retire a replayed error file of
-        this lake read to the end. Returns the files deleted."""
+        """Write the rows held across chunks; delete what earlier runs over the same input wrote and this one did not;
+        retire a replayed error file of this lake read to the end. Returns the files deleted."""
         if self.writer is None or self.input_id is None:
             return []
+        for owner, held in self.held.items():
+            self.files.setdefault(owner, []).extend(self.writer.flush(held))
         deleted: list[str] = []
         for owner, ledger in self.ledgers.items():
             # a run over an input replaces all its files; a replay only those of earlier replays of the same file

@@ -65,7 +65,7 @@ class InputLedger:
         return stale
 
     def _relative(self, folder: str) -> str:
-        root = self.root.rstrip("/") + "/"
+        root = join(self.root).rstrip("/") + "/"  # "./lake" and "lake//x" name the folders join() makes
         if not folder.startswith(root):
             raise ValueError(f"{folder} is not under the lake root {self.root}")
         return folder[len(root) :].strip("/")

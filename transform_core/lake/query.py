@@ -10,8 +10,9 @@ With ``<table>`` the spec's name with ``-`` replaced by ``_``, the tables are:
 Partition columns (``year``, ``month``, ``day``, ``hour``) are text, as in the folder names, so a
 ``WHERE year = '2026' AND month = '11'`` on the raw zone prunes whole folders before any file is opened. The curated
 table has them too, computed from its event time; there a filter on the event time prunes (Iceberg's partitions and
-file statistics). :func:`partition_hint` says so when a query compares them with numbers instead. Why Polars SQL and
-not DuckDB is in ``docs/lake.md``.
+file statistics). :func:`partition_hint` says so when a query compares them with numbers instead. A struct's field is
+``column.field`` (:mod:`.query_sql` rewrites it for Polars); :func:`describe` lists a table's columns and fields. Why
+Polars SQL and not DuckDB is in ``docs/lake.md``.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import polars as pl
 from transform_core.engine.partition import partition_exprs, partition_stamp
 from transform_core.errors import QueryError
 from transform_core.lake.curated.catalogs import CatalogSettings, catalog_settings, may_have_catalog
+from transform_core.lake.query_format import athena_types, dtype_name
+from transform_core.lake.query_sql import dotted_fields, failure, struct_paths
 from transform_core.lake.storage import is_s3, join, list_files, s3_settings
 from transform_core.spec import PipelineSpec
 
-__all__ = ["lake_tables", "partition_hint", "query"]
+__all__ = ["describe", "lake_tables", "partition_hint", "query"]
 
 PARTITION_KEYS = ("year", "month", "day", "hour")
 _WIDTHS = {"year": 4, "month": 2, "day": 2, "hour": 2}  # the folder names' digits
@@ -114,13 +117,49 @@ def query(
     where = root if root is not None else str(spec.output.lake)
     if not tables:
         raise QueryError(f"no lake files under {where} for {spec.name!r} (raw/, curated/ or errors/)", sql=sql)
+    # the columns of the tables the SQL names: what a dotted name or an error message may refer to
+    named = {name: frame for name, frame in tables.items() if name in sql}
+    schemas = _schemas(named) if "." in sql else {}
     try:
-        return pl.SQLContext(tables).execute(sql, eager=False).collect()
+        return pl.SQLContext(tables).execute(dotted_fields(sql, schemas), eager=False).collect()
     except pl.exceptions.PolarsError as err:
-        # Polars appends the resolved plan to column errors; the first paragraph is the message
-        message = str(err).split("\n\n", 1)[0].strip()
+        message = failure(err, schemas or _schemas(named))
         hint = partition_hint(sql, empty=True)
         raise QueryError(f"query failed: {message} (tables: {', '.join(tables)}){f'; {hint}' if hint else ''}", sql=sql) from err
+
+
+def describe(
+    spec: PipelineSpec,
+    table: str,
+    *,
+    root: str | None = None,
+    endpoint_url: str | None = None,
+    catalog: CatalogSettings | None = None,
+    as_of: str | None = None,
+) -> pl.DataFrame:
+    """The columns of one lake table (see :func:`lake_tables`): ``column`` (struct fields by dotted path), ``type``
+    (Polars) and ``athena`` (the Glue/Athena type of the lake's columns; null in the errors table).
+
+    Raises:
+        QueryError: the lake has no table of that name (the message lists those it has).
+        SpecError: no root given and no ``output.lake`` in the spec.
+    """
+    tables = lake_tables(spec, root=root, endpoint_url=endpoint_url, catalog=catalog, as_of=as_of)
+    if table not in tables:
+        where = root if root is not None else str(spec.output.lake)
+        found = ", ".join(tables) or f"none: no lake files under {where}"
+        raise QueryError(f"no table {table!r} in the lake (tables: {found})", sql="")
+    try:
+        schema = tables[table].collect_schema()
+    except pl.exceptions.PolarsError as err:
+        raise QueryError(f"describe {table}: {failure(err, {})}", sql="") from err
+    athena = {} if table.startswith("errors_") else athena_types(spec)
+    rows = [
+        (path, dtype_name(dtype), athena.get(path))
+        for name, dtype in schema.items()
+        for path, dtype in struct_paths(dtype, name).items()
+    ]
+    return pl.DataFrame(rows, schema={"column": pl.String, "type": pl.String, "athena": pl.String}, orient="row")
 
 
 def partition_hint(sql: str, *, empty: bool) -> str | None:
@@ -162,6 +201,17 @@ def _curated(spec: PipelineSpec, root: str, settings: CatalogSettings, as_of: st
     event_time = curated_layout(spec, settings.namespace).event_time
     stamp = partition_stamp(pl.col(event_time).dt.epoch("us"))
     return frame.with_columns(partition_exprs(stamp, spec.partitioning.keys))
+
+
+def _schemas(tables: dict[str, pl.LazyFrame]) -> dict[str, pl.Schema]:
+    """Each table's columns; a table whose first file cannot be read is left out (the query says why, if it reads it)."""
+    schemas: dict[str, pl.Schema] = {}
+    for name, frame in tables.items():
+        try:
+            schemas[name] = frame.collect_schema()
+        except pl.exceptions.PolarsError:
+            continue
+    return schemas
 
 
 def _files(prefix: str, suffix: str, endpoint_url: str | None) -> list[str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
@@ -35,7 +35,17 @@ from transform_core.local.lambda_process import LocalLambda
 if TYPE_CHECKING:
     from transform_core.lake.curated import CompactSummary
 
-__all__ = ["CuratedState", "LocalPaths", "LocalPipeline", "LocalSettings", "LocalSummary", "Feed", "local_paths", "run_local"]
+__all__ = [
+    "CuratedState",
+    "Feed",
+    "LocalPaths",
+    "LocalPipeline",
+    "LocalSettings",
+    "LocalSummary",
+    "enrich_missed_in_log",
+    "local_paths",
+    "run_local",
+]
 
 NAMESPACE = "transform_core"  # compact's default namespace: the curated table is transform_core.<table>
 
@@ -126,7 +136,8 @@ class LocalSummary:
 
     ``delivery.records_in == http accepted + direct puts`` and, once closed, ``records_in == ok + failed + dropped``:
     every Ok record is a row of the raw zone or a line of the error prefix (undeliverable), every failed one a line
-    of the error prefix (``DeliverySummary``).
+    of the error prefix (``DeliverySummary``). ``enrich_missed`` comes from the function's log lines of this run
+    (:func:`enrich_missed_in_log`).
     """
 
     delivery: DeliverySummary
@@ -139,6 +150,7 @@ class LocalSummary:
     url: str
     elapsed_s: float
     curated_s: float
+    enrich_missed: dict[str, int] = field(default_factory=dict)  # per table keeping misses: Ok records left unenriched
 
 
 #: Traffic of one's own for :func:`run_local`: called in a thread with the running pipeline and an event set at stop.
@@ -169,6 +181,7 @@ class LocalPipeline:
         self._compact_note: str | None = None
         self._curated_off = False
         self._summary: LocalSummary | None = None
+        self._log_from = 0
 
     def start(self) -> None:
         """Start the Lambda's runtime API, the stream's ticking thread and the HTTP endpoint.
@@ -180,6 +193,7 @@ class LocalPipeline:
             raise RuntimeError("the local pipeline is started already")
         settings = self.settings
         self.paths.lambda_log.parent.mkdir(parents=True, exist_ok=True)
+        self._log_from = self.paths.lambda_log.stat().st_size if self.paths.lambda_log.exists() else 0  # earlier runs'
         self._lambda = LocalLambda(settings.spec_path, timeout_s=settings.function_timeout_s, log=self.paths.lambda_log)
         try:
             self._firehose = LocalFirehose(settings.delivery, self._lambda)
@@ -279,6 +293,7 @@ class LocalPipeline:
             url=self._ingest.url,
             elapsed_s=flushed - self._started,
             curated_s=time.monotonic() - flushed,
+            enrich_missed=enrich_missed_in_log(self.paths.lambda_log, self._log_from),
         )
         return self._summary
 
@@ -381,3 +396,31 @@ def run_local(
     if failure:
         raise failure[0]
     return summary
+
+
+def enrich_missed_in_log(log: Path, start: int = 0) -> dict[str, int]:
+    """The ``enrich_missed`` counts of the function's batch lines in ``log`` from byte ``start``, added up per table.
+
+    A batch Firehose invoked again (same ``invocationId``) counts once, as its last line says; lines that are not the
+    handler's JSON (a traceback, say) are skipped.
+    """
+    import orjson
+
+    if not log.exists():
+        return {}
+    with log.open("rb") as file:
+        file.seek(start)
+        text = file.read()
+    batches: dict[object, dict[str, int]] = {}
+    for n, line in enumerate(text.splitlines()):
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("message") == "batch transformed":
+            batches[entry.get("invocationId") or n] = entry.get("enrich_missed") or {}
+    totals: dict[str, int] = {}
+    for missed in batches.values():
+        for table, count in missed.items():
+            totals[table] = totals.get(table, 0) + count
+    return totals

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import msgspec
 
-__all__ = ["REFERRED", "format_reason", "reason_from_msgspec", "rule_id", "show_value", "split_reason"]
+__all__ = ["REFERRED", "child_path", "format_reason", "reason_from_msgspec", "rule_id", "show_value", "split_reason"]
 
 #: The rule of a msgspec bound that is ours, not the schema's: a record failing it goes to the reference.
 REFERRED = "referred"
@@ -103,9 +103,9 @@ def reason_from_msgspec(
         rule, text = rule_texts.get((norm, "pattern"), ("pattern", msg))
         return format_reason(path, text, rule)
     if r := _MISSING.match(msg):
-        return format_reason(_child(path, r["name"]), "required property is missing", "required")
+        return format_reason(child_path(path, r["name"]), "required property is missing", "required")
     if u := _UNKNOWN.match(msg):
-        return format_reason(_child(path, u["name"]), "property is not allowed", "additionalProperties")
+        return format_reason(child_path(path, u["name"]), "property is not allowed", "additionalProperties")
     if msg.startswith("Invalid enum value"):
         return format_reason(path, f"{msg.removeprefix('Invalid enum value ')} is not one of the allowed values", "enum")
     if msg == "Number out of range":
@@ -121,5 +121,6 @@ def _type_name(msgspec_name: str, norm_path: str, integer_paths: frozenset[str])
     return _NAMES.get(msgspec_name, msgspec_name)
 
 
-def _child(path: str, name: str) -> str:
+def child_path(path: str, name: str) -> str:
+    """The path of the property ``name`` of the object at ``path``: ``$.tags.fw``, or ``$.tags["a b"]``."""
     return f"{path}.{name}" if name.isidentifier() else f'{path}["{name}"]'

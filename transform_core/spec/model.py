@@ -125,7 +125,7 @@ class OutputSpec:
     """Where the records go: direct writes to a lake (the lake writer), and how Firehose delivers Ok records.
 
     Attributes:
-        lake: the root folder of direct writes.
+        lake: the root of direct writes: a local folder, or an ``s3://bucket/prefix`` URI (as text).
         delivery: ``s3``: each Ok record's response carries its partition keys (Firehose's dynamic partitioning);
             ``iceberg``: it carries the Iceberg table of ``iceberg`` (Firehose's Iceberg destination).
         iceberg: the table; required with ``delivery="iceberg"``, unused otherwise.
@@ -134,7 +134,7 @@ class OutputSpec:
         ValueError: ``delivery="iceberg"`` without ``iceberg``.
     """
 
-    lake: Path | None = None
+    lake: Path | str | None = None
     delivery: Delivery = "s3"
     iceberg: IcebergSpec | None = None
 

@@ -113,7 +113,7 @@ class _SpecReader:
     def path(self, value: Any, key: str, *, must_exist: bool) -> Path:
         text = self.string(value, key)
         if text.startswith("s3://"):
-            raise self.fail(key, "s3:// sources are not supported here yet; use a local path")
+            raise self.fail(key, "s3:// sources are not read here; use a local path (copy the file next to the spec)")
         path = Path(text)
         path = path if path.is_absolute() else (self.base / path)
         if must_exist and not path.is_file():
@@ -237,10 +237,19 @@ class _SpecReader:
         if delivery == "iceberg" and iceberg is None:
             raise self.fail("output.iceberg", "is required with delivery: iceberg (the table's database and name)")
         return OutputSpec(
-            lake=self.path(lake, "output.lake", must_exist=False) if lake is not None else None,
+            lake=self.lake(lake) if lake is not None else None,
             delivery=delivery,
             iceberg=iceberg,
         )
+
+    def lake(self, value: Any) -> Path | str:
+        """``output.lake``: a folder (relative to the spec's), or an S3 prefix kept as written, as ``--lake`` takes."""
+        text = self.string(value, "output.lake")
+        if not text.startswith("s3://"):
+            return self.path(text, "output.lake", must_exist=False)
+        if not text[len("s3://") :].split("/", 1)[0]:
+            raise self.fail("output.lake", f"{text!r} names no bucket: write s3://bucket or s3://bucket/prefix")
+        return text.rstrip("/")
 
     def iceberg(self, value: Any) -> IcebergSpec:
         m = self.mapping(value, "output.iceberg", {"database", "table", "operation"}, {"database", "table"})

@@ -154,7 +154,7 @@ def expected(pipeline: Pipeline, ids: list[str], data: list[str], arrival: list[
     valid = rows.frame(ok, BATCH_ID, INGESTED_AT, result.rows_with_extras, payloads=batch.data_column())
     failed = outcomes.filter(pl.col("result") == FAILED)
     rejected = {
-        (rid, arrival[row], payload, reason)
+        (rid, arrival[row], payload, reason, tuple(result.all_reasons(row)))
         for row, rid, payload, reason in failed.select(ROW, "record_id", "data", "reason").iter_rows()
     }
     dropped = set(outcomes.filter(pl.col("result") == DROPPED).get_column("record_id").to_list())
@@ -191,8 +191,11 @@ def test_spark_gives_the_single_machine_outcomes(spark: Any, tmp_path: Path, kin
     got = read_lake_zone(tmp_path / "valid", outcomes.partition_keys)
     assert got.columns == want["valid"].columns
     assert_frame_equal(got.sort("_source_record_id"), want["valid"].sort("_source_record_id"))
-    rejected = {(r["record_id"], r["arrival_ms"], r["raw_data"], r["reason"]) for r in outcomes.rejected.collect()}
+    rejected = {
+        (r["record_id"], r["arrival_ms"], r["raw_data"], r["reason"], tuple(r["reasons"])) for r in outcomes.rejected.collect()
+    }
     assert rejected == want["rejected"]
+    assert any(len(reasons) > 1 for *_, reasons in rejected)  # records that break several rules list them all
     assert {r["record_id"] for r in outcomes.dropped.collect()} == want["dropped"]
     assert outcomes.frame.count() == len(ids)  # one outcome per record
 

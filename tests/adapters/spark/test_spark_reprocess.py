@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,9 @@ def test_the_lake_of_reprocess_idempotent_per_run_id_and_compacted(spark: Any, t
     options = SparkReprocessOptions(spec=str(SPEC), lake=str(lake), run_id="r1", chunk_size=BATCH, rows_per_file=400)
 
     first = spark_reprocess(spark, [str(inputs)], options).summary
-    counts = ("files", "records", "ok", "failed", "dropped")
+    counts = ("files", "records", "ok", "failed", "dropped", "blank", "enrich_missed")
     assert [getattr(first, c) for c in counts] == [getattr(single, c) for c in counts]
+    assert first.blank > 0 and first.enrich_missed["devices"] > 0  # blank lines skipped; the generator's unknown devices
     assert first.nbytes == sum(p.stat().st_size for p in inputs.rglob("*") if p.is_file() and p.name[0] not in "._")  # as stored
     assert first.reasons == single.reasons and first.failed > 100 and first.files == 3
     spark_rows = read_lake_zone(lake / "raw").sort("_source_record_id")
@@ -101,6 +103,12 @@ def test_the_lake_of_reprocess_idempotent_per_run_id_and_compacted(spark: Any, t
     assert curated_table(load_spec(), str(tmp_path / "compacted")).schema() == table.schema()  # type: ignore[union-attr]
 
 
+def summary_count(out: str, label: str) -> int:
+    match = re.search(rf"^{label} +([\d,]+)", out, re.M)
+    assert match is not None, out
+    return int(match[1].replace(",", ""))
+
+
 def load_spec() -> Any:
     from transform_core.spec import load_spec as load
 
@@ -115,6 +123,20 @@ def test_the_command_line_dry_run_and_a_missing_input(spark: Any, tmp_path: Path
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "run id" in out and "dry" in out and "top rejection rules" in out and "dry run: nothing written" in out
+    local = reprocess([str(inputs)], ReprocessOptions(spec=str(SPEC), dry_run=True, workers=1))
+    assert f"\nblank      {local.blank:>12,} lines skipped (whitespace only)\n" in out
+    missed = local.enrich_missed["devices"]
+    assert f"\nunenriched {missed:>12,} of the ok records, their fields null: devices {missed:,}\n" in out
     assert not lake.exists()
+    # as reprocess: a rejected share above --max-reject-rate fails the run, in one line, after the summary
+    assert main([*argv[:-1], "--max-reject-rate", "0.01", str(inputs)]) == 1
+    captured = capsys.readouterr()
+    rejected, records = summary_count(captured.out, "rejected"), summary_count(captured.out, "records")
+    assert captured.err.splitlines()[-1] == (
+        f"transform-core spark-reprocess: error: {rejected / records:.1%} of the records were rejected "
+        f"({rejected:,} of {records:,}), more than --max-reject-rate 0.01"
+    )
+    assert main([*argv[:-1], "--max-reject-rate", "0.5", str(inputs)]) == 0
+    capsys.readouterr()
     assert main([*argv[:-1], str(tmp_path / "nope")]) == 1
     assert "nope" in capsys.readouterr().err

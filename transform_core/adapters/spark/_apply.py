@@ -18,6 +18,7 @@ from transform_core.adapters.spark._outcomes import (
     OUTCOME,
     RAW_DATA,
     REASON,
+    REASONS,
     RESULT,
     RULE,
     FramePlan,
@@ -46,7 +47,7 @@ class SparkOutcomes:
 
     Attributes:
         frame: the lake columns (filled for Ok records), then ``_result``, ``_reason``, ``_rule``, ``_raw_data``
-            (base64 of a rejected record's payload) and ``_arrival_ms``.
+            (base64 of a rejected record's payload), ``_arrival_ms``, ``_missed``, ``_blank_lines`` and ``_reasons``.
         lake_columns: the lake table's columns, partition keys last (``lake_schema``).
         partition_keys: ``year``, ``month``, ``day``[, ``hour``].
     """
@@ -62,13 +63,15 @@ class SparkOutcomes:
 
     @property
     def rejected(self) -> DataFrame:
-        """The rejected records: ``record_id``, ``arrival_ms``, ``raw_data`` (base64), ``reason``, ``rule``."""
+        """The rejected records: ``record_id``, ``arrival_ms``, ``raw_data`` (base64), ``reason``, ``rule``, ``reasons``
+        (every rule the record breaks, ``reason`` first)."""
         return self.frame.where(F.col(RESULT) == FAILED).select(
             column(SOURCE_RECORD_ID).alias("record_id"),
             F.col(ARRIVAL).alias("arrival_ms"),
             F.col(RAW_DATA).alias("raw_data"),
             F.col(REASON).alias("reason"),
             F.col(RULE).alias("rule"),
+            F.col(REASONS).alias("reasons"),
         )
 
     @property

@@ -39,7 +39,7 @@ from pyspark.sql import functions as F
 from transform_core.adapters.spark._apply import SparkOutcomes, outcome_schema
 from transform_core.adapters.spark._bundle import PipelineBundle, bundle_pipeline
 from transform_core.adapters.spark._hadoop import HadoopFiles
-from transform_core.adapters.spark._outcomes import RESULT, RULE, FramePlan, OutcomeRun
+from transform_core.adapters.spark._outcomes import BLANK, BLANK_LINES, MISSED, RESULT, RULE, FramePlan, OutcomeRun
 from transform_core.engine import load_pipeline
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.jobs.inputs import InputError, read_file_chunks
@@ -52,6 +52,13 @@ __all__ = ["SparkReprocessOptions", "SparkRun", "default_run_id", "spark_reproce
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")  # as the lake writer's batch ids: it names files
 _STAGED = (("raw", ".parquet", ".parquet"), ("errors", ".json", ".ndjson"))  # zone, Spark's suffix, the lake's
+#: Rows of the binaryFile source per Arrow batch handed to Python: each row is a whole input file, so one file a batch
+#: lets the engine start on a task's first file while the JVM reads the next, and holds one file at a time in memory,
+#: not the whole split (128 MB by default). The engine's batch is ``chunk_size`` records, cut from the file in Python.
+FILES_PER_ARROW_BATCH = 1
+#: Parquet files a write task keeps open at once, one per date partition: a task's rows seldom span more days, and
+#: each open file buffers at most its row group (the task's output, in sum).
+CONCURRENT_WRITERS = 16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,8 +117,12 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
     bundle = bundle_pipeline(pipeline)
     lake, schema = outcome_schema(pipeline)
     settings = {
-        "spark.sql.execution.arrow.maxRecordsPerBatch": str(options.chunk_size),  # the engine's batch
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(FILES_PER_ARROW_BATCH),
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # as the lake writer (Spark's default is INT96)
+        # a task writes its date partitions side by side (a writer each, up to CONCURRENT_WRITERS, then Spark sorts the
+        # rest) rather than sorting all its rows by partition first: the planned write would add that sort
+        "spark.sql.optimizer.plannedWrite.enabled": "false",
+        "spark.sql.maxConcurrentOutputFileWriters": str(CONCURRENT_WRITERS),
     }
     with _session_conf(spark, settings):
         files = _read_files(spark, paths)
@@ -119,11 +130,14 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
         if not listing:
             raise InputError("matches no input file", file=", ".join(inputs))
         summary = ReprocessSummary(files=len(listing), nbytes=sum(row["length"] for row in listing))
+        summary.enrich_missed.update({table.name: 0 for table in spec.enrich if table.on_missing == "keep"})
         now = datetime.now(UTC)
         plan = FramePlan(base64=True, batch_id=run_id, ingested_at=now)
         # reading and processing in one Python stage: records never make a round trip through the JVM
         read = partial(_file_outcomes, bundle, plan, options.chunk_size, options.kind)
-        frame = files.select("path", "content").mapInArrow(read, schema).persist(StorageLevel.MEMORY_AND_DISK)
+        frame = files.select("path", "content").mapInArrow(read, schema)
+        if not options.dry_run:  # the count and both writes read the outcomes once computed; a dry run only counts
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
         outcomes = SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
         try:
             _count(outcomes, summary)
@@ -177,13 +191,20 @@ def _read_files(spark: SparkSession, paths: list[str]) -> DataFrame:
 def _file_outcomes(
     bundle: PipelineBundle, plan: FramePlan, chunk_size: int, kind: str | None, batches: Iterable[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
-    """Executors: each file's records, read as ``reprocess`` reads them (same kinds, same ids), through the engine."""
+    """Executors: each file's records, read as ``reprocess`` reads them (same kinds, same ids), through the engine;
+    then a row counting the blank lines the files held, if any."""
     run = OutcomeRun(bundle, plan)
+    blank: list[int] = []
     for batch in batches:
         contents = batch.column("content")
         for i, path in enumerate(batch.column("path").to_pylist()):
-            for chunk in read_file_chunks(_plain_path(path), contents[i].as_py(), chunk_size=chunk_size, kind=kind):
+            chunks = read_file_chunks(
+                _plain_path(path), contents[i].as_py(), chunk_size=chunk_size, kind=kind, on_blank=lambda _, n: blank.append(n)
+            )
+            for chunk in chunks:
                 yield from run.arrow(chunk.batch)
+    if sum(blank):
+        yield from run.blank_lines(sum(blank))
 
 
 def _plain_path(uri: str) -> str:
@@ -192,12 +213,18 @@ def _plain_path(uri: str) -> str:
 
 
 def _count(outcomes: SparkOutcomes, summary: ReprocessSummary) -> None:
-    """One action computes (and persists) every outcome; the counts by result and rule come back."""
-    for row in outcomes.frame.groupBy(RESULT, RULE).count().collect():
-        count = int(row["count"])
+    """One action computes (and persists) every outcome; the counts by result, rule and tables missed come back, and
+    the blank lines skipped."""
+    counted = outcomes.frame.groupBy(RESULT, RULE, MISSED).agg(F.count(F.lit(1)).alias("n"), F.sum(BLANK_LINES).alias("blank"))
+    for row in counted.collect():
+        count = int(row["n"])
+        if row[RESULT] == BLANK:  # not records
+            summary.blank += int(row["blank"])
+            continue
         summary.records += count
         if row[RESULT] == OK:
             summary.ok += count
+            summary.enrich_missed.update(dict.fromkeys(row[MISSED] or (), count))
         elif row[RESULT] == DROPPED:
             summary.dropped += count
         elif row[RESULT] == FAILED:
@@ -229,15 +256,16 @@ def _write(
         F.col("arrival_ms").alias("approximateArrivalTimestamp"),
         F.col("raw_data").alias("rawData"),
         F.col("reason"),
-        F.array(F.col("reason")).alias("reasons"),
+        F.col("reasons"),
         F.lit(spec.name).alias("specName"),
         F.lit(spec.version).alias("specVersion"),
         F.lit(run_id).alias("batchId"),
         F.lit(now.isoformat().replace("+00:00", "Z")).alias("errorTimestamp"),
         *(F.lit(f"{now:%Y}").alias("year"), F.lit(f"{now:%m}").alias("month"), F.lit(f"{now:%d}").alias("day")),
     )
-    # the lines of the lake writer's errors/ files, in the folder of the run's date; rejections are few: one writer
-    lines = errors.coalesce(1).write.mode("overwrite").partitionBy("year", "month", "day").option("ignoreNullFields", "false")
+    # the lines of the lake writer's errors/ files, in the folder of the run's date; rejections are few: one writer,
+    # after a shuffle (coalesce(1) would scan every cached outcome row in that one task)
+    lines = errors.repartition(1).write.mode("overwrite").partitionBy("year", "month", "day").option("ignoreNullFields", "false")
     lines.option("maxRecordsPerFile", options.rows_per_file).json(f"{staging}/errors")
     written, partitions = _commit(files, staging, root, table, run_id)
     files.delete(staging, recursive=True)
