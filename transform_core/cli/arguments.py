@@ -19,6 +19,7 @@ __all__ = [
     "DEBUG",
     "PROG",
     "CommandParser",
+    "add_as_of_option",
     "add_catalog_options",
     "add_debug_option",
     "add_job_options",
@@ -126,6 +127,15 @@ def add_job_options(job: argparse.ArgumentParser, *, inputs: str, spec: str, lak
         "--kind",
         choices=["ndjson", "firehose-backup", "processing-failed", "errors"],
         help="input format for every file (default: detected per file from its first line)",
+    )
+
+
+def add_as_of_option(cmd: argparse.ArgumentParser) -> None:
+    """``--as-of``: the curated table as of a snapshot id or a time."""
+    cmd.add_argument(
+        "--as-of",
+        metavar="SNAPSHOT",
+        help="read the curated table as of a snapshot id or an ISO 8601 time (UTC unless it has an offset)",
     )
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from transform_core.cli.arguments import (
+    add_as_of_option,
     add_catalog_options,
     add_endpoint_option,
     catalog_options,
@@ -71,11 +72,7 @@ def add_commands(commands: Commands) -> None:
         metavar="COLUMNS",
         help="feature columns, comma-separated, in order (default: the table's numeric and boolean columns)",
     )
-    cmd.add_argument(
-        "--as-of",
-        metavar="SNAPSHOT",
-        help="read the curated table as of a snapshot id or an ISO 8601 time (UTC unless it has an offset)",
-    )
+    add_as_of_option(cmd)
     add_catalog_options(cmd)
     add_endpoint_option(cmd)
     cmd.set_defaults(run=_run_export)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import PROG, add_catalog_options, add_endpoint_option, catalog_options
+from transform_core.cli.arguments import PROG, add_as_of_option, add_catalog_options, add_endpoint_option, catalog_options
 from transform_core.errors import QueryError
 
 if TYPE_CHECKING:
@@ -76,11 +76,7 @@ def add_command(commands: Commands) -> None:
         action="store_true",
         help="read statements from stdin at a prompt (the default without SQL on a terminal), each ended by ';'",
     )
-    cmd.add_argument(
-        "--as-of",
-        metavar="SNAPSHOT",
-        help="read the curated table as of a snapshot id or an ISO 8601 time (UTC unless it has an offset)",
-    )
+    add_as_of_option(cmd)
     add_catalog_options(cmd)
     add_endpoint_option(cmd)
     cmd.set_defaults(run=_run_query)
