@@ -46,6 +46,8 @@ __all__ = ["Outcome", "ReferencePipeline"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WHITESPACE = re.compile(r"[ \t\n\r]")
 _INT64 = (-(2**63), 2**63 - 1)
+_BIG_FLOAT = 2.0**63
+_KEY_END = re.compile(rb'"[ \t\n\r]*:')  # the end of every key, and of any string holding '":' (never fewer)
 _FLOAT64_MAX = int(sys.float_info.max)  # an integer beyond it may round to infinity as a 64-bit float
 
 
@@ -166,6 +168,28 @@ class ReferencePipeline:
         """
         return self._judge(payload, arrival_ms, validate=False).reasons
 
+    def first_failure(self, payload: bytes, arrival_ms: int | None = None) -> str | None:
+        """The first rule the record ``payload`` breaks in the order of docs/spec.md, the first of :meth:`failures`
+        found without listing the rest (a record that reads cleanly is parsed by orjson alone); None if it passes."""
+        try:
+            value = _quick_value(payload)
+        except _Reject as rejection:
+            return str(rejection)
+        if (first := self._schema_failures.first(value)) is not None:
+            return first
+        if self.spec.drop and _scalar(v := _get(value, self.spec.drop.field)) and (_kind(v), v) in self._drop:
+            return None
+        try:
+            self._partition(value, arrival_ms)
+        except _Reject as rejection:
+            return str(rejection)
+        for table, key_info in zip(self.tables, self.bindings.enrich_keys, strict=True):
+            key = _get(value, table.spec.record_key)
+            wanted = str if table.key_type == "string" else int
+            if table.spec.on_missing == "reject" and (type(key) is not wanted or table.values.get(key) is None):
+                return format_reason(key_info.path, f"{show_value(key)} is not in reference table {table.spec.name!r}", "enrich")
+        return None
+
     def _judge(self, payload: bytes, arrival_ms: int | None, *, validate: bool) -> _Judged:
         """``validate``: the validator decides whether the schema passes (the record's outcome); else the listing
         alone does (a record the engine rejected, whose rules are wanted: fastjsonschema is not imported)."""
@@ -269,6 +293,36 @@ def _parse(payload: bytes) -> tuple[str, dict[str, Any]]:
     if not isinstance(value, dict):
         raise _Reject("$", f"expected object, got {_json_type(value)}", "type")
     return text, value
+
+
+def _quick_value(payload: bytes) -> dict[str, Any]:
+    """The record's value as :func:`_parse` reads it, by orjson alone when that gives the same: not deep, an object,
+    as many keys as the text has key ends (a duplicate key collapses; a string holding '":' only sends the record
+    the slow way), and no float beyond int64's range (orjson reads an integer beyond 64 bits as a float)."""
+    if not may_nest_too_deep(payload):
+        try:
+            value = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            value = None
+        if type(value) is dict and len(_KEY_END.findall(payload)) == _keys_if_exact(value):
+            return value
+    return _parse(payload)[1]
+
+
+def _keys_if_exact(value: Any) -> int:
+    """The keys in ``value``, or -1 if it holds a float as large as an int64 (perhaps an integer orjson rounded)."""
+    keys = 0
+    items = value.values() if type(value) is dict else value
+    for item in items:
+        kind = type(item)
+        if kind is dict or kind is list:
+            inner = _keys_if_exact(item)
+            if inner < 0:
+                return -1
+            keys += inner
+        elif kind is float and not -_BIG_FLOAT < item < _BIG_FLOAT:
+            return -1
+    return keys + len(value) if type(value) is dict else keys
 
 
 def _beyond_float64(text: str) -> str | None:

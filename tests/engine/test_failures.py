@@ -6,8 +6,12 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.helpers.agreement import assert_agree, batch_of, pipelines
+from tests.helpers.specs import SPECS
+from tests.helpers.strategies import payload_texts
 from transform_core.engine.failures import NO_FAILURES
 from transform_core.schema.failures import SchemaFailures
 
@@ -133,3 +137,28 @@ def test_members_the_schema_does_not_declare_come_after_its_properties_in_the_re
         "$.y: property is not allowed (additionalProperties)",
         "$.x: property is not allowed (additionalProperties)",
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"seq": 100000000000000000001, "value": 5000}',  # beyond 64 bits: an integer, which orjson reads as a float
+        b'{"seq": 1e20, "value": 5000}',  # a float as large: read the slow way, the same reasons
+        b'{"seq": 1, "seq": -1, "value": 5000}',  # a duplicate key, which orjson collapses
+        b'{"event_id": "a\\":b", "value": 5000}',  # a string holding a key's end
+        b'{"tags": {"fw": 1, "fw": "x"}, "value": 5000}',  # a duplicate key one level down
+        b'[{"value": 5000}]',
+        b'{"value": 5000',
+    ],
+)
+def test_the_first_failure_is_the_first_of_the_list_for_records_orjson_alone_would_misread(text: bytes) -> None:
+    _, reference = pipelines("iot-example")
+    listed = reference.failures(text, 1)
+    assert listed and reference.first_failure(text, 1) == listed[0]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=payload_texts(), name=st.sampled_from(sorted(SPECS)))
+def test_the_first_failure_is_the_first_of_the_list(text: bytes, name: str) -> None:
+    _, reference = pipelines(name)
+    assert reference.first_failure(text, 1) == next(iter(reference.failures(text, 1)), None)

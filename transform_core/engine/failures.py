@@ -1,11 +1,14 @@
-"""Stage: the reason of each rejected record in the order of docs/spec.md, and every rule it breaks.
+"""Stage: the reason of each rejected record in the order of docs/spec.md, and every rule it breaks, on demand.
 
 The vectorized checks decide which records fail and name a failing rule, but not always the first in the documented
 order: the typed decode stops at the first constraint in the record's text, and the format and pattern checks run
-after it. So the reference lists the rules of each rejected record that reads (about 20 µs a record, only for
-rejected ones; :meth:`~transform_core.reference.ReferencePipeline.failures`) and its first is the record's reason: the
-engine and the reference agree by construction. A record that does not read (base64, UTF-8, depth, a duplicate key)
-breaks that one rule, which the checks name as the reference does. A batch without rejections pays one null count.
+after it. So the reference names the first rule of each rejected record that reads
+(:meth:`~transform_core.reference.ReferencePipeline.first_failure`, a walk that stops there, about 8 µs a record) and
+that is the record's reason: the engine and the reference agree by construction. A record that does not read
+(base64, UTF-8, depth, a duplicate key) breaks that one rule, which the checks name as the reference does. The full
+list (:meth:`~transform_core.reference.ReferencePipeline.failures`, about 20 µs) is made only when asked for
+(:class:`Failures`): for the records a log line, an ``errors/`` row, a report or ``explain`` shows. A batch without
+rejections pays one null count.
 """
 
 from __future__ import annotations
@@ -72,24 +75,21 @@ def first_reasons(
 ) -> tuple[pl.DataFrame, Failures]:
     """The outcome frame with each rejected record's reason the reference's first, and its :class:`Failures`.
 
-    A record that does not read keeps its one reason; any other is listed now and takes the listing's first reason.
+    A record that does not read keeps its one reason; any other takes the reference's first.
     """
     reasons = outcomes["reason"]
     rows = reasons.is_not_null().arg_true().to_list()
     firsts = dict(zip(rows, reasons.gather(rows).to_list(), strict=True))
-    listed: dict[int, tuple[str, ...]] = {}
     changed: list[int] = []
     for i, reason in firsts.items():
         payload = payloads[i]
         if payload is None or split_reason(reason)[2] in _READ_RULES:
             continue
-        found = reference.failures(payload, arrival_ms[i])
-        if found:
-            listed[i] = tuple(found)
-            if found[0] != reason:
-                firsts[i] = found[0]
-                changed.append(i)
+        first = reference.first_failure(payload, arrival_ms[i])
+        if first is not None and first != reason:
+            firsts[i] = first
+            changed.append(i)
     if changed:
         fixed = pl.Series([firsts[i] for i in changed], dtype=pl.String)
         outcomes = outcomes.with_columns(reasons.scatter(changed, fixed))
-    return outcomes, Failures(reference, firsts, payloads, arrival_ms, listed)
+    return outcomes, Failures(reference, firsts, payloads, arrival_ms, {})

@@ -43,6 +43,18 @@ _PATHS_KEPT = 64  # the paths of an object's properties are kept for this many p
 _Check = Callable[[Any, str, list[str]], None]  # (value, its path, the reasons found so far)
 
 
+class _Stop(Exception):
+    """Raised by :class:`_FirstOnly` on the first reason: the walk ends there."""
+
+
+class _FirstOnly(list[str]):
+    """The reasons found so far, ending the walk at the first (the combinators check with lists of their own)."""
+
+    def append(self, reason: str) -> None:
+        super().append(reason)
+        raise _Stop
+
+
 class SchemaFailures:
     """The reasons a value breaks a JSON Schema, in the stated order."""
 
@@ -56,6 +68,15 @@ class SchemaFailures:
         found: list[str] = []
         self._check(value, path, found)
         return found
+
+    def first(self, value: Any, path: str = "$") -> str | None:
+        """The first failing rule of ``value`` as a reason (the first of :meth:`failures`), without walking on."""
+        found = _FirstOnly()
+        try:
+            self._check(value, path, found)
+        except _Stop:
+            return found[0]
+        return None
 
     def passes(self, node: Any, value: Any) -> bool:
         """Whether ``value`` passes the subschema ``node`` (for the combinators)."""
