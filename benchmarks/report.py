@@ -57,6 +57,11 @@ class Row:
         return self.records / (self.e2e_ms / 1000) if self.e2e_ms else None
 
     @property
+    def us_per_record(self) -> float | None:
+        """Microseconds per record, end to end: on one pinned CPU (``--cpus 1``), the CPU time a record is billed."""
+        return self.e2e_ms * 1000 / self.records if self.e2e_ms and self.records else None
+
+    @property
     def mb_per_s(self) -> float | None:
         """Event megabytes (10^6 bytes) per second, end to end."""
         return self.event_bytes / 1e6 / (self.e2e_ms / 1000) if self.e2e_ms else None
@@ -94,6 +99,7 @@ def format_table(rows: list[Row]) -> str:
         "e2e ms",
         "handler ms",
         "rec/s",
+        "µs/rec",
         "MB/s",
         *(f"vs {base}" for base in BASELINES),
         "peak RSS MB",
@@ -112,6 +118,7 @@ def format_table(rows: list[Row]) -> str:
                 _num(r.e2e_ms, ".1f"),
                 _num(r.handler_ms, ".1f"),
                 "" if cold else _num(r.records_per_s, ",.0f"),
+                "" if cold else _num(r.us_per_record, ".2f"),
                 "" if cold else _num(r.mb_per_s, ".1f"),
                 *(_ratio(vs.get(base)) for base in BASELINES),
                 _num(r.peak_rss_mb, ".0f"),
@@ -142,6 +149,8 @@ def legend(rounds: dict[str, int], pyarrow: bool | None, idle_s: float = 0.0) ->
             + (f", each invocation after {idle_s:g} s asleep." if idle_s else "."),
             f"{' / '.join(f'vs {base}' for base in BASELINES)} = that contender's e2e median / this row's, same run "
             "(2.00× = twice as fast); best msgspec = the faster of msgspec and msgspec-lean on that workload. "
+            "µs/rec = e2e median / records: with --cpus 1 the invocation runs on one pinned CPU, so this is the CPU "
+            "time a record costs on a 1,769 MB function (at most: other jobs on that CPU add to it). "
             "MB/s = event bytes (10^6) per second, e2e. Peak RSS = high-water mark (VmHWM) of a fresh process that loads "
             "the contender and handles the event twice.",
             "cold start = fresh process: imports, spec load (9,900-row device table), first event of the 500-record workload; "
@@ -187,7 +196,7 @@ def write_json(folder: Path, rows: list[Row], extra: dict[str, Any]) -> Path:
     rows_out = []
     for r in rows:
         entry = asdict(r)
-        entry.update(records_per_s=r.records_per_s, mb_per_s=r.mb_per_s)
+        entry.update(records_per_s=r.records_per_s, us_per_record=r.us_per_record, mb_per_s=r.mb_per_s)
         if r.e2e_ms is not None and not r.workload.startswith("cold start"):
             entry["usd_per_million_records"] = cost_per_million(r.e2e_ms, r.records)
         rows_out.append(entry)
