@@ -33,10 +33,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from glob import glob, has_magic
 from itertools import islice
-from typing import NamedTuple, cast
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast, overload
 
 import polars as pl
 
+from transform_core.engine.payloads import PayloadBatch
 from transform_core.firehose.batch import RecordBatch
 from transform_core.jobs.kinds import JSON_SPACE, KINDS, RAW_DATA, InputKind, flagged_lines, parse_object, replay, split_values
 from transform_core.jobs.streams import (
@@ -71,15 +72,17 @@ ReadBytes = Callable[[str], bytes]
 ListFiles = Callable[[str], Iterable[str]]
 SkipReport = Callable[[str, str], None]  # (path, reason): a file found but not read
 BlankReport = Callable[[str, int], None]  # (path, lines): the blank lines a file held, told once it is read
+Batch = TypeVar("Batch", RecordBatch, RecordBatch | PayloadBatch)
 
 
 @dataclass(frozen=True, slots=True)
-class InputChunk:
-    """One chunk of one input file, ready for ``Pipeline.process``.
+class InputChunk(Generic[Batch]):
+    """One chunk of one input file, ready for ``Pipeline.process`` (or ``Pipeline.process_payloads``).
 
     Attributes:
         batch: the chunk's records, one engine call; ``data`` is base64 of each record's raw bytes (a replayed
-            line's ``rawData`` as is).
+            line's ``rawData`` as is). Read with ``as_bytes``, a chunk of records that are all lines as they stand
+            is a :class:`~transform_core.engine.payloads.PayloadBatch` of those bytes, never encoded.
         source: the file it came from (absolute path or URI).
         input_id: 16 hex characters naming the file's content (sha256 of the decompressed bytes).
         owner: the input the records belong to: ``input_id``, or the ``input`` their ``errors`` lines name.
@@ -91,7 +94,7 @@ class InputChunk:
             of one content, and the same on every run with the same ``chunk_size``.
     """
 
-    batch: RecordBatch
+    batch: Batch
     source: str
     input_id: str
     owner: str
@@ -150,6 +153,32 @@ def list_inputs(
     return list(found)
 
 
+@overload
+def iter_chunks(
+    paths: Sequence[str],
+    *,
+    chunk_size: int = ...,
+    kind: str | None = ...,
+    open_input: OpenInput = ...,
+    list_files: ListFiles = ...,
+    on_skip: SkipReport | None = ...,
+    read_bytes: ReadBytes | None = ...,
+    on_blank: BlankReport | None = ...,
+    as_bytes: Literal[False] = ...,
+) -> Iterator[InputChunk[RecordBatch]]: ...
+@overload
+def iter_chunks(
+    paths: Sequence[str],
+    *,
+    chunk_size: int = ...,
+    kind: str | None = ...,
+    open_input: OpenInput = ...,
+    list_files: ListFiles = ...,
+    on_skip: SkipReport | None = ...,
+    read_bytes: ReadBytes | None = ...,
+    on_blank: BlankReport | None = ...,
+    as_bytes: bool,
+) -> Iterator[InputChunk[RecordBatch | PayloadBatch]]: ...
 def iter_chunks(
     paths: Sequence[str],
     *,
@@ -160,7 +189,8 @@ def iter_chunks(
     on_skip: SkipReport | None = None,
     read_bytes: ReadBytes | None = None,
     on_blank: BlankReport | None = None,
-) -> Iterator[InputChunk]:
+    as_bytes: bool = False,
+) -> Iterator[InputChunk[RecordBatch]] | Iterator[InputChunk[RecordBatch | PayloadBatch]]:
     """Read every input file in turn, streaming, as chunks of at most ``chunk_size`` records.
 
     Args:
@@ -171,6 +201,9 @@ def iter_chunks(
         read_bytes: instead of ``open_input``, reads a whole file at once (memory then follows the file: for callers
             that hold files whole, as Spark's binaryFile source does).
         on_blank: told, after each file's chunks (also one that breaks off), how many blank lines it skipped.
+        as_bytes: a chunk whose records are all lines as they stand (no replayed failed record among them) holds
+            their bytes (a :class:`~transform_core.engine.payloads.PayloadBatch`), not their base64: for
+            ``Pipeline.process_payloads``, which skips the encode and the decode.
 
     Raises:
         ValueError: ``chunk_size`` below 1 or an unknown ``kind``.
@@ -179,12 +212,12 @@ def iter_chunks(
     forced = _checked(chunk_size, kind)
     for source in list_inputs(paths, list_files=list_files, on_skip=on_skip):
         opener = open_input if read_bytes is None else _in_memory(read_bytes(source))
-        yield from _file_chunks(source, opener, chunk_size, forced, on_blank)
+        yield from _file_chunks(source, opener, chunk_size, forced, on_blank, as_bytes=as_bytes)
 
 
 def read_file_chunks(
     source: str, raw: bytes, *, chunk_size: int = 10_000, kind: str | None = None, on_blank: BlankReport | None = None
-) -> Iterator[InputChunk]:
+) -> Iterator[InputChunk[RecordBatch]]:
     """One input file's records from its bytes, read by the caller (Spark's binaryFile source, say), as chunks.
 
     The chunks and ids are those :func:`iter_chunks` gives for a file with these bytes (ids do not depend on
@@ -220,11 +253,17 @@ def _opened(open_input: OpenInput, source: str) -> Iterator[ByteStream]:
 
 
 def _file_chunks(
-    source: str, open_input: OpenInput, chunk_size: int, forced: InputKind | None, on_blank: BlankReport | None = None
-) -> Iterator[InputChunk]:
+    source: str,
+    open_input: OpenInput,
+    chunk_size: int,
+    forced: InputKind | None,
+    on_blank: BlankReport | None = None,
+    *,
+    as_bytes: bool = False,
+) -> Iterator[InputChunk[Any]]:
     with _opened(open_input, source) as stream:
         identity = identify(stream)
-    chunks = _Chunker(source, identity.input_id, chunk_size, forced)
+    chunks = _Chunker(source, identity.input_id, chunk_size, forced, as_bytes=as_bytes)
     try:
         with _opened(open_input, source) as stream:
             for first, lines, piece in line_blocks(same_content(content(stream), identity)):
@@ -245,20 +284,22 @@ class _Columns(NamedTuple):
     lines: list[int]
     labels: list[str]
     ids: list[str]
-    data: list[str]
+    data: list[str | bytes]  # base64 text; with ``as_bytes``, a line's bytes (a replayed record's data stays text)
     arrival: list[int | None]
     sizes: list[int]
 
 
 _Key = tuple[str, InputKind]  # a chunk's owner and kind: its records all share them
 _BASE64_IN_BULK = 64  # lines: below this, building the Series costs more than it saves
+_REPLAYED = ("processing-failed", "errors")  # the kinds of replayed records: only chunks of these hold base64 text
 
 
 class _Chunker:
     """One file's records, held until they fill a chunk, or their owner or kind changes, or the file ends."""
 
-    def __init__(self, source: str, input_id: str, chunk_size: int, forced: InputKind | None) -> None:
+    def __init__(self, source: str, input_id: str, chunk_size: int, forced: InputKind | None, *, as_bytes: bool) -> None:
         self.source, self.input_id, self.size, self.forced = source, input_id, chunk_size, forced
+        self.as_bytes = as_bytes
         self.prefix = input_id + "-"
         self.records_key: _Key = (input_id, forced or "ndjson")
         self.held = _Columns([], [], [], [], [], [])
@@ -267,7 +308,7 @@ class _Chunker:
         self.run = 0  # the run the record at ``start`` is in
         self.blank = 0  # lines of JSON whitespace only, skipped
 
-    def block(self, first: int, lines: list[bytes], piece: bytes) -> Iterator[InputChunk]:
+    def block(self, first: int, lines: list[bytes], piece: bytes) -> Iterator[InputChunk[Any]]:
         """Hold a block's records (see :func:`~transform_core.jobs.streams.line_blocks`); yield the chunks they fill."""
         numbers = range(first, first + len(lines))
         if self.forced in ("processing-failed", "errors"):
@@ -284,7 +325,7 @@ class _Chunker:
             start = index + 1
         yield from self._ready(end=False)
 
-    def finish(self, *, complete: bool) -> Iterator[InputChunk]:
+    def finish(self, *, complete: bool) -> Iterator[InputChunk[Any]]:
         """The records still held, in chunks; the last one is ``last`` when the file was read to its end."""
         yield from self._ready(end=True, last=complete)
 
@@ -316,7 +357,7 @@ class _Chunker:
         self._append(self.records_key, [number], [label], [line])
         return None
 
-    def _split(self, number: int, values: Iterator[bytes]) -> Iterator[InputChunk]:
+    def _split(self, number: int, values: Iterator[bytes]) -> Iterator[InputChunk[Any]]:
         """The values split from one line: a long line's go out in chunks as they are found."""
         split = enumerate(values)
         while part := list(islice(split, self.size)):
@@ -330,7 +371,7 @@ class _Chunker:
         held.lines.extend(numbers)
         held.labels.extend(labels)
         held.ids.extend(map(self.prefix.__add__, labels))
-        held.data.extend(_base64(lines))
+        held.data.extend(lines if self.as_bytes else _base64(lines))
         held.arrival.extend([None] * len(lines))
         held.sizes.extend(map(len, lines))
 
@@ -349,7 +390,7 @@ class _Chunker:
         if len(self.runs) <= self.run or self.runs[-1][1] != key:
             self.runs.append((len(self.held.ids), key))
 
-    def _ready(self, *, end: bool, last: bool = False) -> Iterator[InputChunk]:
+    def _ready(self, *, end: bool, last: bool = False) -> Iterator[InputChunk[Any]]:
         """The chunks the held records fill: at the ``end``, all of them; before, all but the newest record's.
 
         More records may still join the newest record's chunk, and only that one can be the file's ``last``.
@@ -365,10 +406,18 @@ class _Chunker:
             yield self._take(stop, runs[self.run][1], last=last and stop == held)
         self._compact()
 
-    def _take(self, stop: int, key: _Key, *, last: bool) -> InputChunk:
+    def _take(self, stop: int, key: _Key, *, last: bool) -> InputChunk[Any]:
         held, start = self.held, self.start
         self.start = stop
-        batch = RecordBatch(record_ids=held.ids[start:stop], data=held.data[start:stop], arrival_ms=held.arrival[start:stop])
+        ids, data, arrival = held.ids[start:stop], held.data[start:stop], held.arrival[start:stop]
+        batch: RecordBatch | PayloadBatch
+        if not self.as_bytes:
+            batch = RecordBatch(record_ids=ids, data=cast(list[str], data), arrival_ms=arrival)
+        elif key[1] in _REPLAYED:  # replayed records (base64 text) may be among them: one batch of base64 text
+            text = [d if isinstance(d, str) else b2a_base64(d, newline=False).decode("ascii") for d in data]
+            batch = RecordBatch(record_ids=ids, data=text, arrival_ms=arrival)
+        else:
+            batch = PayloadBatch(payloads=pl.Series(data, dtype=pl.Binary), record_ids=ids, arrival_ms=arrival)
         owner, kind = key
         first, nbytes = held.lines[start], sum(held.sizes[start:stop])
         return InputChunk(batch, self.source, self.input_id, owner, first, kind, nbytes, last, self.prefix + held.labels[start])

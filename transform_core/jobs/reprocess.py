@@ -234,7 +234,7 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
 
     try:
         for chunk in _chunks(file, options, count_blank):
-            result = pipeline.process(chunk.batch, respond=False)  # no Lambda response, so no 6 MB limit
+            result = _processed(pipeline, chunk.batch)
             refused = output.write(chunk, result)  # Ok records the lake cannot store exactly: rejected
             summary.records += len(chunk.batch)
             summary.ok += result.ok - len(refused)
@@ -268,6 +268,15 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
     elif summary.records and summary.failed == summary.records:
         summary.all_rejected.append(file)
     return summary
+
+
+def _processed(pipeline: Any, batch: Any) -> Any:
+    """The batch through the engine, with no Lambda response (so no 6 MB limit); lines read as bytes go in as bytes."""
+    from transform_core.engine.payloads import PayloadBatch
+
+    if isinstance(batch, PayloadBatch):
+        return pipeline.process_payloads(batch.payloads, batch.record_ids, batch.arrival_ms)
+    return pipeline.process(batch, respond=False)
 
 
 def _enrich_missed(result: Any, refused: list[tuple[int, str]]) -> dict[str, int]:
@@ -333,11 +342,12 @@ class _Output:
 
         from transform_core.firehose.outcomes import OK
         from transform_core.lake.rows import ROW
+        from transform_core.lake.writer import sent_payloads
 
         ok = result.outcomes.with_row_index(ROW).filter(pl.col("result") == OK)
         if not ok.height:
             return []
-        split = self.rows.split(ok, "dry-run", _NOW, result.rows_with_extras, payloads=chunk.batch.data_column())
+        split = self.rows.split(ok, "dry-run", _NOW, result.rows_with_extras, payloads=sent_payloads(chunk.batch))
         return list(split.refused)
 
     def finish(self, file: str, *, complete: bool) -> list[str]:
@@ -372,7 +382,13 @@ def _chunks(file: str, options: ReprocessOptions, on_blank: Callable[[str, int],
 
     opened, listing = _opener([file], options.endpoint_url), _listing([file], options.endpoint_url)
     return iter_chunks(
-        [file], chunk_size=options.chunk_size, kind=options.kind, open_input=opened, list_files=listing, on_blank=on_blank
+        [file],
+        chunk_size=options.chunk_size,
+        kind=options.kind,
+        open_input=opened,
+        list_files=listing,
+        on_blank=on_blank,
+        as_bytes=True,  # plain lines go to the engine as bytes: no base64 encode and decode
     )
 
 

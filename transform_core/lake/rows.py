@@ -106,9 +106,9 @@ class LakeRows:
             ingested_at: the ``_ingested_at`` of every row.
             rows_with_extras: the ``ROW`` values of the records that may carry undeclared properties (the engine's
                 ``BatchResult.rows_with_extras``); no other record needs a look for ``_extra``. None: look at every one.
-            payloads: the batch's base64 payloads as sent, indexed by ``ROW`` (``RecordBatch.data_column()``): the
-                JSON-text columns and ``_extra`` then hold the text exactly as sent. None: the Ok data's text, with
-                insignificant whitespace removed.
+            payloads: the batch's payloads as sent, indexed by ``ROW``: base64 text (``RecordBatch.data_column()``)
+                or bytes (``PayloadBatch.payloads``); the JSON-text columns and ``_extra`` then hold the text exactly
+                as sent. None: the Ok data's text, with insignificant whitespace removed.
 
         Raises:
             ValueError: ``payloads`` given without a ``ROW`` column in ``ok``.
@@ -279,7 +279,8 @@ def _unreadable(err: Exception) -> str:
 def _payload_bytes(payloads: pl.Series, rows: pl.Series, look: list[int] | None) -> pl.Series:
     """The payloads as sent (bytes) of the Ok rows at positions ``look`` (None: all), by their ``ROW`` values."""
     wanted = rows if look is None else rows.gather(look)
-    return payloads.gather(wanted).str.decode("base64", strict=False)
+    sent = payloads.gather(wanted)
+    return sent if sent.dtype == pl.Binary else sent.str.decode("base64", strict=False)
 
 
 def _extra_text(source: bytes, fields: dict[str, msgspec.Raw], known: frozenset[str]) -> str:

@@ -33,8 +33,9 @@ from transform_core.spec import PipelineSpec
 
 if TYPE_CHECKING:
     from transform_core.engine import BatchResult
+    from transform_core.engine.payloads import PayloadBatch
 
-__all__ = ["HeldRows", "LakeWriter", "WriteSummary"]
+__all__ = ["HeldRows", "LakeWriter", "WriteSummary", "sent_payloads"]
 
 _BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")
 _Partition = tuple[str, ...]  # a partition's key values, outermost first
@@ -127,6 +128,11 @@ class HeldRows:
         return values, rows, first, number
 
 
+def sent_payloads(batch: RecordBatch | PayloadBatch) -> pl.Series:
+    """The records as sent, by row, for :meth:`LakeRows.split`: base64 text, or the bytes of a payload batch."""
+    return batch.data_column() if isinstance(batch, RecordBatch) else batch.payloads
+
+
 class LakeWriter:
     """Writes processed batches of one pipeline to its lake.
 
@@ -175,7 +181,7 @@ class LakeWriter:
     def write(
         self,
         result: BatchResult,
-        batch: RecordBatch,
+        batch: RecordBatch | PayloadBatch,
         *,
         batch_id: str,
         input_id: str | None = None,
@@ -214,7 +220,7 @@ class LakeWriter:
         planned: list[_Planned] = []
         stored, refused = 0, []
         if ok.height:
-            split = self.rows.split(ok, batch_id, now, result.rows_with_extras, payloads=batch.data_column())
+            split = self.rows.split(ok, batch_id, now, result.rows_with_extras, payloads=sent_payloads(batch))
             stored, refused = split.frame.height, split.refused
             if held is None:
                 planned = self._plan_ok(split.frame, batch_id)
@@ -277,7 +283,7 @@ class LakeWriter:
         self,
         failed: pl.DataFrame,
         refused: list[tuple[int, str]],
-        batch: RecordBatch,
+        batch: RecordBatch | PayloadBatch,
         batch_id: str,
         now: datetime,
         input_id: str | None,
