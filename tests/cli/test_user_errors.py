@@ -184,7 +184,10 @@ def test_paths_in_messages_are_normalised(
     assert main(["reprocess", "--spec", SPEC, "--dry-run", "./in//nope.ndjson"]) == 1
     assert capsys.readouterr().err.startswith("transform-core: error: in/nope.ndjson: ")
     assert main(["expire", "--spec", SPEC, "--lake", "./taken//"]) == 1
-    assert capsys.readouterr().err == "transform-core expire: error: no lake at taken: a file, not a folder\n"
+    assert capsys.readouterr().err == (
+        "transform-core expire: error: no lake at taken: a file, not a folder; give --lake the folder compact wrote the "
+        "curated table in\n"
+    )
 
 
 # --- output.lake on S3 -------------------------------------------------------------------------------------------------

@@ -76,3 +76,20 @@ def test_files_not_read_are_listed(pipeline: Pipeline, tmp_path: Path) -> None:
     stray.write_text("not a raw-zone file")
     page = render_dashboard(read_dashboard(pipeline.spec, str(tmp_path)))
     assert "Not counted: 1 files or records" in page and f"<li>{stray}: not a raw-zone file" in page
+
+
+def test_a_page_that_cannot_be_written_names_the_file_asked_for_and_leaves_nothing(
+    pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "lake"
+    write_lake(pipeline, root)
+    output = tmp_path / "page.html"
+
+    def full(self: Path, target: Path) -> None:
+        raise OSError(28, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "replace", full)
+    with pytest.raises(OSError) as raised:
+        write_dashboard(pipeline.spec, output, str(root))
+    assert raised.value.filename == str(output) and raised.value.errno == 28
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake"]  # no temporary file left behind

@@ -276,7 +276,12 @@ def test_a_lake_without_a_table_has_nothing_to_expire(
 @pytest.mark.parametrize(
     ("argv", "status", "error"),
     [
-        (["--lake", "{tmp}/nowhere"], 1, "transform-core expire: error: no lake at {tmp}/nowhere: the folder does not exist"),
+        (
+            ["--lake", "{tmp}/nowhere"],
+            1,
+            "transform-core expire: error: no lake at {tmp}/nowhere: the folder does not exist; give --lake the folder compact "
+            "wrote the curated table in",
+        ),
         (["--lake", "s3://bucket/lake"], 1, "transform-core: error: the SQL catalog of an s3:// lake (s3://bucket/lake) is a "),
         (["--older-than", "5x"], 2, "argument --older-than: not a duration: '5x' (a whole number and s, m, h or d"),
         (["--orphans-older-than", "3 days"], 2, "argument --orphans-older-than: not a duration: '3 days'"),

@@ -48,6 +48,10 @@ def write_dashboard(
     data = read_dashboard(spec, root, measure=measure, by=by, endpoint_url=endpoint_url, dropped=dropped)
     path = Path(output)
     staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(render_dashboard(data), encoding="utf-8")
-    staging.replace(path)
+    try:
+        staging.write_text(render_dashboard(data), encoding="utf-8")
+        staging.replace(path)
+    except OSError as err:  # name the file the user asked for, not the temporary one
+        staging.unlink(missing_ok=True)
+        raise type(err)(err.errno, err.strerror, str(path)) from err
     return data

@@ -150,7 +150,8 @@ class LakeRows:
         if refused:
             row, reason = refused[0]
             raise ValueError(
-                f"{len(refused)} Ok record(s) cannot be stored exactly in the lake, the first (row {row}): {reason}; "
+                f"{len(refused)} Ok {'record' if len(refused) == 1 else 'records'} cannot be stored exactly in the lake, "
+                f"the first (row {row}): {reason}; "
                 "LakeRows.split returns them as refusals"
             )
         return frame

@@ -109,7 +109,8 @@ def expire(
     settings = catalog or catalog_settings(endpoint_url=endpoint_url)
     check_catalog(root, settings)
     if not is_s3(root) and not Path(root).is_dir():
-        raise ValueError(f"no lake at {root}: {'a file, not a folder' if Path(root).exists() else 'the folder does not exist'}")
+        problem = "a file, not a folder" if Path(root).exists() else "the folder does not exist"
+        raise ValueError(f"no lake at {root}: {problem}; give --lake the folder compact wrote the curated table in")
     if is_s3(root):
         check_destination(root, endpoint_url=settings.s3.endpoint_url, write=False)  # the bucket exists and answers
     layout = curated_layout(spec, settings.namespace)
