@@ -32,8 +32,9 @@ import orjson
 
 from transform_core.firehose.batch import RecordBatch
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK, Result, outcome_schema
+from transform_core.firehose.response import otf_metadata
 from transform_core.schema import child_path, compile_schema, format_reason, show_value
-from transform_core.schema.failures import SchemaFailures
+from transform_core.schema.failures import SchemaFailures, json_type
 from transform_core.schema.formats import FORMAT_CHECKS, ecma_pattern, parse_date_time
 from transform_core.schema.nesting import DEPTH_MESSAGE, MAX_DEPTH, may_nest_too_deep, nesting_depth
 from transform_core.spec import PipelineSpec
@@ -96,13 +97,8 @@ class ReferencePipeline:
         self._drop = {(_kind(v), v) for v in spec.drop.values} if spec.drop else set()
         self._keys = spec.partitioning.keys
         self._enrich_names = [name for t in tables for name in t.spec.fields]
-        self._otf: dict[str, str] | None = None  # the Iceberg table each Ok record goes to, as Firehose reads it
-        if spec.output.delivery == "iceberg" and (iceberg := spec.output.iceberg) is not None:
-            self._otf = {
-                "destinationDatabaseName": iceberg.database,
-                "destinationTableName": iceberg.table,
-                "operation": iceberg.operation,
-            }
+        # the Iceberg table each Ok record goes to, as Firehose reads it
+        self._otf = None if (iceberg := spec.output.route) is None else otf_metadata(iceberg)
 
     def process(self, batch: RecordBatch) -> Any:
         """The outcome frame of a batch (a polars DataFrame; see :mod:`transform_core.firehose.batch`)."""
@@ -187,7 +183,7 @@ class ReferencePipeline:
             key = _get(value, table.spec.record_key)
             wanted = str if table.key_type == "string" else int
             if table.spec.on_missing == "reject" and (type(key) is not wanted or table.values.get(key) is None):
-                return format_reason(key_info.path, f"{show_value(key)} is not in reference table {table.spec.name!r}", "enrich")
+                return _not_in_table(key, table, key_info.path)
         return None
 
     def _judge(self, payload: bytes, arrival_ms: int | None, *, validate: bool) -> _Judged:
@@ -212,8 +208,7 @@ class ReferencePipeline:
             wanted = str if table.key_type == "string" else int
             texts = table.values.get(key) if type(key) is wanted else None
             if texts is None and table.spec.on_missing == "reject":
-                message = f"{show_value(key)} is not in reference table {table.spec.name!r}"
-                reasons.append(format_reason(key_info.path, message, "enrich"))
+                reasons.append(_not_in_table(key, table, key_info.path))
             elif texts is None:
                 missed.append(table.spec.name)
             enrichment.update(zip(table.spec.fields, texts or ("null",) * len(table.spec.fields), strict=True))
@@ -262,7 +257,7 @@ class ReferencePipeline:
             micros = (stamp - _EPOCH) // timedelta(microseconds=1)
         else:
             if not isinstance(raw, int | float) or isinstance(raw, bool):
-                raise _Reject(path, f"expected epoch {spec.format.removeprefix('epoch_')}, got {_json_type(raw)}", "event_time")
+                raise _Reject(path, f"expected epoch {spec.format.removeprefix('epoch_')}, got {json_type(raw)}", "event_time")
             scaled = float(raw) * (1e6 if spec.format == "epoch_seconds" else 1e3)
             micros = math.floor(scaled) if math.isfinite(scaled) else MAX_EPOCH_US + 1  # 1e308 s overflows: out of range
         if not MIN_EPOCH_US <= micros <= MAX_EPOCH_US:
@@ -291,7 +286,7 @@ def _parse(payload: bytes) -> tuple[str, dict[str, Any]]:
     # float, which may pass a bound the integer fails (int64, maximum: 1e20)
     value = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     if not isinstance(value, dict):
-        raise _Reject("$", f"expected object, got {_json_type(value)}", "type")
+        raise _Reject("$", f"expected object, got {json_type(value)}", "type")
     return text, value
 
 
@@ -361,6 +356,11 @@ def _infinite(item: Any) -> bool:
     return False
 
 
+def _not_in_table(key: Any, table: ReferenceTable, path: str) -> str:
+    """The reason of a key that ``table`` (with ``on_missing: reject``) does not hold."""
+    return format_reason(path, f"{show_value(key)} is not in reference table {table.spec.name!r}", "enrich")
+
+
 def _decode_base64(data: str) -> bytes:
     """Canonical standard base64 only (RFC 4648 §4: padded, no whitespace, zero trailing bits)."""
     try:
@@ -422,11 +422,6 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool) or value is None:
         return "literal"
     return "number" if isinstance(value, int | float) else type(value).__name__
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 def _for_fastjsonschema(schema: Any) -> Any:

@@ -6,9 +6,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +14,9 @@ from typing import Any
 import polars as pl
 import pytest
 
+from tests.helpers.events import load_event
 from tests.helpers.runtime_api_server import WAIT_S, local_runtime_api
+from tests.helpers.runtime_process import cold_start
 from transform_core import Pipeline, load_spec
 from transform_core.adapters import firehose
 from transform_core.adapters.runtime_api import RuntimeApiClient, serve
@@ -29,7 +28,6 @@ from transform_core.spec import MetricsSpec
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"
-EVENTS = REPO / "tests" / "events"
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +45,6 @@ def handler_with(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setattr(firehose, "_PIPELINE", pipeline)
 
     yield use
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
-    return event
 
 
 def failing_event(n: int) -> dict[str, Any]:
@@ -171,17 +164,7 @@ def test_a_bound_that_is_not_a_whole_number_is_a_configuration_error(
 
 
 def test_a_bad_bound_fails_the_cold_start(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env |= {"PYTHONPATH": str(REPO), firehose.SPEC_ENV: str(EXAMPLE_SPEC), firehose.REJECTION_LINES_ENV: "lots"}
-    child = subprocess.run(
-        [sys.executable, "-c", "import transform_core.adapters.firehose"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    child = cold_start(tmp_path, {firehose.REJECTION_LINES_ENV: "lots"})
     assert child.returncode != 0
     assert f"ConfigurationEnvironmentError: set {firehose.REJECTION_LINES_ENV}" in child.stderr
 

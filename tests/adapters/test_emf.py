@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers.events import load_event
 from tests.helpers.not_firehose import firehose_event
 from transform_core import SpecError, load_pipeline, load_spec
 from transform_core.adapters import firehose
@@ -77,11 +78,6 @@ def use_spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         return path
 
     return use
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
-    return event
 
 
 def decoded_size(event: dict[str, Any]) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from tests.helpers.events import load_event
 from tests.helpers.not_firehose import REFUSALS, Refusal
 from tests.helpers.responses import check_shed_response
 from transform_core import SpecError, TransformCoreError, load_pipeline
@@ -59,11 +60,6 @@ EXPECTED_REJECTIONS: dict[str, dict[str, int]] = {
     "kinesis_source.json": {"$.event_time|required": 2},
 }
 EVENT_FILES = sorted(EXPECTED_RESULTS)
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
-    return event
 
 
 def invoke(event: dict[str, Any]) -> dict[str, Any]:

@@ -5,15 +5,13 @@ cold start in one line."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.helpers.runtime_process import cold_start
 from transform_core import load_spec
 from transform_core.adapters import firehose
 from transform_core.adapters.delivery import (
@@ -164,16 +162,7 @@ def test_a_spec_and_an_environment_that_disagree_fail_in_one_line(
 
 
 def test_an_inconsistent_environment_fails_the_cold_start(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "TRANSFORM_CORE_"))}
-    env |= {"PYTHONPATH": str(REPO), firehose.SPEC_ENV: str(EXAMPLE_SPEC), DELIVERY_ENV: "s3", ICEBERG_TABLE_ENV: "t"}
-    child = subprocess.run(
-        [sys.executable, "-c", "import transform_core.adapters.firehose"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    child = cold_start(tmp_path, {DELIVERY_ENV: "s3", ICEBERG_TABLE_ENV: "t"})
     assert child.returncode != 0
     assert child.stderr.splitlines()[-1] == (
         "transform_core.errors.ConfigurationEnvironmentError: "

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.helpers.events import load_event
 from transform_core import load_pipeline
 from transform_core.firehose.outcomes import OK
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_SPEC = REPO / "examples" / "iot" / "pipeline.yaml"
 SCHEMA = REPO / "examples" / "iot" / "schemas" / "iot_event.schema.json"
-EVENTS = REPO / "tests" / "events"
 DAY_KEYS = ("year", "month", "day")
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
-    return event
 
 
 def arrival_time_spec(folder: Path, *, keep_format: bool) -> Path:

@@ -8,7 +8,6 @@ import dataclasses
 import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -17,13 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from polars.testing import assert_series_equal
 
+from tests.helpers.events import load_event
 from tests.helpers.not_firehose import REFUSALS, Refusal, firehose_event
 from transform_core.firehose.batch import RecordBatch, parse_arrival, plausible_arrival
 
 ARRIVAL_MS = 1_795_824_000_000  # 2026-11-28T00:00:00Z
-
-REPO = Path(__file__).resolve().parents[2]
-EVENTS = REPO / "tests" / "events"
 
 
 def batch(**fields: Any) -> RecordBatch:
@@ -198,11 +195,6 @@ def test_parse_arrival(value: Any, expected: int | None) -> None:
 )
 def test_plausible_arrival_keeps_times_within_ten_to_the_fifteen_ms(ms: int | None, expected: int | None) -> None:
     assert plausible_arrival(ms) == expected
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text(encoding="utf-8"))
-    return event
 
 
 ARRIVAL_CASES: list[Any] = [

@@ -19,6 +19,8 @@ from tests.helpers.responses import (
     IN_POLARS,
     IN_PYTHON,
     ODD_TEXT,
+    SHED_ROWS,
+    SOURCE,
     outcome_frame,
     respond,
     response_body,
@@ -98,16 +100,6 @@ def test_any_frame_is_its_records_as_orjson_writes_them(
     response = respond(frame, source, DAY_KEYS, not_base64=not_base64 if declared else None, tuning=tuning, iceberg=TABLE)
     assert response.body == response_body(frame, DAY_KEYS, TABLE)
     assert response.shed == 0
-
-
-SHED_ROWS: list[tuple[str, str, str]] = [
-    ("r0", OK, "A" * 100),
-    ("r1", FAILED, "Q" * 20),
-    ("r2", OK, "A" * 100),
-    ("r3", DROPPED, "Q" * 20),
-    ("r4", OK, "A" * 100),
-]
-SOURCE = ["Q" * 20] * len(SHED_ROWS)
 
 
 @pytest.mark.parametrize(("keep", "shed"), [(5, 0), (4, 1), (0, 3)])

@@ -21,6 +21,8 @@ from tests.helpers.responses import (
     IN_POLARS,
     IN_PYTHON,
     ODD_TEXT,
+    SHED_ROWS,
+    SOURCE,
     check_shed_response,
     outcome_frame,
     respond,
@@ -179,15 +181,6 @@ def test_any_frame_under_the_limit_is_its_records_as_orjson_writes_them(
 
 
 # --- shedding at a small limit ------------------------------------------------------------------------------------------
-
-SHED_ROWS = [
-    ("r0", OK, "A" * 100),
-    ("r1", FAILED, "Q" * 20),
-    ("r2", OK, "A" * 100),
-    ("r3", DROPPED, "Q" * 20),
-    ("r4", OK, "A" * 100),
-]
-SOURCE = ["Q" * 20] * len(SHED_ROWS)
 
 
 @KEY_SETS

@@ -32,12 +32,16 @@ def batch_of(texts: Sequence[bytes], arrival_ms: Sequence[int | None] | None = N
 def agreed_outcomes(engine: Pipeline, reference: ReferencePipeline, batch: RecordBatch) -> pl.DataFrame:
     """The engine's outcome frame for ``batch``, once checked equal to the reference's, reasons and every failing
     rule included."""
+    return _agreed_result(engine, reference, batch).outcomes
+
+
+def _agreed_result(engine: Pipeline, reference: ReferencePipeline, batch: RecordBatch) -> BatchResult:
+    """The engine's result for ``batch``: outcomes, failing rules and enrichment misses checked against the reference."""
     result = engine.process(batch)
-    got = result.outcomes
-    assert_frame_equal(got, reference.process(batch))
+    assert_frame_equal(result.outcomes, reference.process(batch))
     assert_same_failures(result, reference, batch)
     assert result.enrich_missed == reference.enrich_missed(batch)
-    return got
+    return result
 
 
 _PIPELINES: dict[tuple[str, Tuning | None], tuple[Pipeline, ReferencePipeline]] = {}
@@ -54,12 +58,7 @@ def pipelines(name: str, tuning: Tuning | None = None) -> tuple[Pipeline, Refere
 def assert_agree(name: str, batch: RecordBatch, tuning: Tuning | None = None) -> pl.DataFrame:
     """The engine's outcome frame equals the reference's, reasons included, and so do every rejected record's
     failing rules; reasons are well-formed."""
-    engine, reference = pipelines(name, tuning)
-    got = engine.process(batch)
-    expected = reference.process(batch)
-    assert_frame_equal(got.outcomes, expected)
-    assert_same_failures(got, reference, batch)
-    assert got.enrich_missed == reference.enrich_missed(batch)
+    got = _agreed_result(*pipelines(name, tuning), batch)
     failed = got.outcomes.filter(pl.col("result") == "ProcessingFailed")
     assert failed["reason"].null_count() == 0
     for reason in failed["reason"].to_list():

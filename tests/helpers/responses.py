@@ -12,7 +12,7 @@ import polars as pl
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from transform_core.firehose.outcomes import FAILED, OK, outcome_schema
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK, outcome_schema
 from transform_core.firehose.response import SHED_REASON, build_response
 from transform_core.spec import IcebergSpec
 from transform_core.tuning import Tuning
@@ -81,6 +81,15 @@ STAMP = ("2026", "11", "27", "05")  # the partition of every Ok row of outcome_f
 IN_PYTHON, IN_POLARS = Tuning(framed_response_from=10**9), Tuning(framed_response_from=2)
 ID_TEXT = st.text(alphabet='0123456789abé"\\\x00\x1f\u2028😀', max_size=5)
 ODD_TEXT = st.text(alphabet='AQw=+/"\\\x01\né', max_size=8)
+# Five records for shedding at a small limit: Ok entries of 100 characters, failed and dropped ones of 20 in between.
+SHED_ROWS: list[tuple[str, str, str]] = [
+    ("r0", OK, "A" * 100),
+    ("r1", FAILED, "Q" * 20),
+    ("r2", OK, "A" * 100),
+    ("r3", DROPPED, "Q" * 20),
+    ("r4", OK, "A" * 100),
+]
+SOURCE = ["Q" * 20] * len(SHED_ROWS)  # each record's data as it arrived
 
 
 def outcome_frame(rows: list[tuple[str, str, str]], keys: tuple[str, ...]) -> pl.DataFrame:

@@ -64,6 +64,22 @@ def environment(api: LocalRuntimeApi | None, spec: str | None, extra: dict[str, 
     return env | (extra or {})
 
 
+def cold_start(cwd: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter importing the Firehose handler's module (its cold start), over the example spec, with this
+    environment's ``PYTHON*`` and ``TRANSFORM_CORE_*`` left out and ``extra`` set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "TRANSFORM_CORE_"))}
+    env |= {"PYTHONPATH": str(ROOT), "TRANSFORM_CORE_SPEC": str(ROOT / "examples" / "iot" / "pipeline.yaml")}
+    return subprocess.run(
+        [sys.executable, "-c", "import transform_core.adapters.firehose"],
+        env=env | extra,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
 class Ran(NamedTuple):
     """What a runtime process did: its posts by kind, its exit status (None: still waiting, then killed), its output."""
 

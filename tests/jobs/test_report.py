@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import csv
 import gzip
-import hashlib
 import json
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.jobs.input_files import input_id
 from transform_core.cli import main
 from transform_core.demo.generate import iot_payloads
 from transform_core.jobs.report import COLUMNS, ReportError, ReportTarget, report_format
@@ -39,19 +39,19 @@ def inputs(tmp_path: Path) -> tuple[Path, dict[str, list[str]]]:
     for i in range(2):
         lines = _lines(i)
         content = b"\n".join(lines) + b"\n"
-        input_id = hashlib.sha256(content).hexdigest()[:16]
+        file_id = input_id(content)
         (folder / f"part-{i}.ndjson{'.gz' if i else ''}").write_bytes(gzip.compress(content) if i else content)
         for number, line in enumerate(lines, start=1):
             if reasons := reference.failures(line):
-                expected[f"{input_id}-{number}"] = reasons
+                expected[f"{file_id}-{number}"] = reasons
     failed = [base64.b64encode(line).decode() for line in _lines(5, 60)]
     objects = [{"attemptsMade": 1, "errorCode": "Lambda.FunctionError", "errorMessage": "x", "rawData": d} for d in failed]
     content = b"".join(orjson.dumps(o) + b"\n" for o in objects)
-    input_id = hashlib.sha256(content).hexdigest()[:16]
+    file_id = input_id(content)
     (folder / "processing-failed.json").write_bytes(content)
     for number, data in enumerate(failed, start=1):
         if reasons := reference.failures(base64.b64decode(data)):
-            expected[f"{input_id}-{number}"] = reasons
+            expected[f"{file_id}-{number}"] = reasons
     return folder, expected
 
 

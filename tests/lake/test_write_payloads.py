@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from tests.helpers.curated import make_spec
 from transform_core.engine import Pipeline
 from transform_core.engine.payloads import PayloadBatch
 from transform_core.firehose.batch import RecordBatch
 from transform_core.lake import LakeWriter
-from transform_core.spec import load_spec
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -40,7 +40,7 @@ TEXTS = [
 
 
 def lake_of(root: Path, as_bytes: bool) -> tuple[pl.DataFrame, list[dict[str, Any]], tuple[tuple[int, str], ...]]:
-    spec = load_spec({"version": 1, "name": "t", "schema": SCHEMA, "event_time": {"field": "ts"}, "output": {"lake": str(root)}})
+    spec = make_spec(SCHEMA, output={"lake": str(root)})
     pipeline, writer = Pipeline(spec), LakeWriter(spec)
     ids, arrival = [f"r{i}" for i in range(len(TEXTS))], [1_700_000_000_000 + i for i in range(len(TEXTS))]
     payloads = [text.encode() for text in TEXTS]

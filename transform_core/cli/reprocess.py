@@ -13,6 +13,7 @@ from transform_core.cli.arguments import (
     add_job_options,
     catalog_options,
     fraction,
+    plural,
     positive_int,
     print_error,
     setting,
@@ -109,19 +110,19 @@ def _verdict(summary: ReprocessSummary, max_reject_rate: float | None, command: 
     warning = f"{PROG} {command}: warning:"
     if summary.empty:
         print(
-            f"{warning} {_count(summary.empty)} held no records (nothing, or blank lines only): {_names(summary.empty)}",
+            f"{warning} {plural(len(summary.empty), 'input file')} held no records (nothing, or blank lines only): {_names(summary.empty)}",
             file=sys.stderr,
         )
     if summary.all_rejected:
         print(
-            f"{warning} every record of {_count(summary.all_rejected)} was rejected (top rules above): "
+            f"{warning} every record of {plural(len(summary.all_rejected), 'input file')} was rejected (top rules above): "
             f"{_names(summary.all_rejected)}",
             file=sys.stderr,
         )
     errors = []
     if summary.problems:
         errors.append(
-            f"{_count([file for file, _ in summary.problems])} not read in full (listed above): fix the cause and run the "
+            f"{plural(len(summary.problems), 'input file')} not read in full (listed above): fix the cause and run the "
             "same command again (what they wrote is replaced)"
         )
     rate = summary.failed / summary.records if summary.records else 0.0
@@ -131,10 +132,6 @@ def _verdict(summary: ReprocessSummary, max_reject_rate: float | None, command: 
             f"--max-reject-rate {max_reject_rate:g}"
         )
     return print_error("; ".join(errors), command=command) if errors else 0
-
-
-def _count(files: list[str]) -> str:
-    return f"{len(files):,} input {_files(len(files))}"
 
 
 def _names(files: list[str], shown: int = 3) -> str:

@@ -8,6 +8,7 @@ records are never written to the lake, so it cannot count them: a caller that kn
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -162,12 +163,13 @@ def read_dashboard(
             cannot be read together.
     """
     root = spec.lake_root(root, needed_by="the dashboard")
-    measure, by = _chosen(spec, measure, by)
+    columns = lake_columns(spec, table_dtypes(spec))
+    measure, by = _chosen(spec, columns.dtypes, measure, by)
     table = spec.name.replace("-", "_")
     files = _files(root, table, endpoint_url)
     tables = lake_tables(spec, root=root, endpoint_url=endpoint_url)  # the curated table, the lake writer's errors
     raw_files = files.filter(pl.col("zone") == "raw")["file"].to_list()
-    raw_read = read_raw(raw_files, lake_columns(spec, table_dtypes(spec)), endpoint_url=endpoint_url) if raw_files else None
+    raw_read = read_raw(raw_files, columns, endpoint_url=endpoint_url) if raw_files else None
     raw = raw_read.frame.lazy() if raw_read is not None and raw_read.sources else None
     curated = tables.get(f"curated_{table}")
     ok_zone: Literal["raw", "curated"] | None = "raw" if raw is not None else "curated" if curated is not None else None
@@ -220,9 +222,10 @@ def _properties(spec: PipelineSpec) -> list[str]:
     return list(properties) if isinstance(properties, dict) else []
 
 
-def _chosen(spec: PipelineSpec, measure: str | None, by: str | None) -> tuple[str | None, str | None]:
-    """The measure and grouping column, the defaults filled in, checked against the lake's columns."""
-    dtypes = lake_columns(spec, table_dtypes(spec)).dtypes
+def _chosen(
+    spec: PipelineSpec, dtypes: Mapping[str, pl.DataType], measure: str | None, by: str | None
+) -> tuple[str | None, str | None]:
+    """The measure and grouping column, the defaults filled in, checked against the lake's columns (``dtypes``)."""
     default_column, default_by = default_measure(spec) if measure is None or by is None else (None, None)
     measure = measure if measure is not None else default_column
     by = by if by is not None else default_by

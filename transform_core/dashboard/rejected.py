@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import orjson
 import polars as pl
 
+from transform_core.firehose.outcomes import FAILED
 from transform_core.lake.raw_firehose import name_time
 from transform_core.lake.storage import read_bytes
 from transform_core.schema import rule_id
@@ -134,10 +135,10 @@ def _judged(spec: PipelineSpec, rows: list[dict[str, Any]]) -> pl.DataFrame:
             data=[rows[i]["raw"] for i in failed],
             arrival_ms=[rows[i]["arrival"] for i in failed],
         )
-        outcomes = Pipeline(spec).process(batch).outcomes
+        outcomes = Pipeline(spec).process(batch, respond=False).outcomes  # no response to build, none shed
         for i, (result, reason) in zip(failed, outcomes.select("result", "reason").iter_rows(), strict=True):
             rows[i]["message"] = reason
-            rows[i]["rule"] = rule_id(reason) if result == "ProcessingFailed" and reason else ACCEPTED_NOW
+            rows[i]["rule"] = rule_id(reason) if result == FAILED and reason else ACCEPTED_NOW
     return pl.DataFrame(
         {
             "time": [row["time"] for row in rows],

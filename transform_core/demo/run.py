@@ -16,12 +16,13 @@ import orjson
 import polars as pl
 
 from transform_core import load_pipeline
-from transform_core.demo.generate import firehose_batches, iot_payloads
+from transform_core.demo.generate import Payload, firehose_batches, iot_payloads
 from transform_core.demo.schema_records import spec_payloads
 from transform_core.errors import ConfigurationEnvironmentError
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
+from transform_core.spec import PipelineSpec
 
-__all__ = ["DemoSummary", "example_spec", "run_demo"]
+__all__ = ["DemoSummary", "demo_payloads", "example_spec", "run_demo"]
 
 #: Where the example spec lives in a source checkout (the wheel does not ship ``examples/``).
 EXAMPLE_SPEC = Path(__file__).resolve().parents[2] / "examples" / "iot" / "pipeline.yaml"
@@ -55,6 +56,15 @@ def example_spec() -> Path:
     return EXAMPLE_SPEC
 
 
+def demo_payloads(
+    spec_path: Path, spec: PipelineSpec, count: int, *, invalid_fraction: float = 0.1, seed: int = 0
+) -> list[Payload]:
+    """``count`` records for the spec: IoT telemetry for the example spec, else drawn from its schema."""
+    if spec_path.resolve() == EXAMPLE_SPEC:
+        return iot_payloads(count, invalid_fraction, seed)
+    return spec_payloads(spec, count, invalid_fraction, seed)
+
+
 def run_demo(spec: Path, *, records: int, invalid_fraction: float, seed: int, batch_records: int, out: TextIO) -> DemoSummary:
     """Generate ``records`` records, run them through ``spec`` event by event, and print a report to ``out``.
 
@@ -67,10 +77,7 @@ def run_demo(spec: Path, *, records: int, invalid_fraction: float, seed: int, ba
 
     started = time.perf_counter()
     iot = spec.resolve() == EXAMPLE_SPEC
-    if iot:
-        payloads = iot_payloads(records, invalid_fraction, seed)
-    else:
-        payloads = spec_payloads(pipeline.spec, records, invalid_fraction, seed)
+    payloads = demo_payloads(spec, pipeline.spec, records, invalid_fraction=invalid_fraction, seed=seed)
     events = firehose_batches(payloads, max_records=batch_records)
     event_bytes = sum(len(orjson.dumps(event)) for event in events)
     generated_s = time.perf_counter() - started

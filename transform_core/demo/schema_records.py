@@ -34,6 +34,7 @@ from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.reference import Outcome, ReferencePipeline
 from transform_core.schema import split_reason
 from transform_core.schema.formats import ecma_pattern
+from transform_core.schema.keywords import resolve_ref
 from transform_core.spec import PipelineSpec
 
 __all__ = ["DEFAULT_END", "DROP_SHARE", "EXPECTED_RULES", "INVALID_RECORD_KINDS", "WINDOW", "spec_payloads"]
@@ -667,18 +668,10 @@ class _Values:
 
 def _pointer(root: Any, ref: str) -> Any:
     """The subschema a local ``$ref`` names (``#``, ``#/$defs/x``), or an empty schema when it names none."""
-    if not ref.startswith("#"):
+    try:
+        return resolve_ref(root, ref, file="", key="")
+    except SpecError:
         return {}
-    node = root
-    for part in ref[1:].split("/")[1:] if ref != "#" else []:
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return {}
-    return node
 
 
 def _merge(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ default budget (200 MB) leaves room for the function code and one more layer. A 
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -269,16 +270,7 @@ def _normalize(name: str) -> str:
 
 def _installed(site: Path) -> dict[str, str]:
     """Normalized name -> version of every distribution in ``site``, from its ``METADATA``."""
-    found: dict[str, str] = {}
-    for metadata in sorted(site.glob("*.dist-info/METADATA")):
-        fields: dict[str, str] = {}
-        for line in metadata.read_text(encoding="utf-8", errors="replace").splitlines():
-            if not line:
-                break  # the headers end at the first blank line; the description follows
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip().lower(), value.strip())
-        found[_normalize(fields["name"])] = fields["version"]
-    return found
+    return {_normalize(dist.metadata["Name"]): dist.version for dist in importlib.metadata.distributions(path=[str(site)])}
 
 
 def _check_pins(installed: dict[str, str], pins: dict[str, tuple[str, str | None]], wheel: Path) -> None:

@@ -79,7 +79,8 @@ def decode_batch(data: pl.Series, schema: CompiledSchema, state: DecodeState, tu
 def decode_payloads(payloads: pl.Series, schema: CompiledSchema, state: DecodeState, tuning: Tuning) -> Decoded:
     """Decode every record of a batch given as its payloads' bytes (Binary, no null): :func:`decode_batch` after
     its base64 decode, record for record."""
-    return _decode(payloads.alias("_source"), _text(payloads.alias("_source")), schema, state, tuning)
+    raw = payloads.alias("_source")
+    return _decode(raw, _text(raw), schema, state, tuning)
 
 
 def _decode(raw: pl.Series, text: pl.Series | None, schema: CompiledSchema, state: DecodeState, tuning: Tuning) -> Decoded:

@@ -45,10 +45,9 @@ class Failures(Mapping[int, tuple[str, ...]]):
         reasons: Mapping[int, str],
         payloads: Sequence[bytes | None],
         arrival_ms: Sequence[int | None],
-        listed: dict[int, tuple[str, ...]],
     ) -> None:
         self._reference, self._reasons, self._payloads, self._arrival = reference, reasons, payloads, arrival_ms
-        self._listed = listed
+        self._listed: dict[int, tuple[str, ...]] = {}
 
     def __getitem__(self, row: int) -> tuple[str, ...]:
         if (found := self._listed.get(row)) is not None:
@@ -92,4 +91,4 @@ def first_reasons(
     if changed:
         fixed = pl.Series([firsts[i] for i in changed], dtype=pl.String)
         outcomes = outcomes.with_columns(reasons.scatter(changed, fixed))
-    return outcomes, Failures(reference, firsts, payloads, arrival_ms, {})
+    return outcomes, Failures(reference, firsts, payloads, arrival_ms)

@@ -117,11 +117,11 @@ class Pipeline:
                 pass False: no response is serialized and no record is shed for its size.
             limit: the response stays below this many bytes (Ok records past it are shed).
         """
-        if not gc.isenabled():
-            return self._process(batch, respond, limit)
         return self._paused_gc(batch, respond, limit)
 
     def _paused_gc(self, batch: RecordBatch | PayloadBatch, respond: bool, limit: int) -> BatchResult:
+        if not gc.isenabled():
+            return self._process(batch, respond, limit)
         # The cyclic GC is paused for the batch: the lists of a large batch (records, columns of values) would set
         # off collections that traverse every list and find nothing: the batch's objects are freed by reference
         # counting (a cycle made meanwhile waits for the next collection).
@@ -198,7 +198,7 @@ class Pipeline:
             ValueError: the three arguments do not have one value per record, or ``payloads`` is not Binary or String.
         """
         batch = PayloadBatch(payloads=payloads, record_ids=list(record_ids), arrival_ms=list(arrival_ms))
-        result = self._paused_gc(batch, False, LAMBDA_RESPONSE_LIMIT) if gc.isenabled() else self._process(batch, False)
+        result = self._paused_gc(batch, False, LAMBDA_RESPONSE_LIMIT)
         return result._replace(outcomes=batch.with_sent_data(result.outcomes))
 
     def handle_firehose(self, event: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from transform_core.firehose.response import otf_metadata
 from transform_core.spec import IcebergSpec
 
 __all__ = ["escape_bound", "separator_bound"]
@@ -22,9 +23,7 @@ _HIGH = bytes(range(0x80, 0x100))
 def separator_bound(records: int, partition_keys: Sequence[str], iceberg: IcebergSpec | None = None) -> int:
     """The most bytes ``json.dumps``'s separators add to the compact response of ``records`` records: each entry an
     Ok one, the entry with the most members."""
-    metadata = (
-        {"otfMetadata": dict.fromkeys(("a", "b", "c"), "")} if iceberg else {"partitionKeys": dict.fromkeys(partition_keys, "")}
-    )
+    metadata = {"otfMetadata": otf_metadata(iceberg)} if iceberg else {"partitionKeys": dict.fromkeys(partition_keys, "")}
     entry = {"recordId": "", "result": "", "data": "", "metadata": metadata}
     per_entry = len(json.dumps(entry)) - len(json.dumps(entry, separators=(",", ":")))
     return 1 + max(records - 1, 0) + records * per_entry  # after "records", between entries, within each

@@ -196,9 +196,8 @@ def _entries_joiner(partition_keys: tuple[str, ...], iceberg: IcebergSpec | None
     variables = {"record_id": "i", "result": "r", "data": "d"} | {key: f"k{n}" for n, key in enumerate(partition_keys)}
     entry, entry_with_keys = _f_string([*head, "}"], variables), _f_string([*head, *metadata, "}"], variables)
     keys = [variables[key] for key in partition_keys]
-    missing = " or ".join(f"{k} is None" for k in keys) or "False"  # no keys: _entry's metadata is never null
-    if iceberg is not None:
-        missing = f"r != {OK!r}"
+    # where the metadata is left out: a record not Ok (Iceberg), or a null key (no keys: never)
+    missing = f"r != {OK!r}" if iceberg is not None else " or ".join(f"{k} is None" for k in keys) or "False"
     columns = ", ".join(keys)
     source = (
         f"def join(ids, results, data, {columns}):\n"

@@ -264,18 +264,18 @@ def _file_chunks(
     with _opened(open_input, source) as stream:
         identity = identify(stream)
     chunks = _Chunker(source, identity.input_id, chunk_size, forced, as_bytes=as_bytes)
+    broken: Damage | None = None
     try:
         with _opened(open_input, source) as stream:
             for first, lines, piece in line_blocks(same_content(content(stream), identity)):
                 yield from chunks.block(first, lines, piece)
     except Damage as damage:
-        yield from chunks.finish(complete=False)
-        if on_blank is not None:
-            on_blank(source, chunks.blank)
-        raise InputError(damage.cause, file=source, line=damage.line) from damage
-    yield from chunks.finish(complete=True)
+        broken = damage
+    yield from chunks.finish(complete=broken is None)
     if on_blank is not None:
         on_blank(source, chunks.blank)
+    if broken is not None:
+        raise InputError(broken.cause, file=source, line=broken.line) from broken
 
 
 class _Columns(NamedTuple):
@@ -311,10 +311,8 @@ class _Chunker:
     def block(self, first: int, lines: list[bytes], piece: bytes) -> Iterator[InputChunk[Any]]:
         """Hold a block's records (see :func:`~transform_core.jobs.streams.line_blocks`); yield the chunks they fill."""
         numbers = range(first, first + len(lines))
-        if self.forced in ("processing-failed", "errors"):
-            flagged = list(range(len(lines)))  # any line may be a failed record
-        else:
-            flagged = flagged_lines(lines, piece, self.forced)
+        # with a replayed kind forced, any line may be a failed record
+        flagged = list(range(len(lines))) if self.forced in _REPLAYED else flagged_lines(lines, piece, self.forced)
         blanks = b"" in lines or any(map(bytes.isspace, lines))  # C-speed scans; blank lines are rare
         start = 0
         for index in [*flagged, len(lines)]:
@@ -342,7 +340,7 @@ class _Chunker:
         """Hold a line that may be a failed record, or a record after all; its values, when it splits into several."""
         forced, label = self.forced, str(number)
         fields = None
-        if forced in ("processing-failed", "errors") or (forced is None and RAW_DATA in line):
+        if forced in _REPLAYED or (forced is None and RAW_DATA in line):
             if not line.strip(JSON_SPACE):  # with those kinds forced, every line comes here, blank ones too
                 self.blank += 1
                 return None

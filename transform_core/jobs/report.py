@@ -87,16 +87,17 @@ def check_destination(dest: str) -> None:
     Raises:
         ReportError: ``dest`` is a folder, or its folder is a file.
     """
+    from transform_core.lake.storage import check_folder
+
     if "://" in dest:
         return
     path = Path(dest)
     if path.is_dir():
         raise ReportError(f"{dest}: is a folder: give the report a file name, e.g. {os.path.join(dest, 'rejected.csv')}")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ReportError(f"{dest}: {parent} is not a folder: choose another path for the report")
+    try:
+        check_folder(str(path.parent))
+    except NotADirectoryError as err:
+        raise ReportError(f"{dest}: {err.filename} is not a folder: choose another path for the report") from err
 
 
 class ReportPart:

@@ -117,7 +117,7 @@ class LocalFirehose:
         self._batch_opened = 0.0
         self._batches: deque[list[SourceRecord]] = deque()
         self._buffers: dict[tuple[str, str], ObjectBuffer] = {}
-        self._ready: deque[tuple[str, ObjectBuffer]] = deque()
+        self._ready: deque[ObjectBuffer] = deque()
         self._counts = dict.fromkeys(
             ("records_in", "ok", "dropped", "processing_failed", "invocation_failed", "delivered", "undeliverable"), 0
         )
@@ -208,8 +208,8 @@ class LocalFirehose:
             with self._lock:
                 if not self._buffers:
                     break
-                for key in list(self._buffers):
-                    self._ready.append((key[1], self._buffers.pop(key)))
+                self._ready.extend(self._buffers.values())
+                self._buffers.clear()
             self._drain()
         if self._ticker_error is not None:
             raise self._ticker_error
@@ -240,7 +240,7 @@ class LocalFirehose:
             self._take_batch()
         for key, buffer in list(self._buffers.items()):
             if now - buffer.opened_at >= self._hints(buffer.zone).interval_s:
-                self._ready.append((key[1], self._buffers.pop(key)))
+                self._ready.append(self._buffers.pop(key))
 
     def _buffer(
         self,
@@ -261,28 +261,43 @@ class LocalFirehose:
             error_output_type=error_output_type,
             random_string="",
         )
+        self._add(zone, prefix, record, data, now, keys=keys, error_output_type=error_output_type)
+
+    def _add(
+        self,
+        zone: str,
+        prefix: str,
+        record: SourceRecord,
+        data: bytes,
+        now: float,
+        *,
+        keys: Mapping[str, str] | None = None,
+        error_output_type: str | None = None,
+    ) -> None:
+        """Add a record to the buffer of an evaluated prefix; a buffer that reaches its size is ready to write."""
         buffer = self._buffers.get((zone, prefix))
         if buffer is None:
             buffer = ObjectBuffer(zone, now, dict(keys or {}), error_output_type)
             self._buffers[(zone, prefix)] = buffer
         buffer.add(record, data)
         if buffer.nbytes >= self._hints(zone).size_bytes:
-            self._ready.append((prefix, self._buffers.pop((zone, prefix))))
+            self._ready.append(self._buffers.pop((zone, prefix)))
 
     def _fail(self, record: SourceRecord, error_type: ErrorOutputType, line: bytes, now: float) -> None:
         self._buffer("errors", self.settings.errors_prefix, record, line, now, error_output_type=error_type)
 
     def _deliver(self, record: SourceRecord, data: bytes, keys: Mapping[str, str] | None, now: float) -> None:
         settings = self.settings
-        raw_open = sum(1 for zone, _ in self._buffers if zone == "raw")
         try:
             prefix = evaluate_prefix(settings.data_prefix, timestamp_ms=record.arrival_ms, partition_keys=keys, random_string="")
-            code = None if ("raw", prefix) in self._buffers or raw_open < settings.max_active_partitions else "limit"
         except PrefixError:
             code = "keys"
-        if code is None:
-            self._buffer("raw", settings.data_prefix, record, data, now, keys=keys)
-            return
+        else:
+            open_now = ("raw", prefix) in self._buffers
+            if open_now or sum(1 for zone, _ in self._buffers if zone == "raw") < settings.max_active_partitions:
+                self._add("raw", prefix, record, data, now, keys=keys)
+                return
+            code = "limit"
         self._counts["undeliverable"] += 1
         error = (
             "DynamicPartitioning.MetadataExtractionFailed"
@@ -307,7 +322,7 @@ class LocalFirehose:
                 if batch is not None:
                     self._process(batch)
                 elif ready is not None:
-                    self._write(*ready)
+                    self._write(ready)
                 else:
                     return
 
@@ -364,7 +379,7 @@ class LocalFirehose:
                     )
                     self._fail(record, "processing-failed", line, now)
 
-    def _write(self, _grouped_as: str, buffer: ObjectBuffer) -> None:
+    def _write(self, buffer: ObjectBuffer) -> None:
         settings = self.settings
         now = self._clock()
         expression = {"raw": settings.data_prefix, "errors": settings.errors_prefix, "backup": settings.backups_prefix}[

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import uuid
@@ -167,7 +168,8 @@ def _value(value: Any, glue: str) -> Any:
     raise ValueError(f"no Parquet conversion for the Glue type {glue!r}")
 
 
-def _struct_fields(glue: str) -> list[tuple[str, str]]:
+@functools.cache  # read for every struct value of every record converted
+def _struct_fields(glue: str) -> tuple[tuple[str, str], ...]:
     parts, depth, current = [], 0, ""
     for char in glue[len("struct<") : -1]:
         depth += {"<": 1, ">": -1}.get(char, 0)
@@ -177,4 +179,4 @@ def _struct_fields(glue: str) -> list[tuple[str, str]]:
         else:
             current += char
     fields = [*parts, current] if current else parts
-    return [(name, inner) for name, inner in (part.split(":", 1) for part in fields)]
+    return tuple((name, inner) for name, inner in (part.split(":", 1) for part in fields))

@@ -25,6 +25,7 @@ from typing import Any, Literal, NamedTuple
 import orjson
 
 from transform_core.demo.generate import RECORD_ID_PREFIX, firehose_record
+from transform_core.firehose.outcomes import DROPPED, FAILED, OK, Result
 from transform_core.local.delivery_config import DeliverySettings
 
 __all__ = [
@@ -76,7 +77,7 @@ ERROR_MESSAGES = {
     "DynamicPartitioning.ActivePartitionsLimitExceeded": "The stream has reached its limit of active partitions.",
     "DataFormatConversion.MalformedData": "The record does not match the Glue table's column types.",
 }
-_RESULTS = ("Ok", "Dropped", "ProcessingFailed")
+_RESULTS = (OK, DROPPED, FAILED)
 
 
 class KinesisMetadata(NamedTuple):
@@ -100,7 +101,7 @@ class RecordOutcome(NamedTuple):
     """The processor's answer for one record: its result, its data (decoded) and its partition keys."""
 
     record_id: str
-    result: Literal["Ok", "Dropped", "ProcessingFailed"]
+    result: Result
     data: bytes
     partition_keys: Mapping[str, str] | None
 

@@ -179,27 +179,6 @@ class _Handler(BaseHTTPRequestHandler):
         """The ``Server`` header."""
         return self.server_version
 
-    def do_POST(self) -> None:
-        self._answer()
-
-    def do_GET(self) -> None:
-        self._answer()
-
-    def do_HEAD(self) -> None:
-        self._answer()
-
-    def do_PUT(self) -> None:
-        self._answer()
-
-    def do_PATCH(self) -> None:
-        self._answer()
-
-    def do_DELETE(self) -> None:
-        self._answer()
-
-    def do_OPTIONS(self) -> None:
-        self._answer()
-
     def _answer(self) -> None:
         self._request_id = str(uuid.uuid4())  # API Gateway's $context.requestId, the partition key
         body = self._body()
@@ -224,6 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
         # the integration response's template, rendered: {"shardId": "$input.path('$.ShardId')", …}
         answer = f'{{"shardId": "{kinesis_shard(self._request_id)}", "sequenceNumber": "{sequence_number}"}}'
         self._send(200, answer.encode())
+
+    # every method gets the route's answer: 403 for all but POST /events, as a REST API answers a route it lacks
+    do_POST = do_GET = do_HEAD = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _answer
 
     def _body(self) -> bytes | None:
         """The request body; None when the request ends here (answered 413, or the connection went)."""

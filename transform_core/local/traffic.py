@@ -2,8 +2,8 @@
 
 :class:`DemoFeed` sends half of its records to ``POST /events`` (as the API Gateway route gets them) and puts the
 other half on the stream directly (as the IoT rule does), paced to a rate, both halves at once. The example spec gets
-IoT telemetry (:func:`~transform_core.demo.generate.iot_payloads`), any other spec records drawn from its schema;
-bad records included. :meth:`DemoFeed.expected` says what the pipeline should make of the records sent.
+IoT telemetry, any other spec records drawn from its schema, bad records included
+(:func:`~transform_core.demo.run.demo_payloads`). :meth:`DemoFeed.expected` says what the pipeline should make of the records sent.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from transform_core.demo.generate import Payload
+from transform_core.demo.run import demo_payloads
 from transform_core.local.send import SendSummary, send_lines
-from transform_core.spec import PipelineSpec
 
 if TYPE_CHECKING:
     from transform_core.local.pipeline import LocalPipeline
@@ -32,21 +31,6 @@ class Expected(NamedTuple):
     ok: int
     failed: int
     dropped: int
-
-
-def demo_payloads(
-    spec_path: Path, spec: PipelineSpec, count: int, *, invalid_fraction: float = 0.1, seed: int = 0
-) -> list[Payload]:
-    """``count`` records for the spec: IoT telemetry for the example spec, else drawn from its schema."""
-    from transform_core.demo.run import EXAMPLE_SPEC
-
-    if spec_path.resolve() == EXAMPLE_SPEC:
-        from transform_core.demo.generate import iot_payloads
-
-        return iot_payloads(count, invalid_fraction, seed)
-    from transform_core.demo.schema_records import spec_payloads
-
-    return spec_payloads(spec, count, invalid_fraction, seed)
 
 
 class DemoFeed:

@@ -24,7 +24,7 @@ from transform_core.schema.formats import FORMAT_CHECKS, ecma_pattern
 from transform_core.schema.keywords import resolve_ref
 from transform_core.schema.reasons import child_path, format_reason, show_value
 
-__all__ = ["KEYWORD_ORDER", "SchemaFailures"]
+__all__ = ["KEYWORD_ORDER", "SchemaFailures", "json_type"]
 
 #: The order of the keywords checked on one value (``properties`` stands for every property, in the schema's order).
 KEYWORD_ORDER = (
@@ -311,7 +311,8 @@ def _is_number(value: Any) -> bool:
     return type(value) is int or type(value) is float
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """A parsed JSON value's type as JSON Schema names it: ``object``, ``integer``, ``null``."""
     return "null" if value is None else _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
@@ -324,7 +325,7 @@ def _type_check(declared: str | list[str]) -> _Check:
     def check(value: Any, path: str, found: list[str]) -> None:
         kind = type(value)
         if kind not in accepted and not (integral_floats and kind is float and value.is_integer()):
-            got = "a number with a fraction" if type(value) is float and "integer" in types else _json_type(value)
+            got = "a number with a fraction" if type(value) is float and "integer" in types else json_type(value)
             found.append(format_reason(path, f"expected {wanted}, got {got}", "type"))
 
     return check

@@ -141,8 +141,7 @@ def _outcomes(
         stored = ok.get_column(ROW).filter(~ok.get_column(ROW).is_in(refused_rows.implode()))
         parts.append(split.frame.with_columns(pl.lit(OK).alias(RESULT), _missed(result.missed, stored)))
         if split.refused:  # Ok for the engine, but not storable exactly: rejected, with the payload as received
-            rows = pl.Series([row for row, _ in split.refused], dtype=pl.UInt32)
-            refused = pl.col(ROW).is_in(rows.implode())
+            refused = pl.col(ROW).is_in(refused_rows.implode())
             reasons = dict(split.refused)
             outcomes = outcomes.with_columns(
                 pl.when(refused).then(pl.lit(FAILED)).otherwise(pl.col("result")).alias("result"),
