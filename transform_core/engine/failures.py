@@ -55,7 +55,9 @@ class Failures(Mapping[int, tuple[str, ...]]):
         reason = self._reasons[row]
         payload = self._payloads[row]
         rules = self._reference.failures(payload, self._arrival[row]) if payload is not None else []
-        found = (reason, *(r for r in rules if r != reason))  # the record's reason first, whatever the listing says
+        if reason in rules:  # the record's reason first, whatever the listing says; a rule listed twice stays twice
+            rules.remove(reason)
+        found = (reason, *rules)
         self._listed[row] = found
         return found
 
