@@ -318,7 +318,8 @@ class LakeWriter:
     def _put(self, dest: str, content: pl.DataFrame | bytes) -> str:
         if isinstance(content, pl.DataFrame):
             buffer = io.BytesIO()
-            content.write_parquet(buffer, compression="zstd")
+            # ZSTD level 1: a quarter to a third less CPU than the default level 3, files 2-6% larger (compaction rewrites them)
+            content.write_parquet(buffer, compression="zstd", compression_level=1)
             content = buffer.getvalue()
         write_atomic(dest, content, endpoint_url=self.endpoint_url, staging_dir=self._staging)
         return dest
