@@ -165,7 +165,7 @@ def _add_spark_reprocess(commands: Commands) -> None:
         inputs="files, folders or Hadoop globs; local paths or URIs",
         spec="pipeline spec (YAML or JSON), a local file on the driver",
         lake="lake root: a folder, s3://bucket/prefix (s3a://, hdfs://, …) (default: the spec's output.lake)",
-        chunk_size="records per input chunk, each one engine call; record ids depend on it, as in reprocess (default: 50000)",
+        chunk_size="records per input chunk, each one engine call, as in reprocess (default: 50000)",
     )
     job.add_argument(
         "--run-id",

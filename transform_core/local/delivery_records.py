@@ -30,7 +30,6 @@ from transform_core.local.delivery_config import DeliverySettings
 
 __all__ = [
     "ERROR_MESSAGES",
-    "ERROR_OUTPUT_TYPES",
     "FIREHOSE_ERROR_FIELDS",
     "ErrorOutputType",
     "KinesisMetadata",
@@ -55,7 +54,6 @@ FIREHOSE_ERROR_FIELDS = (
     "lambdaArn",
 )
 ErrorOutputType = Literal["processing-failed", "format-conversion-failed", "partitioning-failed"]
-ERROR_OUTPUT_TYPES: tuple[ErrorOutputType, ...] = ("processing-failed", "format-conversion-failed", "partitioning-failed")
 
 #: errorCode -> errorMessage, as Firehose writes them (its CloudWatch Logs error list and processing-failed objects).
 ERROR_MESSAGES = {

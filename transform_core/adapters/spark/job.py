@@ -71,7 +71,7 @@ class SparkReprocessOptions:
     dry_run: bool = False  # count only, write nothing
     zone: Literal["raw", "curated"] = "raw"  # curated: also commit the partitions the run wrote to the curated table
     catalog: CatalogSettings | None = None  # the curated table's catalog; None: the SQL catalog in the lake
-    chunk_size: int = 50_000  # records per engine call; record ids depend on it, as in reprocess
+    chunk_size: int = 50_000  # records per engine call, as in reprocess (record ids do not depend on it)
     kind: str | None = None  # force the input kind (ndjson, firehose-backup, processing-failed, errors)
     rows_per_file: int = 250_000
     repartition: bool = False  # shuffle Ok rows by partition first: one writer (so fewer files) per date partition
