@@ -133,7 +133,7 @@ def test_a_lake_that_cannot_be_written_fails_the_run_before_any_file(tmp_path: P
 def test_a_record_the_lake_refuses_is_no_longer_counted_as_unenriched() -> None:
     from tests.helpers.agreement import batch_of
     from transform_core import load_pipeline
-    from transform_core.jobs.reprocess import _enrich_missed
+    from transform_core.jobs.chunk_results import enrich_missed_kept
 
     known, unknown = (
         json.dumps(
@@ -144,5 +144,5 @@ def test_a_record_the_lake_refuses_is_no_longer_counted_as_unenriched() -> None:
     )
     result = load_pipeline(SPEC).process(batch_of([unknown, known, unknown, unknown]), respond=False)
     assert result.enrich_missed == {"devices": 3}
-    assert _enrich_missed(result, []) == {"devices": 3}
-    assert _enrich_missed(result, [(1, "refused"), (3, "refused")]) == {"devices": 2}  # row 1 was no miss
+    assert enrich_missed_kept(result, []) == {"devices": 3}
+    assert enrich_missed_kept(result, [(1, "refused"), (3, "refused")]) == {"devices": 2}  # row 1 was no miss

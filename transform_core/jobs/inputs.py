@@ -216,18 +216,24 @@ def iter_chunks(
 
 
 def read_file_chunks(
-    source: str, raw: bytes, *, chunk_size: int = 10_000, kind: str | None = None, on_blank: BlankReport | None = None
-) -> Iterator[InputChunk[RecordBatch]]:
+    source: str,
+    raw: bytes,
+    *,
+    chunk_size: int = 10_000,
+    kind: str | None = None,
+    on_blank: BlankReport | None = None,
+    as_bytes: bool = False,
+) -> Iterator[InputChunk[Any]]:
     """One input file's records from its bytes, read by the caller (Spark's binaryFile source, say), as chunks.
 
     The chunks and ids are those :func:`iter_chunks` gives for a file with these bytes (ids do not depend on
-    ``source``, which only names the chunks' ``source``); ``on_blank`` as there.
+    ``source``, which only names the chunks' ``source``); ``on_blank`` and ``as_bytes`` as there.
 
     Raises:
         ValueError: ``chunk_size`` below 1 or an unknown ``kind`` (at the call, not on first use).
         InputError: while iterating, the content breaks off (after the chunks before the break).
     """
-    return _file_chunks(source, _in_memory(raw), chunk_size, _checked(chunk_size, kind), on_blank)
+    return _file_chunks(source, _in_memory(raw), chunk_size, _checked(chunk_size, kind), on_blank, as_bytes=as_bytes)
 
 
 def _checked(chunk_size: int, kind: str | None) -> InputKind | None:

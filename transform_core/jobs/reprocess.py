@@ -24,7 +24,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -214,14 +213,13 @@ def _worker_file(file: str, options: ReprocessOptions) -> ReprocessSummary:
 
 
 _PIPELINES: dict[tuple[Any, ...], Any] = {}  # per worker process: the pipeline and writer, loaded once
-_NOW = datetime(1970, 1, 1, tzinfo=UTC)  # a dry run's rows are counted, never stored: any ingest time does
 
 
 def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[int, int, int]], None]) -> ReprocessSummary:
     """One input file through the pipeline, its output written and its earlier runs' files replaced; a file that
     cannot be read to the end, or fails, is in ``problems`` (what it yielded before is written)."""
+    from transform_core.jobs.chunk_results import count_chunk, process_chunk
     from transform_core.jobs.inputs import InputError
-    from transform_core.schema import rule_id
 
     pipeline, writer, rows = _loaded(options)
     summary = ReprocessSummary(files=1)
@@ -234,16 +232,9 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
 
     try:
         for chunk in _chunks(file, options, count_blank):
-            result = _processed(pipeline, chunk.batch)
+            result = process_chunk(pipeline, chunk.batch)
             refused = output.write(chunk, result)  # Ok records the lake cannot store exactly: rejected
-            summary.records += len(chunk.batch)
-            summary.ok += result.ok - len(refused)
-            summary.failed += result.failed + len(refused)
-            summary.dropped += result.dropped
-            summary.nbytes += chunk.nbytes
-            summary.reasons.update(dict(result.top_reasons(50)))
-            summary.reasons.update(rule_id(reason) for _, reason in refused)
-            summary.enrich_missed.update(_enrich_missed(result, refused))
+            count_chunk(summary, len(chunk.batch), chunk.nbytes, result, refused)
             if listed is not None:
                 listed.add(chunk, result, refused)
             on_chunk((len(chunk.batch), chunk.nbytes, result.failed + len(refused)))
@@ -268,24 +259,6 @@ def _run_file(file: str, options: ReprocessOptions, on_chunk: Callable[[tuple[in
     elif summary.records and summary.failed == summary.records:
         summary.all_rejected.append(file)
     return summary
-
-
-def _processed(pipeline: Any, batch: Any) -> Any:
-    """The batch through the engine, with no Lambda response (so no 6 MB limit); lines read as bytes go in as bytes."""
-    from transform_core.engine.payloads import PayloadBatch
-
-    if isinstance(batch, PayloadBatch):
-        return pipeline.process_payloads(batch.payloads, batch.record_ids, batch.arrival_ms)
-    return pipeline.process(batch, respond=False)
-
-
-def _enrich_missed(result: Any, refused: list[tuple[int, str]]) -> dict[str, int]:
-    """The batch's enrichment misses among the Ok records the lake took (a refused record is rejected)."""
-    missed: dict[str, int] = result.enrich_missed
-    if refused and missed:
-        gone = result.missed[[row for row, _ in refused]]
-        missed = {table: n - int(gone[table].sum()) for table, n in missed.items()}
-    return missed
 
 
 def _report_part(options: ReprocessOptions, file: str) -> Any:
@@ -321,7 +294,9 @@ class _Output:
         """Write the chunk's outcomes (a dry run writes nothing); returns the Ok records the lake refuses."""
         self.input_id = chunk.input_id
         if self.writer is None:
-            return self._refused(chunk, result)
+            from transform_core.jobs.chunk_results import lake_refusals
+
+            return lake_refusals(self.rows, chunk.batch, result)
         from transform_core.lake.ledger import InputLedger
         from transform_core.lake.writer import HeldRows
 
@@ -335,20 +310,6 @@ class _Output:
         written = self.writer.write(result, chunk.batch, batch_id=batch_id, input_id=owner, ledger=ledger, held=held)
         self.files.setdefault(owner, []).extend(written.files)
         return list(written.refused)
-
-    def _refused(self, chunk: Any, result: Any) -> list[tuple[int, str]]:
-        """What the lake would refuse, for a dry run to count what a real run writes."""
-        import polars as pl
-
-        from transform_core.firehose.outcomes import OK
-        from transform_core.lake.rows import ROW
-        from transform_core.lake.writer import sent_payloads
-
-        ok = result.outcomes.with_row_index(ROW).filter(pl.col("result") == OK)
-        if not ok.height:
-            return []
-        split = self.rows.split(ok, "dry-run", _NOW, result.rows_with_extras, payloads=sent_payloads(chunk.batch))
-        return list(split.refused)
 
     def finish(self, file: str, *, complete: bool) -> list[str]:
         """Write the rows held across chunks; delete what earlier runs over the same input wrote and this one did not;

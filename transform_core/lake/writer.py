@@ -187,6 +187,7 @@ class LakeWriter:
         input_id: str | None = None,
         ledger: InputLedger | None = None,
         held: HeldRows | None = None,
+        lineage: tuple[str, datetime] | None = None,
     ) -> WriteSummary:
         """Write the batch's Ok records to ``raw/`` and its ProcessingFailed records to ``errors/``.
 
@@ -203,24 +204,28 @@ class LakeWriter:
                 that replaying it writes files the input owns.
             ledger: the input's ledger; the folders written to are recorded in it before any file is written.
             held: the rows held for the input across its batches (a batch job's).
+            lineage: the ``_batch_id`` and ``_ingested_at`` of every row, which also stand as the error records'
+                ``batchId`` and ``errorTimestamp`` and date their folder, for a job that names its whole run once
+                (``spark-reprocess``); ``batch_id`` then names the files only. None: ``batch_id`` and now.
 
         Raises:
             ValueError: ``batch_id`` is not a plain name, or ``result`` does not belong to ``batch``.
             OSError: a file could not be written; files written before it stay (a retry replaces them).
         """
-        if not _BATCH_ID.fullmatch(batch_id):
-            raise ValueError(f"batch_id must be a plain name (letters, digits, '.', '_', '=', '-'), got {batch_id!r}")
+        run_id, now = lineage if lineage is not None else (batch_id, datetime.now(UTC))
+        for name in (batch_id, run_id):  # held rows' files are named after run_id
+            if not _BATCH_ID.fullmatch(name):
+                raise ValueError(f"batch_id must be a plain name (letters, digits, '.', '_', '=', '-'), got {name!r}")
         outcomes = result.outcomes
         if outcomes.height != len(batch):
             raise ValueError(f"the result has {outcomes.height} rows but the batch {len(batch)} records")
-        now = datetime.now(UTC)
         outcomes = outcomes.with_row_index(ROW)
         ok = outcomes.filter(pl.col("result") == OK)
         failed = outcomes.filter(pl.col("result") == FAILED)
         planned: list[_Planned] = []
         stored, refused = 0, []
         if ok.height:
-            split = self.rows.split(ok, batch_id, now, result.rows_with_extras, payloads=sent_payloads(batch))
+            split = self.rows.split(ok, run_id, now, result.rows_with_extras, payloads=sent_payloads(batch))
             stored, refused = split.frame.height, split.refused
             if held is None:
                 planned = self._plan_ok(split.frame, batch_id)
@@ -229,7 +234,7 @@ class LakeWriter:
                     held.add(values, part)
                 planned = self._plan_held(held.due(self.rows_per_file))
         if failed.height or refused:
-            planned.append(self._plan_errors(failed, refused, batch, batch_id, now, input_id, result.failures))
+            planned.append(self._plan_errors(failed, refused, batch, (batch_id, run_id), now, input_id, result.failures))
         files = self._put_all(planned, ledger, at_once=held is not None)
         return WriteSummary(files, ok_rows=stored, error_rows=failed.height + len(refused), refused=tuple(refused))
 
@@ -284,15 +289,17 @@ class LakeWriter:
         failed: pl.DataFrame,
         refused: list[tuple[int, str]],
         batch: RecordBatch | PayloadBatch,
-        batch_id: str,
+        names: tuple[str, str],
         now: datetime,
         input_id: str | None,
         failures: Mapping[int, tuple[str, ...]],
     ) -> tuple[str, bytes]:
         """The error file of the rejected rows, those the lake refused among them, in input order: (destination, bytes).
 
-        ``reasons`` is every rule a row breaks (``failures``, by row), its ``reason`` first.
+        ``names``: the batch id naming the file, and the one each line gives as ``batchId``. ``reasons`` is every
+        rule a row breaks (``failures``, by row), its ``reason`` first.
         """
+        batch_id, line_batch_id = names
         stamp = now.isoformat().replace("+00:00", "Z")
         lines = []
         rows = [*failed.select(ROW, "record_id", "data", "reason").iter_rows()]
@@ -306,7 +313,7 @@ class LakeWriter:
                 "reasons": list(failures.get(row, ())) or ([reason] if reason is not None else []),
                 "specName": self.spec.name,
                 "specVersion": self.spec.version,
-                "batchId": batch_id,
+                "batchId": line_batch_id,
                 "errorTimestamp": stamp,
             }
             if input_id is not None:

@@ -48,14 +48,18 @@ def errors(lake: Path) -> pl.DataFrame:
     return pl.DataFrame(lines).select(columns).sort("recordId")
 
 
-def test_the_lake_of_reprocess_idempotent_per_run_id_and_compacted(spark: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("repartition", [False, True], ids=["executors write", "spark writes"])
+def test_the_lake_of_reprocess_idempotent_per_run_id_and_compacted(spark: Any, tmp_path: Path, repartition: bool) -> None:
+    """Into a local lake the executors write the files themselves; with ``repartition`` (as on HDFS) Spark's writers."""
     from transform_core.adapters.spark.job import SparkReprocessOptions, spark_reprocess
 
     inputs = tmp_path / "in"
     write_inputs(inputs)
     single = reprocess([str(inputs)], ReprocessOptions(spec=str(SPEC), out=str(tmp_path / "single"), workers=1, chunk_size=BATCH))
     lake = tmp_path / "lake"
-    options = SparkReprocessOptions(spec=str(SPEC), lake=str(lake), run_id="r1", chunk_size=BATCH, rows_per_file=400)
+    options = SparkReprocessOptions(
+        spec=str(SPEC), lake=str(lake), run_id="r1", chunk_size=BATCH, rows_per_file=100, repartition=repartition
+    )
 
     first = spark_reprocess(spark, [str(inputs)], options).summary
     counts = ("files", "records", "ok", "failed", "dropped", "blank", "enrich_missed")
@@ -82,7 +86,9 @@ def test_the_lake_of_reprocess_idempotent_per_run_id_and_compacted(spark: Any, t
     assert read_lake_zone(lake / "raw").height == fewer.ok  # the run's earlier files are gone, not left beside
     assert set(lake_files(lake)) < set(files)
 
-    other = spark_reprocess(spark, [str(inputs)], SparkReprocessOptions(spec=str(SPEC), lake=str(lake), zone="curated"))
+    other = spark_reprocess(
+        spark, [str(inputs)], SparkReprocessOptions(spec=str(SPEC), lake=str(lake), zone="curated", repartition=repartition)
+    )
     assert other.run_id.startswith("run-") and other.run_id != "r1"
     raw = read_lake_zone(lake / "raw")
     assert raw.height == fewer.ok + first.ok  # another run's files are never touched

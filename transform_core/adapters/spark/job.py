@@ -2,16 +2,20 @@
 
 1. Driver: the spec is loaded (a bad spec or table fails here, before any Spark work) and Spark's ``binaryFile``
    source lists the inputs.
-2. Executors: each input file's bytes become records through :mod:`transform_core.jobs.inputs` (the kinds and record
-   ids of ``transform-core reprocess``), and each chunk goes through the engine in the same Python worker, as in
-   :func:`~transform_core.adapters.spark.apply_pipeline`.
-3. The outcomes are persisted once and counted by result and rule.
-4. Spark writes the Ok rows with ``partitionBy`` (Parquet, ZSTD) and the rejections (JSON lines) to the run's
-   staging folder, ``<lake>/_staging/spark-<table>-<run id>/``.
-5. Driver: the staged files are moved into the lake as ``part-<run id>-<n>.parquet`` and ``.ndjson``, files of an
+2. Executors (:mod:`~transform_core.adapters.spark._staged`): each input file is read (by the executor itself when
+   it is local or on S3, else by Spark) into records through :mod:`transform_core.jobs.inputs` (the kinds and record
+   ids of ``transform-core reprocess``), each chunk goes through the engine, and the lake writer writes the Ok rows
+   (Parquet, held across chunks as ``reprocess`` holds them) and the rejections (JSON lines) into the run's staging
+   folder, ``<lake>/_staging/spark-<table>-<run id>/in-<input>/``; only counts go back to the driver. A dry run
+   counts and writes nothing.
+3. Driver: the staged files are moved into the lake as ``part-<run id>-<n>.parquet`` and ``.ndjson``, files of an
    earlier attempt with the same run id that were not replaced are deleted, and the staging folder is removed.
-6. ``zone="curated"``: driver: the raw partitions the run wrote are committed into the curated Iceberg table by
+4. ``zone="curated"``: driver: the raw partitions the run wrote are committed into the curated Iceberg table by
    :func:`~transform_core.lake.curated.compact`, in one snapshot (each partition read whole by the driver).
+
+A lake outside local folders and S3 (HDFS, ADLS), or ``repartition``, takes Spark's own writers instead: the outcome
+rows are persisted, counted by result and rule, and written with ``partitionBy`` (Parquet, ZSTD) and as JSON lines
+into ``<staging>/raw`` and ``<staging>/errors``, then moved as in 3.
 """
 
 from __future__ import annotations
@@ -28,18 +32,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from transform_core.adapters.spark._apply import SparkOutcomes, outcome_schema
 from transform_core.adapters.spark._bundle import PipelineBundle, bundle_pipeline
 from transform_core.adapters.spark._hadoop import HadoopFiles
 from transform_core.adapters.spark._outcomes import BLANK, BLANK_LINES, MISSED, RESULT, RULE, FramePlan, OutcomeRun
+from transform_core.adapters.spark._staged import COUNTS_DDL, StagedWrite, add_counts, plain_path, staged_counts, storage_uri
 from transform_core.engine import load_pipeline
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
 from transform_core.jobs.inputs import InputError, read_file_chunks
@@ -133,19 +138,19 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
         summary.enrich_missed.update({table.name: 0 for table in spec.enrich if table.on_missing == "keep"})
         now = datetime.now(UTC)
         plan = FramePlan(base64=True, batch_id=run_id, ingested_at=now)
-        # reading and processing in one Python stage: records never make a round trip through the JVM
-        read = partial(_file_outcomes, bundle, plan, options.chunk_size, options.kind)
-        frame = files.select("path", "content").mapInArrow(read, schema)
-        if not options.dry_run:  # the count and both writes read the outcomes once computed; a dry run only counts
-            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
-        outcomes = SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
-        try:
-            _count(outcomes, summary)
-            partitions: list[str] = []
-            if not options.dry_run:
+        partitions: list[str] = []
+        if options.dry_run or _executors_write(root, options):
+            summary.written, partitions = _staged_run(spark, files, listing, bundle, plan, root, table, options, summary)
+        else:
+            # reading and processing in one Python stage: records never make a round trip through the JVM
+            read = partial(_file_outcomes, bundle, plan, options.chunk_size, options.kind)
+            frame = files.select("path", "content").mapInArrow(read, schema).persist(StorageLevel.MEMORY_AND_DISK)
+            outcomes = SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
+            try:  # the count and both writes read the outcomes once computed
+                _count(outcomes, summary)
                 summary.written, partitions = _write(spark, outcomes, spec, root, table, run_id, now, options)
-        finally:
-            outcomes.frame.unpersist()
+            finally:
+                outcomes.frame.unpersist()
     run = SparkRun(run_id=run_id, summary=summary)
     if options.zone == "curated" and partitions:
         # the driver commits: one snapshot for the run, each raw partition read whole (as transform-core compact)
@@ -199,7 +204,7 @@ def _file_outcomes(
         contents = batch.column("content")
         for i, path in enumerate(batch.column("path").to_pylist()):
             chunks = read_file_chunks(
-                _plain_path(path), contents[i].as_py(), chunk_size=chunk_size, kind=kind, on_blank=lambda _, n: blank.append(n)
+                plain_path(path), contents[i].as_py(), chunk_size=chunk_size, kind=kind, on_blank=lambda _, n: blank.append(n)
             )
             for chunk in chunks:
                 yield from run.arrow(chunk.batch)
@@ -207,9 +212,50 @@ def _file_outcomes(
         yield from run.blank_lines(sum(blank))
 
 
-def _plain_path(uri: str) -> str:
-    """A ``file:`` URI as a local path, as ``reprocess`` names files; other URIs as they are."""
-    return unquote(urlsplit(uri).path) if uri.startswith("file:") else uri
+def _executors_write(root: str, options: SparkReprocessOptions) -> bool:
+    """Whether the executors write the run's files themselves (:mod:`~transform_core.adapters.spark._staged`): into
+    a local or S3 lake, unless the rows are to be shuffled by partition first (``repartition``)."""
+    return not options.repartition and urlsplit(root).scheme in ("", "file", "s3", "s3a", "s3n")
+
+
+def _staged_run(
+    spark: SparkSession,
+    files: DataFrame,
+    listing: list[Row],
+    bundle: PipelineBundle,
+    plan: FramePlan,
+    root: str,
+    table: str,
+    options: SparkReprocessOptions,
+    summary: ReprocessSummary,
+) -> tuple[list[str], list[str]]:
+    """The executors read, process and (unless a dry run) write each input file into the run's staging folder, and
+    send back counts; the driver adds them up and moves the staged files into the lake. The files written and the raw
+    partitions."""
+    hadoop = None if options.dry_run else HadoopFiles(spark, root)
+    staging = _staging(root, table, plan.batch_id)
+    if hadoop is not None:
+        hadoop.delete(staging, recursive=True)  # a dead attempt's leftovers
+    target = StagedWrite(
+        staging=None if options.dry_run else _storage_root(staging),
+        table=table,
+        rows_per_file=options.rows_per_file,
+        chunk_size=options.chunk_size,
+        kind=options.kind,
+    )
+    # the executors read local and S3 files themselves; Spark reads the others for them
+    columns = ["path"] if all(storage_uri(row["path"]) is not None for row in listing) else ["path", "content"]
+    counted = files.select(*columns).mapInArrow(partial(staged_counts, bundle, plan, target), COUNTS_DDL).collect()
+    add_counts(((row["kind"], row["key"], int(row["n"])) for row in counted), summary)
+    if hadoop is None:
+        return [], []
+    written, partitions = _commit(hadoop, staging, root, table, plan.batch_id, from_executors=True)
+    hadoop.delete(staging, recursive=True)
+    return written, partitions
+
+
+def _staging(root: str, table: str, run_id: str) -> str:
+    return f"{root.rstrip('/')}/_staging/spark-{table}-{run_id}"  # "_": no reader of the lake looks in there
 
 
 def _count(outcomes: SparkOutcomes, summary: ReprocessSummary) -> None:
@@ -244,7 +290,7 @@ def _write(
 ) -> tuple[list[str], list[str]]:
     """Write the run to its staging folder, then move it into the lake; the files written and the raw partitions."""
     files = HadoopFiles(spark, root)
-    staging = f"{root.rstrip('/')}/_staging/spark-{table}-{run_id}"  # "_": no reader of the lake looks in there
+    staging = _staging(root, table, run_id)
     files.delete(staging, recursive=True)  # a dead attempt's leftovers
     valid = outcomes.valid
     if options.repartition:
@@ -269,21 +315,24 @@ def _write(
     lines.option("maxRecordsPerFile", options.rows_per_file).json(f"{staging}/errors")
     written, partitions = _commit(files, staging, root, table, run_id)
     files.delete(staging, recursive=True)
-    return [_plain_path(path) for path in written], partitions
+    return written, partitions
 
 
-def _commit(files: HadoopFiles, staging: str, root: str, table: str, run_id: str) -> tuple[list[str], list[str]]:
-    """Move the staged files into the lake under the run's names; remove the run's earlier files that were not replaced."""
+def _commit(
+    files: HadoopFiles, staging: str, root: str, table: str, run_id: str, *, from_executors: bool = False
+) -> tuple[list[str], list[str]]:
+    """Move the staged files into the lake under the run's names; remove the run's earlier files that were not
+    replaced. ``from_executors``: staged by the executors, a lake layout per input (else by Spark's writers)."""
     written: list[str] = []
     partitions: list[str] = []
     for zone, staged_suffix, suffix in _STAGED:
-        staged_root, lake_root = files.qualify(f"{staging}/{zone}"), files.qualify(f"{root.rstrip('/')}/{zone}/{table}")
+        lake_root = files.qualify(f"{root.rstrip('/')}/{zone}/{table}")
         mine = re.compile(rf"part-{re.escape(run_id)}-[0-9]+{re.escape(suffix)}")
         earlier = {path for path in files.list(lake_root) if mine.fullmatch(path.rsplit("/", 1)[-1])}
-        folders: dict[str, list[str]] = {}
-        for path in files.list(staged_root):
-            if path.endswith(staged_suffix):
-                folders.setdefault(path.removeprefix(staged_root + "/").rpartition("/")[0], []).append(path)
+        if from_executors:
+            folders = _staged_by_executors(files, staging, zone, table, suffix)
+        else:
+            folders = _staged_by_spark(files, staging, zone, staged_suffix)
         for folder, staged in sorted(folders.items()):
             for n, path in enumerate(sorted(staged)):
                 dest = f"{lake_root}/{folder}/part-{run_id}-{n}{suffix}"
@@ -294,7 +343,28 @@ def _commit(files: HadoopFiles, staging: str, root: str, table: str, run_id: str
             files.delete(stale)
         if zone == "raw":
             partitions = sorted(folders)
-    return written, partitions
+    return [plain_path(path) for path in written], partitions
+
+
+def _staged_by_spark(files: HadoopFiles, staging: str, zone: str, suffix: str) -> dict[str, list[str]]:
+    """Partition folder → the files Spark's writers staged there: ``<staging>/<zone>/<folder>/part-….<suffix>``."""
+    staged_root = files.qualify(f"{staging}/{zone}")
+    folders: dict[str, list[str]] = {}
+    for path in files.list(staged_root):
+        if path.endswith(suffix):
+            folders.setdefault(path.removeprefix(staged_root + "/").rpartition("/")[0], []).append(path)
+    return folders
+
+
+def _staged_by_executors(files: HadoopFiles, staging: str, zone: str, table: str, suffix: str) -> dict[str, list[str]]:
+    """Partition folder → the files the executors staged there: ``<staging>/in-…/<zone>/<table>/<folder>/part-…``."""
+    staged_root = files.qualify(staging)
+    folders: dict[str, list[str]] = {}
+    for path in files.list(staged_root):
+        parts = path.removeprefix(staged_root + "/").split("/", 3)
+        if len(parts) == 4 and parts[0].startswith("in-") and parts[1:3] == [zone, table] and path.endswith(suffix):
+            folders.setdefault(parts[3].rpartition("/")[0], []).append(path)
+    return folders
 
 
 def _absolute(path: str) -> str:
@@ -308,7 +378,7 @@ def _storage_root(root: str) -> str:
     if scheme in ("s3", "s3a", "s3n"):
         return "s3://" + root.split("://", 1)[1]
     if scheme in ("", "file"):
-        return _plain_path(root)
+        return plain_path(root)
     raise ValueError(f"the curated zone is written through local folders and S3 only, not {scheme}:// ({root})")
 
 
