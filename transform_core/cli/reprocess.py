@@ -187,7 +187,8 @@ def _add_spark_reprocess(commands: Commands) -> None:
     job.add_argument(
         "--repartition",
         action="store_true",
-        help="shuffle valid rows by date partition before writing: fewer, larger files (one writer per partition)",
+        help="write with Spark's own writers, valid rows shuffled by date partition first: fewer, larger files when many "
+        "small inputs touch the same days, at the cost of the rows passing through the JVM",
     )
     job.add_argument(
         "--master",

@@ -79,7 +79,7 @@ class SparkReprocessOptions:
     chunk_size: int = 50_000  # records per engine call, as in reprocess (record ids do not depend on it)
     kind: str | None = None  # force the input kind (ndjson, firehose-backup, processing-failed, errors)
     rows_per_file: int = 250_000
-    repartition: bool = False  # shuffle Ok rows by partition first: one writer (so fewer files) per date partition
+    repartition: bool = False  # Spark's writers, Ok rows shuffled by partition first: one writer (fewer files) a partition
 
 
 @dataclass(frozen=True, kw_only=True)
