@@ -1,12 +1,13 @@
 """Executor side of ``spark-reprocess``: input files through the engine into the run's staging folder; counts out.
 
-Each input file is read as ``reprocess`` reads it (same kinds, same ids; plain lines go to the engine as their bytes)
-and written by the lake writer as ``reprocess`` writes an input: its rows held across chunks, files of
-``rows_per_file`` rows encoded by Polars. The rows never pass through the JVM; Spark hands out the files and gets back
-one small table of counts per task (:data:`COUNTS`). Every file of an input goes below a folder of its own,
-``<staging>/in-<hash of its path>/``, laid out as a lake (``raw/<table>/<partition>/``, ``errors/<table>/<date>/``),
-so no two inputs name the same file; the driver moves them into the lake under the run's names. Rows and error lines
-carry the run id and the run's time (``LakeWriter.write``'s ``lineage``), as the Spark writer gave them.
+Each input file is read as ``reprocess`` reads it (same kinds, same ids; plain lines go to the engine as their
+bytes) and written by the lake writer as ``reprocess`` writes: rows held across chunks, and here across the task's
+files too (a task packs small inputs together), written as files of ``rows_per_file`` rows encoded by Polars. The
+rows never pass through the JVM; Spark hands out the files and gets back one small table of counts per task
+(:data:`COUNTS`). Each task writes below a folder of its own, ``<staging>/in-<hash of its first input's path>/``,
+laid out as a lake (``raw/<table>/<partition>/``, ``errors/<table>/<date>/``), so no two tasks name the same file;
+the driver moves them into the lake under the run's names. Rows and error lines carry the run id and the run's time
+(``LakeWriter.write``'s ``lineage``), as Spark's writers give them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from transform_core.jobs.reprocess import ReprocessSummary
 from transform_core.lake.storage import join, read_bytes
 from transform_core.lake.writer import HeldRows, LakeWriter
 
-__all__ = ["COUNTS", "COUNTS_DDL", "StagedWrite", "add_counts", "input_folder", "plain_path", "staged_counts", "storage_uri"]
+__all__ = ["COUNTS", "COUNTS_DDL", "StagedWrite", "add_counts", "task_folder", "plain_path", "staged_counts", "storage_uri"]
 
 #: One row per count a task makes: ``kind`` (records, ok, failed, dropped, blank, rule, missed), ``key`` (the
 #: rule or the reference table, else null) and ``n``.
@@ -46,8 +47,8 @@ class StagedWrite:
     kind: str | None
 
 
-def input_folder(staging: str, path: str) -> str:
-    """The staging folder of one input file: named after its path, so two inputs never share one."""
+def task_folder(staging: str, path: str) -> str:
+    """The staging folder of the task whose first input file is ``path``: no two tasks share one."""
     return join(staging, "in-" + hashlib.sha256(path.encode()).hexdigest()[:20])
 
 
@@ -55,7 +56,7 @@ def staged_counts(
     bundle: PipelineBundle, plan: FramePlan, target: StagedWrite, batches: Iterable[pa.RecordBatch]
 ) -> Iterator[pa.RecordBatch]:
     """The ``mapInArrow`` function: each ``(path[, content])`` row's records through the engine and, unless a dry
-    run, into the lake writer under :func:`input_folder`; then the task's counts (:data:`COUNTS`). Without a
+    run, into the lake writer under :func:`task_folder`; then the task's counts (:data:`COUNTS`). Without a
     ``content`` column the executor reads the file itself (:func:`storage_uri`): its bytes never pass the JVM."""
     loaded = load(bundle)
     summary = ReprocessSummary()
@@ -63,13 +64,16 @@ def staged_counts(
     def count_blank(_: str, lines: int) -> None:
         summary.blank += lines
 
+    writer: LakeWriter | None = None
+    held = HeldRows()  # across the task's files: many small inputs still make files of rows_per_file rows
+    files = 0
     for batch in batches:
         contents = batch.column("content") if "content" in batch.schema.names else None
         for i, path in enumerate(batch.column("path").to_pylist()):
-            writer, held = None, HeldRows()
-            if target.staging is not None:
-                root = input_folder(target.staging, path)
+            if writer is None and target.staging is not None:
+                root = task_folder(target.staging, path)
                 writer = LakeWriter(loaded.spec, root, table=target.table, rows_per_file=target.rows_per_file)
+            files += 1
             raw = contents[i].as_py() if contents is not None else read_bytes(str(storage_uri(path)))
             chunks = read_file_chunks(
                 plain_path(path),
@@ -84,12 +88,13 @@ def staged_counts(
                 if writer is None:
                     refused = lake_refusals(loaded.rows, chunk.batch, result)
                 else:
-                    lineage = (plan.batch_id, plan.ingested_at)
-                    written = writer.write(result, chunk.batch, batch_id=chunk.batch_id, held=held, lineage=lineage)
+                    # the file's number in the task keeps two inputs of the same content apart (their chunk ids agree)
+                    name, lineage = f"f{files}-{chunk.batch_id}", (plan.batch_id, plan.ingested_at)
+                    written = writer.write(result, chunk.batch, batch_id=name, held=held, lineage=lineage)
                     refused = list(written.refused)
                 count_chunk(summary, len(chunk.batch), chunk.nbytes, result, refused)
-            if writer is not None:
-                writer.flush(held)
+    if writer is not None:
+        writer.flush(held)
     rows: list[tuple[str, str | None, int]] = [(kind, None, getattr(summary, kind)) for kind in _TOTALS]
     rows += [("rule", rule, n) for rule, n in summary.reasons.items()]
     rows += [("missed", table, n) for table, n in summary.enrich_missed.items()]

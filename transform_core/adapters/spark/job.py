@@ -5,8 +5,8 @@
 2. Executors (:mod:`~transform_core.adapters.spark._staged`): each input file is read (by the executor itself when
    it is local or on S3, else by Spark) into records through :mod:`transform_core.jobs.inputs` (the kinds and record
    ids of ``transform-core reprocess``), each chunk goes through the engine, and the lake writer writes the Ok rows
-   (Parquet, held across chunks as ``reprocess`` holds them) and the rejections (JSON lines) into the run's staging
-   folder, ``<lake>/_staging/spark-<table>-<run id>/in-<input>/``; only counts go back to the driver. A dry run
+   (Parquet, held across the task's chunks and files) and the rejections (JSON lines) into the run's staging
+   folder, ``<lake>/_staging/spark-<table>-<run id>/in-<task>/``; only counts go back to the driver. A dry run
    counts and writes nothing.
 3. Driver: the staged files are moved into the lake as ``part-<run id>-<n>.parquet`` and ``.ndjson``, files of an
    earlier attempt with the same run id that were not replaced are deleted, and the staging folder is removed.
