@@ -14,19 +14,15 @@ base64 ``rawData`` itself.
 from __future__ import annotations
 
 import base64
-import binascii
 import gzip
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from transform_core.firehose.outcomes import OK, Result
+from transform_core.reference import ReferencePipeline, canonical_base64, value_at
 from transform_core.schema import rule_id, split_reason
-
-if TYPE_CHECKING:
-    from transform_core.reference import ReferencePipeline
 
 __all__ = ["Explanation", "Failure", "Lookup", "RecordInput", "explain", "failing_reasons", "read_record", "with_deciding"]
 
@@ -102,7 +98,6 @@ def read_record(raw: bytes) -> RecordInput:
 def explain(pipeline: Any, record: RecordInput) -> Explanation:
     """Run one record through ``pipeline`` (a :class:`~transform_core.engine.Pipeline`) and the reference."""
     from transform_core.firehose.batch import RecordBatch
-    from transform_core.reference import ReferencePipeline
 
     result = pipeline.process(RecordBatch(["explain"], [record.data], [record.arrival_ms]), respond=False)
     row = result.outcomes.row(0, named=True)
@@ -123,7 +118,7 @@ def explain(pipeline: Any, record: RecordInput) -> Explanation:
 def failing_reasons(reference: ReferencePipeline, data: str, arrival_ms: int | None) -> list[str]:
     """Every reason the reference finds against a record (base64 ``data``), in the order of docs/spec.md; empty when
     it passes. Data that is not canonical base64 breaks that one rule."""
-    payload = _payload(data)
+    payload = canonical_base64(data)
     if payload is None:
         reason = reference.process_record(data, arrival_ms).reason
         return [] if reason is None else [reason]
@@ -136,18 +131,9 @@ def with_deciding(deciding: str, reasons: list[str]) -> list[str]:
     return [deciding, *(reason for reason in reasons[1:] if reason != deciding)]
 
 
-def _payload(data: str) -> bytes | None:
-    """The bytes of canonical base64, as the pipeline reads it; None for anything else."""
-    try:
-        payload = binascii.a2b_base64(data.encode("ascii"), strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError):
-        return None
-    return payload if binascii.b2a_base64(payload, newline=False).decode("ascii") == data else None
-
-
 def _lookups(reference: ReferencePipeline, data: str) -> tuple[Lookup, ...]:
     """Each reference table's lookup of the record's key, when the record is a JSON object."""
-    payload = _payload(data)
+    payload = canonical_base64(data)
     try:
         value = orjson.loads(payload) if payload is not None else None
     except orjson.JSONDecodeError:
@@ -156,20 +142,10 @@ def _lookups(reference: ReferencePipeline, data: str) -> tuple[Lookup, ...]:
         return ()
     lookups = []
     for table in reference.tables:
-        key = _get(value, table.spec.record_key)
-        wanted = str if table.key_type == "string" else int
-        texts = table.values.get(key) if type(key) is wanted else None
+        key = value_at(value, table.spec.record_key)
+        texts = table.texts_for(key)
         fields = (
             None if texts is None else {name: orjson.loads(text) for name, text in zip(table.spec.fields, texts, strict=True)}
         )
         lookups.append(Lookup(table.spec.name, table.spec.record_key, key, fields, table.spec.on_missing))
     return tuple(lookups)
-
-
-def _get(value: Mapping[str, Any], dotted: str) -> Any:
-    found: Any = value
-    for part in dotted.split("."):
-        if not isinstance(found, Mapping):
-            return None
-        found = found.get(part)
-    return found

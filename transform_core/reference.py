@@ -42,7 +42,7 @@ from transform_core.spec.bindings import Bindings, bind_fields
 from transform_core.spec.model import MAX_EPOCH_US, MIN_EPOCH_US
 from transform_core.tables import ReferenceTable, TableCache
 
-__all__ = ["Outcome", "ReferencePipeline"]
+__all__ = ["Outcome", "ReferencePipeline", "canonical_base64", "value_at"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WHITESPACE = re.compile(r"[ \t\n\r]")
@@ -173,16 +173,15 @@ class ReferencePipeline:
             return str(rejection)
         if (first := self._schema_failures.first(value)) is not None:
             return first
-        if self.spec.drop and _scalar(v := _get(value, self.spec.drop.field)) and (_kind(v), v) in self._drop:
+        if self._dropped(value):
             return None
         try:
             self._partition(value, arrival_ms)
         except _Reject as rejection:
             return str(rejection)
         for table, key_info in zip(self.tables, self.bindings.enrich_keys, strict=True):
-            key = _get(value, table.spec.record_key)
-            wanted = str if table.key_type == "string" else int
-            if table.spec.on_missing == "reject" and (type(key) is not wanted or table.values.get(key) is None):
+            key = value_at(value, table.spec.record_key)
+            if table.spec.on_missing == "reject" and table.texts_for(key) is None:
                 return _not_in_table(key, table, key_info.path)
         return None
 
@@ -194,7 +193,7 @@ class ReferencePipeline:
         except _Reject as rejection:
             return _Judged([str(rejection)])
         reasons = self._check_schema(value) if validate else self._schema_failures.failures(value)
-        if self.spec.drop and _scalar(v := _get(value, self.spec.drop.field)) and (_kind(v), v) in self._drop:
+        if self._dropped(value):
             return _Judged(reasons, dropped=not reasons)
         partition: tuple[str, ...] = ()
         try:
@@ -204,9 +203,8 @@ class ReferencePipeline:
         enrichment: dict[str, str] = {}
         missed: list[str] = []
         for table, key_info in zip(self.tables, self.bindings.enrich_keys, strict=True):
-            key = _get(value, table.spec.record_key)
-            wanted = str if table.key_type == "string" else int
-            texts = table.values.get(key) if type(key) is wanted else None
+            key = value_at(value, table.spec.record_key)
+            texts = table.texts_for(key)
             if texts is None and table.spec.on_missing == "reject":
                 reasons.append(_not_in_table(key, table, key_info.path))
             elif texts is None:
@@ -240,10 +238,15 @@ class ReferencePipeline:
             self._validator = fastjsonschema.compile(schema, formats=FORMAT_CHECKS)
         self._validator(value)
 
+    def _dropped(self, value: dict[str, Any]) -> bool:
+        """Whether the drop rule drops the record (``value`` read cleanly)."""
+        drop = self.spec.drop
+        return drop is not None and _scalar(v := value_at(value, drop.field)) and (_kind(v), v) in self._drop
+
     def _partition(self, value: dict[str, Any], arrival_ms: int | None) -> tuple[str, ...]:
         spec = self.spec.event_time
         path = self.bindings.event_time.path
-        raw = _get(value, spec.field)
+        raw = value_at(value, spec.field)
         if raw is None:
             if spec.on_missing == "reject":
                 raise _Reject(path, "event time is missing", "event_time")
@@ -361,14 +364,20 @@ def _not_in_table(key: Any, table: ReferenceTable, path: str) -> str:
     return format_reason(path, f"{show_value(key)} is not in reference table {table.spec.name!r}", "enrich")
 
 
-def _decode_base64(data: str) -> bytes:
-    """Canonical standard base64 only (RFC 4648 §4: padded, no whitespace, zero trailing bits)."""
+def canonical_base64(data: str) -> bytes | None:
+    """The bytes of canonical standard base64 (RFC 4648 §4: padded, no whitespace, zero trailing bits); None for
+    anything else."""
     try:
         encoded = data.encode("ascii")
         payload = binascii.a2b_base64(encoded, strict_mode=True)
     except (binascii.Error, UnicodeEncodeError):
-        payload = None
-    if payload is None or binascii.b2a_base64(payload, newline=False) != encoded:
+        return None
+    return payload if binascii.b2a_base64(payload, newline=False) == encoded else None
+
+
+def _decode_base64(data: str) -> bytes:
+    payload = canonical_base64(data)
+    if payload is None:
         raise _Reject("$", "record data is not valid base64", "base64")
     return payload
 
@@ -404,7 +413,8 @@ def _output(minified: str, value: dict[str, Any], enrichment: dict[str, str]) ->
     return "{" + ",".join(f"{orjson.dumps(k).decode()}:{v}" for k, v in members.items()) + "}\n"
 
 
-def _get(value: Mapping[str, Any], dotted: str) -> Any:
+def value_at(value: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted field path (``device.id``) of a record's value; None where the path is absent."""
     for part in dotted.split("."):
         if not isinstance(value, Mapping):
             return None

@@ -55,6 +55,12 @@ class ReferenceTable:
     field_names_json: tuple[str, ...]
     rows: int
 
+    def texts_for(self, key: Any) -> tuple[str, ...] | None:
+        """The JSON text of each field for a record's key; None when the key is not of the table's type (``True`` is
+        no integer key, ``"7"`` no integer either) or not in the table."""
+        wanted = str if self.key_type == "string" else int
+        return self.values.get(key) if type(key) is wanted else None
+
     @property
     def frame(self) -> pl.DataFrame:
         """``__key`` (String or Int64, unique) and ``__suffix`` (String), one row per table row (for inspection)."""

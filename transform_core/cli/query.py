@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transform_core.cli.arguments import PROG, add_as_of_option, add_catalog_options, add_endpoint_option, catalog_options
+from transform_core.cli.arguments import (
+    PROG,
+    add_as_of_option,
+    add_catalog_options,
+    add_endpoint_option,
+    catalog_options,
+    positive_int,
+)
 from transform_core.errors import QueryError
 
 if TYPE_CHECKING:
@@ -61,7 +68,7 @@ def add_command(commands: Commands) -> None:
     cmd.add_argument("--output", metavar="FILE", help="write the result to FILE instead of stdout (required for parquet)")
     cmd.add_argument(
         "--max-width",
-        type=_positive,
+        type=positive_int,
         metavar="N",
         help="cut the table format's text cells at N characters (default: every value in full)",
     )
@@ -112,12 +119,6 @@ def _run_query(args: argparse.Namespace) -> int:
     if (hint := partition_hint(sql, empty=frame.height == 0)) is not None:
         print(f"{PROG} query: hint: {hint}", file=sys.stderr)
     return 0
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) == 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of characters above 0")
-    return int(text)
 
 
 def _write(frame: pl.DataFrame, fmt: str, output: str | None, max_width: int | None = None) -> None:

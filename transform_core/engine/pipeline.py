@@ -74,10 +74,13 @@ class BatchResult(NamedTuple):
         reason = self.outcomes["reason"][row]
         return [] if reason is None else [reason]
 
+    def rule_counts(self) -> Counter[str]:
+        """The rejected records by rule (``$.value|maximum``)."""
+        return Counter(rule_id(r) for r in self.outcomes["reason"].drop_nulls().to_list())
+
     def top_reasons(self, n: int = 5) -> list[tuple[str, int]]:
-        """The most frequent rejection rules (``$.value|maximum``) with their counts."""
-        reasons = self.outcomes["reason"].drop_nulls().to_list()
-        return Counter(rule_id(r) for r in reasons).most_common(n)
+        """The most frequent rejection rules with their counts."""
+        return self.rule_counts().most_common(n)
 
 
 def load_pipeline(spec: str | Any, *, tuning: Tuning | None = None) -> Pipeline:

@@ -6,7 +6,6 @@ way, so both report the same summary for the same input.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -63,6 +62,6 @@ def count_chunk(
     summary.failed += result.failed + len(refused)
     summary.dropped += result.dropped
     summary.nbytes += nbytes
-    summary.reasons.update(Counter(rule_id(reason) for reason in result.outcomes["reason"].drop_nulls().to_list()))
+    summary.reasons.update(result.rule_counts())
     summary.reasons.update(rule_id(reason) for _, reason in refused)
     summary.enrich_missed.update(enrich_missed_kept(result, refused))

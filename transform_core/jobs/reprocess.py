@@ -282,8 +282,7 @@ class _Output:
     def __init__(self, writer: Any, rows: Any, endpoint_url: str | None) -> None:
         self.writer, self.rows, self.endpoint_url = writer, rows, endpoint_url
         self.files: dict[str, list[str]] = {}  # owner -> files written
-        self.ledgers: dict[str, Any] = {}
-        self.held: dict[str, Any] = {}  # owner -> its Ok rows held across chunks (lake.writer.HeldRows)
+        self.held: dict[str, Any] = {}  # owner -> its Ok rows held across chunks (lake.writer.HeldRows), and its ledger
         self.input_id: str | None = None
 
     @property
@@ -301,13 +300,12 @@ class _Output:
         from transform_core.lake.writer import HeldRows
 
         owner = chunk.owner
-        if owner not in self.ledgers:
-            self.ledgers[owner] = InputLedger(self.writer.root, self.writer.table, owner, endpoint_url=self.endpoint_url)
-            self.held[owner] = HeldRows(ledger=self.ledgers[owner])
+        if owner not in self.held:
+            ledger = InputLedger(self.writer.root, self.writer.table, owner, endpoint_url=self.endpoint_url)
+            self.held[owner] = HeldRows(ledger=ledger)
         # the chunk's id is <input id>-<its first record's label>: unique within the input, the same on every run
         batch_id = chunk.batch_id if owner == chunk.input_id else f"{owner}-r{chunk.batch_id}"
-        ledger, held = self.ledgers[owner], self.held[owner]
-        written = self.writer.write(result, chunk.batch, batch_id=batch_id, input_id=owner, ledger=ledger, held=held)
+        written = self.writer.write(result, chunk.batch, batch_id=batch_id, input_id=owner, held=self.held[owner])
         self.files.setdefault(owner, []).extend(written.files)
         return list(written.refused)
 
@@ -319,10 +317,10 @@ class _Output:
         for owner, held in self.held.items():
             self.files.setdefault(owner, []).extend(self.writer.flush(held))
         deleted: list[str] = []
-        for owner, ledger in self.ledgers.items():
+        for owner, held in self.held.items():
             # a run over an input replaces all its files; a replay only those of earlier replays of the same file
             prefix = f"part-{owner}-" if owner == self.input_id else f"part-{owner}-r{self.input_id}-"
-            deleted += ledger.replace(self.files.get(owner, []), prefix=prefix)
+            deleted += held.ledger.replace(self.files.get(owner, []), prefix=prefix)
         if complete and _under(file, f"{self.writer.root}/errors/{self.writer.table}") and file not in self.written:
             from transform_core.lake.storage import delete_files
 

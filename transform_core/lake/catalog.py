@@ -15,6 +15,7 @@ All are generated from the spec; the date partitions use partition projection, s
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "athena_ddl",
     "create_table_request",
     "glue_columns",
+    "glue_struct_fields",
     "glue_partition_keys",
     "glue_table_input",
     "register",
@@ -52,6 +54,21 @@ JSON_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat
 _RANGES = {"month": ("1,12", 2), "day": ("1,31", 2), "hour": ("0,23", 2)}
 _NAME = re.compile(r"[A-Za-z0-9_]{1,255}")  # Athena: letters, digits and underscore only (lowercased by Glue)
 _FIELD_BAD = re.compile(r"[\s:,<>`]")  # characters a Hive type string cannot carry in a struct field name
+
+
+@functools.cache  # read for every struct value of every record a local delivery converts
+def glue_struct_fields(glue: str) -> tuple[tuple[str, str], ...]:
+    """The ``(name, type)`` of each field of a Glue ``struct<name:type,…>`` type string, nested types whole."""
+    parts, depth, current = [], 0, ""
+    for char in glue[len("struct<") : -1]:
+        depth += {"<": 1, ">": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    fields = [*parts, current] if current else parts
+    return tuple((name, inner) for name, inner in (part.split(":", 1) for part in fields))
 
 
 def glue_columns(spec: PipelineSpec, *, producer: RawProducer = "transform-core") -> list[dict[str, str]]:

@@ -75,30 +75,25 @@ def dtype_name(dtype: pl.DataType) -> str:
 def athena_types(spec: PipelineSpec) -> dict[str, str]:
     """The Glue/Athena type of each lake column and struct field, by dotted path; empty when the spec's columns
     have no Glue form (``transform-core catalog`` says why)."""
-    from transform_core.lake.catalog import glue_columns, glue_partition_keys
+    from transform_core.lake.catalog import glue_columns, glue_partition_keys, glue_struct_fields
 
     try:
         columns = [*glue_columns(spec), *glue_partition_keys(spec)]
     except SpecError:
         return {}
+
+    def paths(path: str, glue_type: str) -> dict[str, str]:
+        """``path`` and the fields of a ``struct<…>`` type under it, each with its type."""
+        found = {path: glue_type}
+        if glue_type.startswith("struct<") and glue_type.endswith(">"):
+            for name, inner in glue_struct_fields(glue_type):
+                found |= paths(f"{path}.{name}", inner)
+        return found
+
     types: dict[str, str] = {}
     for column in columns:
-        types |= _athena_paths(column["Name"], column["Type"])
+        types |= paths(column["Name"], column["Type"])
     return types
-
-
-def _athena_paths(path: str, glue_type: str) -> dict[str, str]:
-    """``path`` and the fields of a ``struct<…>`` type under it, each with its type."""
-    paths = {path: glue_type}
-    if glue_type.startswith("struct<") and glue_type.endswith(">"):
-        depth, start, body = 0, 0, glue_type[len("struct<") : -1]
-        for i, char in enumerate(f"{body},"):
-            depth += {"<": 1, ">": -1}.get(char, 0)
-            if char == "," and depth == 0:
-                name, _, inner = body[start:i].partition(":")
-                paths |= _athena_paths(f"{path}.{name}", inner)
-                start = i + 1
-    return paths
 
 
 def _has_struct(dtype: pl.DataType) -> bool:

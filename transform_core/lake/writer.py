@@ -185,7 +185,6 @@ class LakeWriter:
         *,
         batch_id: str,
         input_id: str | None = None,
-        ledger: InputLedger | None = None,
         held: HeldRows | None = None,
         lineage: tuple[str, datetime] | None = None,
     ) -> WriteSummary:
@@ -202,8 +201,8 @@ class LakeWriter:
             batch_id: the batch's identity, e.g. the Firehose invocationId; becomes part of every file name.
             input_id: the input that owns the records (a batch job's input id), kept in each error record so
                 that replaying it writes files the input owns.
-            ledger: the input's ledger; the folders written to are recorded in it before any file is written.
-            held: the rows held for the input across its batches (a batch job's).
+            held: the rows held for the input across its batches (a batch job's); the folders written to, errors/
+                ones included, are recorded in its ledger, if it has one, before any file is written.
             lineage: the ``_batch_id`` and ``_ingested_at`` of every row, which also stand as the error records'
                 ``batchId`` and ``errorTimestamp`` and date their folder, for a job that names its whole run once
                 (``spark-reprocess``); ``batch_id`` then names the files only. None: ``batch_id`` and now.
@@ -235,7 +234,7 @@ class LakeWriter:
                 planned = self._plan_held(held.due(self.rows_per_file))
         if failed.height or refused:
             planned.append(self._plan_errors(failed, refused, batch, (batch_id, run_id), now, input_id, result.failures))
-        files = self._put_all(planned, ledger, at_once=held is not None)
+        files = self._put_all(planned, None if held is None else held.ledger, at_once=held is not None)
         return WriteSummary(files, ok_rows=stored, error_rows=failed.height + len(refused), refused=tuple(refused))
 
     def flush(self, held: HeldRows) -> tuple[str, ...]:

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import io
 import uuid
@@ -27,7 +26,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from transform_core.lake.catalog import glue_columns
+from transform_core.lake.catalog import glue_columns, glue_struct_fields
 from transform_core.lake.storage import join, write_atomic
 from transform_core.local.delivery_config import DeliverySettings
 from transform_core.local.delivery_records import SourceRecord
@@ -128,7 +127,7 @@ def glue_dtype(glue: str) -> pl.DataType:
         ValueError: another type.
     """
     if glue.startswith("struct<") and glue.endswith(">"):
-        return pl.Struct({name: glue_dtype(inner) for name, inner in _struct_fields(glue)})
+        return pl.Struct({name: glue_dtype(inner) for name, inner in glue_struct_fields(glue)})
     if glue.startswith("array<") and glue.endswith(">"):
         return pl.List(glue_dtype(glue[6:-1]))
     if glue in _SCALARS:
@@ -160,23 +159,9 @@ def _value(value: Any, glue: str) -> Any:
         if not isinstance(value, dict):
             raise ValueError(f"{value!r} is not a struct")
         lowered = {key.lower(): item for key, item in value.items()}
-        return {name: _value(lowered.get(name), inner) for name, inner in _struct_fields(glue)}
+        return {name: _value(lowered.get(name), inner) for name, inner in glue_struct_fields(glue)}
     if glue.startswith("array<"):
         if not isinstance(value, list):
             raise ValueError(f"{value!r} is not an array")
         return [_value(item, glue[6:-1]) for item in value]
     raise ValueError(f"no Parquet conversion for the Glue type {glue!r}")
-
-
-@functools.cache  # read for every struct value of every record converted
-def _struct_fields(glue: str) -> tuple[tuple[str, str], ...]:
-    parts, depth, current = [], 0, ""
-    for char in glue[len("struct<") : -1]:
-        depth += {"<": 1, ">": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    fields = [*parts, current] if current else parts
-    return tuple((name, inner) for name, inner in (part.split(":", 1) for part in fields))

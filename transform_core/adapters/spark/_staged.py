@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
@@ -22,12 +23,22 @@ import pyarrow as pa
 from transform_core.adapters.spark._bundle import PipelineBundle, load
 from transform_core.adapters.spark._outcomes import FramePlan
 from transform_core.jobs.chunk_results import count_chunk, lake_refusals, process_chunk
-from transform_core.jobs.inputs import read_file_chunks
+from transform_core.jobs.inputs import BlankReport, InputChunk, read_file_chunks
 from transform_core.jobs.reprocess import ReprocessSummary
 from transform_core.lake.storage import join, read_bytes
 from transform_core.lake.writer import HeldRows, LakeWriter
 
-__all__ = ["COUNTS", "COUNTS_DDL", "StagedWrite", "add_counts", "task_folder", "plain_path", "staged_counts", "storage_uri"]
+__all__ = [
+    "COUNTS",
+    "COUNTS_DDL",
+    "StagedWrite",
+    "add_counts",
+    "task_folder",
+    "plain_path",
+    "staged_counts",
+    "storage_uri",
+    "task_chunks",
+]
 
 #: One row per count a task makes: ``kind`` (records, ok, failed, dropped, blank, rule, missed), ``key`` (the
 #: rule or the reference table, else null) and ``n``.
@@ -66,39 +77,43 @@ def staged_counts(
 
     writer: LakeWriter | None = None
     held = HeldRows()  # across the task's files: many small inputs still make files of rows_per_file rows
-    files = 0
-    for batch in batches:
-        contents = batch.column("content") if "content" in batch.schema.names else None
-        for i, path in enumerate(batch.column("path").to_pylist()):
-            if writer is None and target.staging is not None:
-                root = task_folder(target.staging, path)
-                writer = LakeWriter(loaded.spec, root, table=target.table, rows_per_file=target.rows_per_file)
-            files += 1
-            raw = contents[i].as_py() if contents is not None else read_bytes(str(storage_uri(path)))
-            chunks = read_file_chunks(
-                plain_path(path),
-                raw,
-                chunk_size=target.chunk_size,
-                kind=target.kind,
-                on_blank=count_blank,
-                as_bytes=True,
-            )
-            for chunk in chunks:
-                result = process_chunk(loaded.pipeline, chunk.batch)
-                if writer is None:
-                    refused = lake_refusals(loaded.rows, chunk.batch, result)
-                else:
-                    # the file's number in the task keeps two inputs of the same content apart (their chunk ids agree)
-                    name, lineage = f"f{files}-{chunk.batch_id}", (plan.batch_id, plan.ingested_at)
-                    written = writer.write(result, chunk.batch, batch_id=name, held=held, lineage=lineage)
-                    refused = list(written.refused)
-                count_chunk(summary, len(chunk.batch), chunk.nbytes, result, refused)
+    chunks = task_chunks(batches, chunk_size=target.chunk_size, kind=target.kind, on_blank=count_blank, as_bytes=True)
+    for file, path, chunk in chunks:
+        if writer is None and target.staging is not None:
+            root = task_folder(target.staging, path)
+            writer = LakeWriter(loaded.spec, root, table=target.table, rows_per_file=target.rows_per_file)
+        result = process_chunk(loaded.pipeline, chunk.batch)
+        if writer is None:
+            refused = lake_refusals(loaded.rows, chunk.batch, result)
+        else:
+            # the file's number in the task keeps two inputs of the same content apart (their chunk ids agree)
+            name, lineage = f"f{file}-{chunk.batch_id}", (plan.batch_id, plan.ingested_at)
+            refused = list(writer.write(result, chunk.batch, batch_id=name, held=held, lineage=lineage).refused)
+        count_chunk(summary, len(chunk.batch), chunk.nbytes, result, refused)
     if writer is not None:
         writer.flush(held)
     rows: list[tuple[str, str | None, int]] = [(kind, None, getattr(summary, kind)) for kind in _TOTALS]
     rows += [("rule", rule, n) for rule, n in summary.reasons.items()]
     rows += [("missed", table, n) for table, n in summary.enrich_missed.items()]
     yield pa.RecordBatch.from_pylist([dict(zip(COUNTS.names, row, strict=True)) for row in rows], schema=COUNTS)
+
+
+def task_chunks(
+    batches: Iterable[pa.RecordBatch], *, chunk_size: int, kind: str | None, on_blank: BlankReport, as_bytes: bool
+) -> Iterator[tuple[int, str, InputChunk[Any]]]:
+    """Each chunk of each ``(path[, content])`` row's file, read as ``reprocess`` reads it, with the file's number in
+    the task and its path. Without a ``content`` column the executor reads the file itself (:func:`storage_uri`)."""
+    file = 0
+    for batch in batches:
+        contents = batch.column("content") if "content" in batch.schema.names else None
+        for i, path in enumerate(batch.column("path").to_pylist()):
+            file += 1
+            raw = contents[i].as_py() if contents is not None else read_bytes(str(storage_uri(path)))
+            chunks = read_file_chunks(
+                plain_path(path), raw, chunk_size=chunk_size, kind=kind, on_blank=on_blank, as_bytes=as_bytes
+            )
+            for chunk in chunks:
+                yield file, path, chunk
 
 
 def add_counts(rows: Iterable[tuple[str, str | None, int]], summary: ReprocessSummary) -> None:

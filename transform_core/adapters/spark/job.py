@@ -44,10 +44,18 @@ from transform_core.adapters.spark._apply import SparkOutcomes, outcome_schema
 from transform_core.adapters.spark._bundle import PipelineBundle, bundle_pipeline
 from transform_core.adapters.spark._hadoop import HadoopFiles
 from transform_core.adapters.spark._outcomes import BLANK, BLANK_LINES, MISSED, RESULT, RULE, FramePlan, OutcomeRun
-from transform_core.adapters.spark._staged import COUNTS_DDL, StagedWrite, add_counts, plain_path, staged_counts, storage_uri
+from transform_core.adapters.spark._staged import (
+    COUNTS_DDL,
+    StagedWrite,
+    add_counts,
+    plain_path,
+    staged_counts,
+    storage_uri,
+    task_chunks,
+)
 from transform_core.engine import load_pipeline
 from transform_core.firehose.outcomes import DROPPED, FAILED, OK
-from transform_core.jobs.inputs import InputError, read_file_chunks
+from transform_core.jobs.inputs import InputError
 from transform_core.jobs.reprocess import ReprocessSummary
 from transform_core.lake.curated import CatalogSettings, PartitionSummary, compact
 from transform_core.lake.curated.catalogs import check_catalog
@@ -120,7 +128,6 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
     if options.zone == "curated" and not options.dry_run:
         check_catalog(_storage_root(root), options.catalog)  # fail now, not after the raw write
     bundle = bundle_pipeline(pipeline)
-    lake, schema = outcome_schema(pipeline)
     settings = {
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(FILES_PER_ARROW_BATCH),
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",  # as the lake writer (Spark's default is INT96)
@@ -143,6 +150,7 @@ def spark_reprocess(spark: SparkSession, inputs: Sequence[str], options: SparkRe
             summary.written, partitions = _staged_run(spark, files, listing, bundle, plan, root, table, options, summary)
         else:
             # reading and processing in one Python stage: records never make a round trip through the JVM
+            lake, schema = outcome_schema(pipeline)
             read = partial(_file_outcomes, bundle, plan, options.chunk_size, options.kind)
             frame = files.select("path", "content").mapInArrow(read, schema).persist(StorageLevel.MEMORY_AND_DISK)
             outcomes = SparkOutcomes(frame=frame, lake_columns=tuple(lake.dtypes), partition_keys=lake.partition_keys)
@@ -200,14 +208,9 @@ def _file_outcomes(
     then a row counting the blank lines the files held, if any."""
     run = OutcomeRun(bundle, plan)
     blank: list[int] = []
-    for batch in batches:
-        contents = batch.column("content")
-        for i, path in enumerate(batch.column("path").to_pylist()):
-            chunks = read_file_chunks(
-                plain_path(path), contents[i].as_py(), chunk_size=chunk_size, kind=kind, on_blank=lambda _, n: blank.append(n)
-            )
-            for chunk in chunks:
-                yield from run.arrow(chunk.batch)
+    chunks = task_chunks(batches, chunk_size=chunk_size, kind=kind, on_blank=lambda _, n: blank.append(n), as_bytes=False)
+    for _, _, chunk in chunks:
+        yield from run.arrow(chunk.batch)
     if sum(blank):
         yield from run.blank_lines(sum(blank))
 
@@ -215,7 +218,7 @@ def _file_outcomes(
 def _executors_write(root: str, options: SparkReprocessOptions) -> bool:
     """Whether the executors write the run's files themselves (:mod:`~transform_core.adapters.spark._staged`): into
     a local or S3 lake, unless the rows are to be shuffled by partition first (``repartition``)."""
-    return not options.repartition and urlsplit(root).scheme in ("", "file", "s3", "s3a", "s3n")
+    return not options.repartition and storage_uri(root) is not None
 
 
 def _staged_run(
@@ -374,12 +377,11 @@ def _absolute(path: str) -> str:
 
 def _storage_root(root: str) -> str:
     """The lake root as :mod:`transform_core.lake.storage` (the compactor) names it: a local path or ``s3://``."""
-    scheme = urlsplit(root).scheme
-    if scheme in ("s3", "s3a", "s3n"):
-        return "s3://" + root.split("://", 1)[1]
-    if scheme in ("", "file"):
-        return plain_path(root)
-    raise ValueError(f"the curated zone is written through local folders and S3 only, not {scheme}:// ({root})")
+    found = storage_uri(root)
+    if found is None:
+        scheme = urlsplit(root).scheme
+        raise ValueError(f"the curated zone is written through local folders and S3 only, not {scheme}:// ({root})")
+    return found
 
 
 @contextlib.contextmanager
